@@ -1,0 +1,34 @@
+# The two commands that matter: `make up` runs the academy, `make test` tests it.
+# Both install what Python needs into .venv first (uv when it can be had, pip otherwise).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install up test lint check bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check uv >/dev/null 2>&1 || true
+	@if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'; \
+	 else $(VENV)/bin/pip install -q -e '.[dev]'; fi
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+up: install
+	$(VENV)/bin/cerebrum up
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+check: lint test
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``cerebrum`` command and the composition root that wires the services together."""

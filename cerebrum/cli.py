@@ -1,0 +1,80 @@
+"""The ``cerebrum`` command: run the platform, migrate its databases, manage accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cerebrum import runner
+
+app = typer.Typer(help="Cerebrum Biology Academy platform.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True, soft_wrap=True)
+
+HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+DataOpt = Annotated[Path, typer.Option(help="Folder for SQLite files, keys and demo accounts.", envvar="DATA_DIR")]
+
+
+@app.command()
+def up(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    data_dir: DataOpt = Path("data"),
+    demo: Annotated[bool, typer.Option(help="Create the demo admin and student accounts.")] = True,
+) -> None:
+    """Runs the whole academy in one process (SQLite and an in-process Redis unless URLs are set)."""
+    os.environ.setdefault("DATA_DIR", str(data_dir))
+    runner.run_embedded(host=host, port=port, data_dir=data_dir, demo=demo, console=console)
+
+
+@db_app.command("upgrade")
+def db_upgrade(services: Annotated[list[str] | None, typer.Argument(help="Services (default: all).")] = None) -> None:
+    """Brings each service's schema to the latest migration."""
+    asyncio.run(runner.migrate(services or None, console=console))
+
+
+@users_app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's email.")],
+    full_name: Annotated[str, typer.Option(help="The admin's name.")] = "Academy admin",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Creates an admin account (or makes an existing account admin with the new password)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            console.print("[red]The passwords differ.[/red]")
+            raise typer.Exit(2)
+    code = asyncio.run(runner.create_admin(email=email, password=password, full_name=full_name, console=console))
+    raise typer.Exit(code)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Prints a new Ed25519 key pair as JWT_PRIVATE_KEY / JWT_PUBLIC_KEY lines for an env file."""
+    from services.kit.auth import generate_key_pair
+
+    private, public = generate_key_pair()
+    typer.echo("# JWT_PRIVATE_KEY: for the users service only (it signs access tokens)")
+    typer.echo(private)
+    typer.echo("# JWT_PUBLIC_KEY: for every service (they verify access tokens)")
+    typer.echo(public)
+
+
+if __name__ == "__main__":
+    app()

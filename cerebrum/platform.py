@@ -1,0 +1,109 @@
+"""The embedded platform: every service in one process, dispatched by the path's first segment.
+
+This is also the migration's "monolith" baseline: the same service code, one process, no network
+hops between services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from observability import ObservabilityMiddleware, render_metrics
+from observability.middleware import ASGIApp, Receive, Scope, Send
+from services.kit import errors
+from services.kit.app import ServiceKit, new_fastapi, readiness_response
+from services.kit.health import run_checks
+
+OnReady = Callable[["Platform"], Awaitable[None]]
+
+
+class Platform:
+    """An ASGI app that runs the services' lifespans together and routes each request to one."""
+
+    def __init__(
+        self,
+        apps: dict[str, FastAPI],
+        prefixes: dict[str, str],
+        *,
+        observability: bool = True,
+        on_ready: OnReady | None = None,
+    ) -> None:
+        self.apps = apps
+        self.on_ready = on_ready
+        self.root = self._root_app(observability)
+        self.routes: dict[str, ASGIApp] = {segment: apps[name] for segment, name in prefixes.items()}
+
+    def kit(self, name: str) -> ServiceKit:
+        kit: ServiceKit = self.apps[name].state.kit
+        return kit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path: str = scope.get("path", "/")
+        end = path.find("/", 1)
+        segment = path[1:end] if end > 0 else path[1:]
+        await self.routes.get(segment, self.root)(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()
+        stack = AsyncExitStack()
+        try:
+            for app in self.apps.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            if self.on_ready is not None:
+                await self.on_ready(self)
+        except BaseException as exc:
+            await stack.aclose()
+            await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+            raise
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await stack.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def _root_app(self, observability: bool) -> FastAPI:
+        root = new_fastapi(title="Cerebrum platform", docs_url=None, redoc_url=None, openapi_url=None)
+        errors.install_problem_handlers(root)
+        apps = self.apps
+
+        @root.get("/")
+        async def index() -> dict[str, Any]:
+            return {
+                "platform": "Cerebrum Biology Academy",
+                "services": {name: {"docs": f"/docs/{name}", "openapi": f"/openapi/{name}.json"} for name in apps},
+                "health": "/health",
+                "ready": "/ready",
+                "metrics": "/metrics",
+            }
+
+        @root.get("/health")
+        async def health() -> dict[str, Any]:
+            return {"status": "ok", "services": sorted(apps)}
+
+        @root.get("/ready")
+        async def ready(request: Request) -> Response:
+            checks = {}
+            for name, app in apps.items():
+                for dependency, check in app.state.kit.checks.items():
+                    checks[f"{name}.{dependency}"] = check
+            return readiness_response(request, "platform", await run_checks(checks))
+
+        @root.get("/metrics")
+        async def metrics(request: Request) -> Response:
+            body, content_type = render_metrics(request.headers.get("accept"))
+            return Response(body, media_type=content_type)
+
+        @root.get("/favicon.ico", include_in_schema=False)
+        async def favicon() -> Response:
+            return Response(status_code=204)
+
+        if observability:
+            root.add_middleware(ObservabilityMiddleware, service="platform")
+        return root

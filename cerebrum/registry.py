@@ -1,0 +1,44 @@
+"""Every service the platform runs, and how to build it: the one place that imports them all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import MetaData
+
+from services.kit.settings import ServiceSettings
+from services.users.app import MIGRATIONS as USERS_MIGRATIONS
+from services.users.app import create_app as create_users_app
+from services.users.models import UsersBase
+from services.users.settings import UsersSettings
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    settings_class: type[ServiceSettings]
+    create_app: Callable[[Any], FastAPI]
+    migrations: Path
+    metadata: MetaData
+    prefixes: tuple[str, ...]
+    """First path segments this service answers (``/auth/...`` and ``/users/...`` for users)."""
+    port: int
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    spec.name: spec
+    for spec in (
+        ServiceSpec(
+            "users", UsersSettings, create_users_app, USERS_MIGRATIONS, UsersBase.metadata, ("auth", "users"), 8101
+        ),
+    )
+}
+
+
+def settings_for(name: str, **overrides: Any) -> ServiceSettings:
+    """Reads a service's settings from the environment, with overrides on top."""
+    return SERVICES[name].settings_class(**overrides)

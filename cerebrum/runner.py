@@ -1,0 +1,121 @@
+"""Builds and runs the platform: the embedded all-in-one process, migrations, account set-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from rich.console import Console
+
+from cerebrum.demo import DemoAccounts, ensure_demo_accounts, set_account_password
+from cerebrum.platform import Platform
+from cerebrum.registry import SERVICES, settings_for
+from services.kit.app import ServiceKit, setup_process_telemetry
+from services.kit.errors import Conflict, DomainError
+from services.kit.migrations import upgrade
+
+
+def build_platform(
+    *, overrides: dict[str, Any] | None = None, on_ready: Any = None, names: list[str] | None = None
+) -> Platform:
+    """Builds every service's app from the environment (plus overrides) into one Platform."""
+    apps = {}
+    prefixes: dict[str, str] = {}
+    for name in names or list(SERVICES):
+        spec = SERVICES[name]
+        apps[name] = spec.create_app(settings_for(name, **(overrides or {})))
+        prefixes.update({segment: name for segment in spec.prefixes})
+    first = next(iter(apps.values())).state.kit.settings
+    return Platform(apps, prefixes, observability=first.observability, on_ready=on_ready)
+
+
+def _traces_hint() -> str:
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "")
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if endpoint and exporter in ("", "otlp"):
+        return f"exported over OTLP to {endpoint}"
+    if exporter == "console":
+        return "printed on this terminal (OTEL_TRACES_EXPORTER=console)"
+    return (
+        "recorded, not exported: set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 "
+        "(Jaeger or a collector) to see them; trace ids are in every log line"
+    )
+
+
+def banner(console: Console, *, url: str, platform: Platform, data_dir: Path, demo: DemoAccounts | None) -> None:
+    kit = platform.kit(next(iter(platform.apps)))
+    storage = "SQLite under " + str(data_dir) if kit.settings.embedded else "PostgreSQL"
+    cache = "Redis at REDIS_URL" if kit.settings.redis_url else "an in-process Redis stand-in"
+    console.print(
+        f"\n[bold green]Cerebrum academy is running[/] at [bold]{url}[/] "
+        f"({len(platform.apps)} service{'s' if len(platform.apps) > 1 else ''} in one process, {storage}, {cache})"
+    )
+    console.print(f"  API docs   {url}/docs/users  (every service: {url}/)")
+    console.print(f"  Metrics    {url}/metrics   (Prometheus / OpenMetrics, with trace exemplars)")
+    console.print(f"  Traces     {_traces_hint()}")
+    console.print(f"  Health     {url}/health   readiness {url}/ready")
+    console.print("  Logs       JSON lines on standard output, each with trace_id and request_id")
+    if demo is not None:
+        console.print(
+            f"  Accounts   admin {demo.admin_email}, student {demo.student_email} "
+            f"(passwords in {demo.credentials_file}, readable only by you)"
+        )
+        console.print("\n  First request, logging in as the demo student:")
+        console.print(
+            f"    curl -s {url}/auth/login -H 'content-type: application/json' -d @{demo.student_login_file}",
+            soft_wrap=True,
+        )
+    console.print("  Stop with Ctrl-C.\n")
+
+
+def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: Console) -> None:
+    """Runs all services in one uvicorn process until interrupted."""
+    url = f"http://{host}:{port}"
+
+    async def ready(platform: Platform) -> None:
+        accounts = await ensure_demo_accounts(platform.apps["users"], data_dir) if demo else None
+        banner(console, url=url, platform=platform, data_dir=data_dir, demo=accounts)
+
+    platform = build_platform(overrides={"data_dir": data_dir}, on_ready=ready)
+    setup_process_telemetry(platform.kit("users").settings, process_name="cerebrum")
+    config = uvicorn.Config(
+        platform, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
+    )
+    uvicorn.Server(config).run()
+
+
+async def migrate(names: list[str] | None, *, console: Console) -> None:
+    """Migrates each named service's schema (all services by default)."""
+    for name in names or list(SERVICES):
+        spec = SERVICES[name]
+        kit = ServiceKit.build(settings_for(name))
+        try:
+            await upgrade(kit.db, spec.migrations)
+            console.print(f"[green]migrated[/] {name} ({kit.db.url.render_as_string(hide_password=True)})")
+        finally:
+            await kit.close()
+
+
+async def create_admin(*, email: str, password: str, full_name: str, console: Console) -> int:
+    """Creates an admin account, or makes an existing account an admin with this password."""
+    from cerebrum.demo import create_account
+
+    spec = SERVICES["users"]
+    app = spec.create_app(settings_for("users"))
+    kit: ServiceKit = app.state.kit
+    try:
+        await upgrade(kit.db, spec.migrations)
+        try:
+            await create_account(app, email=email, password=password, full_name=full_name, role="admin")
+            console.print(f"[green]created admin[/] {email}")
+        except Conflict:
+            await set_account_password(app, email=email, password=password, role="admin")
+            console.print(f"[green]{email} is now an admin[/] (password set, sessions revoked)")
+        return 0
+    except DomainError as exc:
+        console.print(f"[red]{exc.title}:[/] {exc.detail}")
+        return 2
+    finally:
+        await kit.close()

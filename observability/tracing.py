@@ -1,0 +1,126 @@
+"""Tracing set-up: one TracerProvider per process, exporters chosen by the standard OTEL_* variables.
+
+The OTLP exporter reads its endpoint, headers and protocol from ``OTEL_EXPORTER_OTLP_*`` itself;
+the sampler comes from ``OTEL_TRACES_SAMPLER`` (the SDK default is parent-based always-on).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+_configured_provider: TracerProvider | None = None
+
+# The service serving the current request, stamped on every span started inside it: in embedded
+# mode one process (one tracing resource) serves all seven services.
+current_service: ContextVar[str | None] = ContextVar("cerebrum_service", default=None)
+
+
+class ServiceStampProcessor(SpanProcessor):
+    """Adds ``cerebrum.service`` to each span started while a service handles a request."""
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        service = current_service.get()
+        if service is not None:
+            span.set_attribute("cerebrum.service", service)
+
+
+_instrumented: set[str] = set()
+
+
+def _exporters_from_env(env: Mapping[str, str], default: str) -> list[SpanExporter]:
+    names = env.get("OTEL_TRACES_EXPORTER")
+    if not names:
+        names = (
+            "otlp"
+            if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            else default
+        )
+    exporters: list[SpanExporter] = []
+    for name in (n.strip().lower() for n in names.split(",")):
+        if name == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporters.append(OTLPSpanExporter())
+        elif name == "console":
+            exporters.append(ConsoleSpanExporter())
+        elif name in ("none", ""):
+            continue
+        else:
+            raise ValueError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (use otlp, console or none)")
+    return exporters
+
+
+def configure_tracing(
+    *,
+    service_name: str,
+    service_version: str,
+    environment: str,
+    default_exporter: str = "none",
+    extra_processors: list[SpanProcessor] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> TracerProvider:
+    """Sets the process's tracer provider once; later calls return the same provider."""
+    global _configured_provider
+    if _configured_provider is not None:
+        for processor in extra_processors or []:
+            _configured_provider.add_span_processor(processor)
+        return _configured_provider
+    env = os.environ if env is None else env
+    resource = Resource.create(
+        {
+            "service.name": env.get("OTEL_SERVICE_NAME", service_name),
+            "service.version": service_version,
+            "deployment.environment.name": environment,
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(ServiceStampProcessor())
+    for exporter in _exporters_from_env(env, default_exporter):
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    for processor in extra_processors or []:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    _configured_provider = provider
+    return provider
+
+
+def instrument_libraries(*names: str) -> None:
+    """Turns on the contrib instrumentations named (sqlalchemy, redis, pika, aiohttp), once each."""
+    for name in names:
+        if name in _instrumented:
+            continue
+        if name == "sqlalchemy":
+            from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+            SQLAlchemyInstrumentor().instrument(enable_commenter=False)
+        elif name == "redis":
+            from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+            RedisInstrumentor().instrument()
+        elif name == "pika":
+            from opentelemetry.instrumentation.pika import PikaInstrumentor
+
+            PikaInstrumentor().instrument()
+        elif name == "aiohttp":
+            from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+            AioHttpClientInstrumentor().instrument()
+        else:
+            raise ValueError(f"no instrumentation called {name!r}")
+        _instrumented.add(name)
+
+
+def current_trace_ids() -> tuple[str, str] | None:
+    """Returns the current span's (trace_id, span_id) in hex, or None outside a recorded span."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")

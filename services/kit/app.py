@@ -1,0 +1,175 @@
+"""The app factory every service is built with: health, readiness, metrics, errors and telemetry."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from observability import (
+    ObservabilityMiddleware,
+    configure_logging,
+    configure_tracing,
+    instrument_libraries,
+    render_metrics,
+)
+from services.kit import errors
+from services.kit.auth import TokenVerifier
+from services.kit.cache import create_redis
+from services.kit.db import Database
+from services.kit.health import Check, broker_check, database_check, redis_check, run_checks
+from services.kit.migrations import upgrade
+from services.kit.ratelimit import RateLimiter
+from services.kit.settings import ServiceSettings
+
+log = structlog.get_logger("cerebrum.app")
+Hook = Callable[["ServiceKit"], Awaitable[None]]
+
+
+@dataclass
+class ServiceKit:
+    """The collaborators a service is built from, made once by its composition root."""
+
+    settings: ServiceSettings
+    db: Database
+    redis: aioredis.Redis
+    limiter: RateLimiter
+    verifier: TokenVerifier
+    checks: dict[str, Check] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: ServiceSettings) -> ServiceKit:
+        db = Database.from_settings(settings)
+        client = create_redis(settings)
+        checks: dict[str, Check] = {"database": database_check(db), "redis": redis_check(client)}
+        if settings.rabbitmq_url:
+            checks["broker"] = broker_check(settings.rabbitmq_url)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=client,
+            limiter=RateLimiter(settings),
+            verifier=TokenVerifier(settings),
+            checks=checks,
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        await self.redis.aclose()
+
+
+_NATIVE_TELEMETRY = "telemetry" in inspect.signature(FastAPI.__init__).parameters
+
+
+def new_fastapi(**kwargs: Any) -> FastAPI:
+    """A FastAPI app whose own built-in telemetry (recent FastAPI releases) is off.
+
+    Our one ASGI middleware already opens the server span and records the RED metrics; FastAPI's
+    native spans per dependency, endpoint and serialisation would double the cost of every request.
+    """
+    if _NATIVE_TELEMETRY:
+        kwargs["telemetry"] = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return FastAPI(**kwargs)
+
+
+def setup_process_telemetry(settings: ServiceSettings, *, process_name: str | None = None) -> None:
+    """Logging and tracing for this process; called once by whatever starts the process."""
+    name = process_name or settings.service_name
+    configure_logging(service=name, level=settings.log_level)
+    if settings.observability:
+        configure_tracing(service_name=name, service_version=settings.service_version, environment=settings.environment)
+        instrument_libraries("sqlalchemy", "redis", "aiohttp")
+
+
+def build_service_app(
+    kit: ServiceKit,
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    migrations_dir: Path | None,
+    migrate_on_start: bool = True,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    description: str = "",
+) -> FastAPI:
+    """Builds a service's FastAPI app around its routers."""
+    settings = kit.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if migrations_dir is not None and migrate_on_start:
+            await upgrade(kit.db, migrations_dir)
+        for hook in on_startup:
+            await hook(kit)
+        log.info("service_started", service=settings.service_name, embedded=settings.embedded)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown:
+                await hook(kit)
+            await kit.close()
+
+    app = new_fastapi(
+        title=title,
+        version=settings.service_version,
+        description=description,
+        lifespan=lifespan,
+        openapi_url=f"/openapi/{settings.service_name}.json",
+        docs_url=f"/docs/{settings.service_name}",
+        redoc_url=None,
+    )
+    app.state.kit = kit
+    errors.install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(operational_router(kit))
+    if settings.observability:
+        app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
+    return app
+
+
+def operational_router(kit: ServiceKit) -> APIRouter:
+    """``/health``, ``/ready`` and ``/metrics``."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "service": kit.settings.service_name, "version": kit.settings.service_version}
+
+    @router.get("/ready")
+    async def ready(request: Request) -> Response:
+        results = await run_checks(kit.checks)
+        return readiness_response(request, kit.settings.service_name, results)
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        body, content_type = render_metrics(request.headers.get("accept"))
+        return Response(body, media_type=content_type)
+
+    return router
+
+
+def readiness_response(request: Request, service: str, results: dict[str, str]) -> Response:
+    """200 when every check passed, else a 503 problem naming the failed dependencies."""
+    failed = [name for name, result in results.items() if result != "ok"]
+    if not failed:
+        return JSONResponse({"status": "ready", "service": service, "checks": results})
+    return errors.problem(
+        request,
+        status=503,
+        type_="not-ready",
+        title="Not ready",
+        detail=f"{service} is not ready: {', '.join(failed)} unavailable",
+        headers={"Retry-After": "5"},
+        service=service,
+        checks=results,
+        failed=failed,
+    )

@@ -1,0 +1,164 @@
+"""JWT access tokens: signed by the users service (Ed25519), verified by every service.
+
+Asymmetric keys mean a service that only verifies holds no key that could mint a token.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from services.kit.errors import Forbidden, Unauthorized
+from services.kit.settings import ServiceSettings
+
+ALGORITHM = "EdDSA"
+Role = Literal["student", "admin"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, as proven by a verified access token."""
+
+    user_id: uuid.UUID
+    role: Role
+    session_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def require_self_or_admin(self, user_id: uuid.UUID) -> None:
+        """Refuses a student acting on another student's data."""
+        if not self.is_admin and self.user_id != user_id:
+            raise Forbidden("You can only access your own records")
+
+
+def _dev_key_path(settings: ServiceSettings) -> Path:
+    return Path(settings.data_dir) / "keys" / "jwt-ed25519.pem"
+
+
+def _load_or_create_dev_key(settings: ServiceSettings) -> Ed25519PrivateKey:
+    path = _dev_key_path(settings)
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return key
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    return key
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """Returns a new (private PEM, public PEM) pair for JWT_PRIVATE_KEY / JWT_PUBLIC_KEY."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+class TokenVerifier:
+    """Verifies access tokens: signature, algorithm, expiry, issuer and audience."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        if settings.jwt_public_key:
+            key = serialization.load_pem_public_key(settings.jwt_public_key.encode())
+            assert isinstance(key, Ed25519PublicKey)
+            self.public_key = key
+        elif settings.jwt_private_key:
+            private = serialization.load_pem_private_key(
+                settings.jwt_private_key.get_secret_value().encode(), password=None
+            )
+            assert isinstance(private, Ed25519PrivateKey)
+            self.public_key = private.public_key()
+        else:
+            self.public_key = _load_or_create_dev_key(settings).public_key()
+
+    def verify(self, token: str) -> Identity:
+        try:
+            claims = jwt.decode(
+                token,
+                self.public_key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "role"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The access token has expired; refresh it") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The access token is not valid") from exc
+        role = claims.get("role")
+        if role not in ("student", "admin"):
+            raise Unauthorized("The access token carries no known role")
+        try:
+            user_id = uuid.UUID(claims["sub"])
+        except ValueError as exc:
+            raise Unauthorized("The access token is not valid") from exc
+        return Identity(user_id=user_id, role=role, session_id=claims.get("sid"))
+
+
+class TokenIssuer:
+    """Signs access tokens; only the users service builds one."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        if settings.jwt_private_key:
+            key = serialization.load_pem_private_key(
+                settings.jwt_private_key.get_secret_value().encode(), password=None
+            )
+            assert isinstance(key, Ed25519PrivateKey)
+            self.private_key = key
+        else:
+            self.private_key = _load_or_create_dev_key(settings)
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.ttl = settings.access_token_ttl_seconds
+
+    def issue(self, *, user_id: uuid.UUID, role: Role, session_id: str) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": str(user_id),
+            "role": role,
+            "sid": session_id,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + self.ttl,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """Extracts the token from an ``Authorization: Bearer`` header."""
+    if not authorization:
+        raise Unauthorized("Send an access token: Authorization: Bearer <token>")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send an access token: Authorization: Bearer <token>")
+    return token.strip()
+
+
+def require_admin(identity: Identity) -> Identity:
+    if not identity.is_admin:
+        raise Forbidden("This action is for admins only")
+    return identity

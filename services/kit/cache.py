@@ -1,0 +1,43 @@
+"""Redis access: the real server from REDIS_URL, or one in-process stand-in shared by the process."""
+
+from __future__ import annotations
+
+import fakeredis
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.kit.errors import register_dependency_error
+from services.kit.settings import ServiceSettings
+
+register_dependency_error(RedisConnectionError, "redis")
+register_dependency_error(RedisTimeoutError, "redis")
+
+# Embedded mode runs every service in one process; they share one stand-in "server" as they
+# would share one Redis in production.
+_embedded_server: fakeredis.FakeServer | None = None
+
+
+def embedded_server() -> fakeredis.FakeServer:
+    global _embedded_server
+    if _embedded_server is None:
+        _embedded_server = fakeredis.FakeServer()
+    return _embedded_server
+
+
+def create_redis(settings: ServiceSettings) -> aioredis.Redis:
+    """Returns an asyncio Redis client for the service (decoded strings, short timeouts)."""
+    if settings.redis_url:
+        return aioredis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+        )
+    return fakeredis.FakeAsyncRedis(server=embedded_server(), decode_responses=True)
+
+
+def key(settings: ServiceSettings, *parts: object) -> str:
+    """Builds a namespaced key: ``<prefix><service>:<part>:<part>``."""
+    return settings.redis_key_prefix + ":".join([settings.service_name, *map(str, parts)])

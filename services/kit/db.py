@@ -1,0 +1,120 @@
+"""Async SQLAlchemy: one engine per service, its own schema (PostgreSQL) or file (SQLite).
+
+The request or consumer scope owns the transaction (``session_scope``); repositories and
+services never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from services.kit.errors import DomainError, register_dependency_error
+from services.kit.settings import ServiceSettings
+
+register_dependency_error(OperationalError, "database")
+register_dependency_error(InterfaceError, "database")
+register_dependency_error(OSError, "database")
+
+
+def async_url(raw: str) -> URL:
+    """Normalises a DATABASE_URL to an async driver (asyncpg for PostgreSQL, aiosqlite for SQLite)."""
+    url = make_url(raw)
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        url = url.set(drivername="postgresql+asyncpg")
+    elif url.drivername == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    return url
+
+
+def database_url(settings: ServiceSettings) -> URL:
+    """The service's database: DATABASE_URL, or an SQLite file under the data folder."""
+    if settings.database_url:
+        return async_url(settings.database_url)
+    path = Path(settings.data_dir) / f"{settings.service_name}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return make_url(f"sqlite+aiosqlite:///{path}")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """A service's engine and session factory."""
+
+    def __init__(self, url: URL, *, schema: str | None, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.schema = None if self.is_sqlite else schema
+        kwargs: dict[str, Any] = {"pool_pre_ping": False}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 10}
+        else:
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_timeout=5,
+                connect_args={
+                    "server_settings": {"search_path": self.schema or "public"},
+                    "timeout": 5,
+                    "command_timeout": 30,
+                },
+            )
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Database:
+        return cls(database_url(settings), schema=settings.db_schema, pool_size=settings.database_pool_size)
+
+    async def ensure_schema(self) -> None:
+        """Creates the service's schema if missing (PostgreSQL)."""
+        if self.schema is None:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    @asynccontextmanager
+    async def session_scope(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except DomainError as exc:
+                if exc.keep_changes:
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def is_unique_violation(exc: DBAPIError) -> bool:
+    """Tells whether a database error is a unique-constraint violation, on PostgreSQL or SQLite."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code == "23505" or "UNIQUE constraint failed" in str(exc.orig)

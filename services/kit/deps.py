@@ -1,0 +1,116 @@
+"""FastAPI dependencies every service shares, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import redis.asyncio as aioredis
+import structlog
+from fastapi import Depends, Header, Request
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from observability.metrics import counter
+from services.kit.app import ServiceKit
+from services.kit.auth import Identity, bearer_token, require_admin
+from services.kit.cache import key
+from services.kit.errors import Unauthorized
+
+REVOCATION_SKIPPED = counter(
+    "cerebrum_auth_revocation_check_skipped_total",
+    "Authenticated requests let through without the session-revocation check because Redis was down.",
+    ("service",),
+)
+log = structlog.get_logger("cerebrum.auth")
+
+
+def get_kit(request: Request) -> ServiceKit:
+    kit: ServiceKit = request.app.state.kit
+    return kit
+
+
+KitDep = Annotated[ServiceKit, Depends(get_kit)]
+
+
+async def get_session(kit: KitDep) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed before the response is sent, rolled back on error."""
+    async with kit.db.session_scope() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_redis(kit: KitDep) -> aioredis.Redis:
+    return kit.redis
+
+
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+
+
+def revoked_session_key(kit: ServiceKit, session_id: str) -> str:
+    """Where a revoked session id is remembered until its last access token has expired."""
+    return kit.settings.redis_key_prefix + f"revoked-session:{session_id}"
+
+
+async def get_identity(
+    kit: KitDep, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> Identity:
+    identity = kit.verifier.verify(bearer_token(authorization))
+    if identity.session_id:
+        try:
+            revoked = await kit.redis.exists(revoked_session_key(kit, identity.session_id))
+        except RedisError:
+            # Availability over a check that only shortens an already short token life.
+            REVOCATION_SKIPPED.labels(kit.settings.service_name).inc()
+            revoked = 0
+        if revoked:
+            raise Unauthorized("This session has been signed out; log in again")
+    structlog.contextvars.bind_contextvars(user_id=str(identity.user_id))
+    return identity
+
+
+CurrentUser = Annotated[Identity, Depends(get_identity)]
+
+
+def get_admin(identity: CurrentUser) -> Identity:
+    return require_admin(identity)
+
+
+AdminUser = Annotated[Identity, Depends(get_admin)]
+
+__all__ = [
+    "AdminUser",
+    "ClientDep",
+    "ClientInfo",
+    "CurrentUser",
+    "KitDep",
+    "RedisDep",
+    "SessionDep",
+    "key",
+    "revoked_session_key",
+]
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request comes from, trusting X-Forwarded-For only from configured proxies."""
+
+    ip: str
+    user_agent: str | None
+
+
+def get_client(request: Request, kit: KitDep) -> ClientInfo:
+    peer = request.client.host if request.client else "unknown"
+    ip = peer
+    trusted = getattr(kit.settings, "trusted_proxies", ())
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in trusted:
+        ip = forwarded.split(",")[0].strip()[:45] or peer
+    agent = request.headers.get("user-agent")
+    return ClientInfo(ip=ip, user_agent=agent[:255] if agent else None)
+
+
+ClientDep = Annotated[ClientInfo, Depends(get_client)]

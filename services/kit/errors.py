@@ -1,0 +1,208 @@
+"""Problem Details (RFC 9457) for every error: domain errors carry their status and type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_TYPE_BASE = "https://cerebrum.academy/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+log = structlog.get_logger("cerebrum.errors")
+
+
+class ProblemResponse(Response):
+    """A problem+json response body, serialised with orjson."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class DomainError(Exception):
+    """A rule of the academy was broken; rendered as problem+json with its own status."""
+
+    status: int = 400
+    type: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, keep_changes: bool = False, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+        self.headers: dict[str, str] = {}
+        # A refusal that is itself a fact to keep (an audit row, a revoked token family) asks the
+        # request's transaction to commit before the error is rendered.
+        self.keep_changes = keep_changes
+
+
+class NotFound(DomainError):
+    status, type, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, type, title = 409, "conflict", "Conflict"
+
+
+class Unauthorized(DomainError):
+    status, type, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str, *, keep_changes: bool = False, **extensions: Any) -> None:
+        super().__init__(detail, keep_changes=keep_changes, **extensions)
+        self.headers["WWW-Authenticate"] = "Bearer"
+
+
+class Forbidden(DomainError):
+    status, type, title = 403, "forbidden", "Forbidden"
+
+
+class InvalidInput(DomainError):
+    status, type, title = 422, "invalid-input", "Invalid input"
+
+
+class TooManyRequests(DomainError):
+    status, type, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, keep_changes: bool = False, **extensions: Any) -> None:
+        super().__init__(detail, keep_changes=keep_changes, retry_after=retry_after, **extensions)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class DependencyUnavailable(DomainError):
+    """A database, cache, broker or upstream service cannot be reached: 503 naming it."""
+
+    status, type, title = 503, "dependency-unavailable", "A dependency is unavailable"
+
+    def __init__(self, dependency: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"{dependency} is unavailable; try again shortly", dependency=dependency)
+        self.headers["Retry-After"] = "5"
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> ProblemResponse:
+    """Builds one problem+json response, with the request id for support."""
+    body: dict[str, Any] = {
+        "type": type_ if type_.startswith(("http", "about:")) else PROBLEM_TYPE_BASE + type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extensions)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+_DEPENDENCY_ERRORS: list[tuple[type[Exception], str]] = []
+
+
+def register_dependency_error(exc_type: type[Exception], dependency: str) -> None:
+    """Declares that an exception type means a dependency is down (rendered as 503)."""
+    _DEPENDENCY_ERRORS.append((exc_type, dependency))
+
+
+def dependency_of(exc: BaseException) -> str | None:
+    """Names the dependency an exception comes from, walking its causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DependencyUnavailable):
+            return str(seen.extensions["dependency"])
+        for exc_type, name in _DEPENDENCY_ERRORS:
+            if isinstance(seen, exc_type):
+                return name
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Renders every 4xx and 5xx the app can produce as problem+json."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> ProblemResponse:
+        return problem(
+            request,
+            status=exc.status,
+            type_=exc.type,
+            title=exc.title,
+            detail=exc.detail,
+            headers=exc.headers or None,
+            **exc.extensions,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
+                "message": err.get("msg", "invalid"),
+            }
+            for err in exc.errors()
+        ]
+        fields = ", ".join(e["field"] for e in errors)
+        return problem(
+            request,
+            status=422,
+            type_="invalid-input",
+            title="Invalid input",
+            detail=f"Invalid value for: {fields}",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+        return problem(
+            request,
+            status=exc.status_code,
+            type_=f"http-{exc.status_code}",
+            title=titles.get(exc.status_code, "HTTP error"),
+            detail=str(exc.detail),
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    async def _dependency(request: Request, exc: Exception) -> ProblemResponse:
+        dependency = dependency_of(exc) or "a dependency"
+        log.warning("dependency_unavailable", dependency=dependency, error=type(exc).__name__)
+        return problem(
+            request,
+            status=503,
+            type_="dependency-unavailable",
+            title="A dependency is unavailable",
+            detail=f"{dependency} is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+            dependency=dependency,
+        )
+
+    # Registered per type so that they are handled inside the app, where the telemetry middleware
+    # sees the 503; only truly unexpected errors fall through to the catch-all below.
+    for exc_type, _name in _DEPENDENCY_ERRORS:
+        app.add_exception_handler(exc_type, _dependency)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
+        if dependency_of(exc) is not None:
+            return await _dependency(request, exc)
+        return problem(
+            request,
+            status=500,
+            type_="internal-error",
+            title="Internal error",
+            detail="The request failed unexpectedly; it has been logged with its request id",
+        )

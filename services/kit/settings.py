@@ -1,0 +1,72 @@
+"""Settings every service shares; each service subclasses this with its own name and options.
+
+Settings are read when an app is built (``create_app(settings)``), never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "staging", "production"]
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "dev", "test", ""}
+
+
+class ServiceSettings(BaseSettings):
+    """Environment-driven settings with one URL per dependency; unset URLs mean embedded stand-ins."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, frozen=True)
+
+    service_name: str = "cerebrum"
+    service_version: str = "0.1.0"
+    environment: Environment = "development"
+    log_level: str = "INFO"
+    observability: bool = Field(default=True, description="OBSERVABILITY=off serves with no telemetry")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    database_schema: str | None = None
+    database_pool_size: int = 10
+    redis_url: str | None = None
+    redis_key_prefix: str = "cerebrum:"
+    rabbitmq_url: str | None = None
+
+    jwt_private_key: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_issuer: str = "cerebrum-users"
+    jwt_audience: str = "cerebrum"
+    access_token_ttl_seconds: int = 900
+
+    @field_validator("observability", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "false", "0", "no"):
+            return False
+        if isinstance(value, str) and value.strip().lower() in ("on", "true", "1", "yes"):
+            return True
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_development(self) -> ServiceSettings:
+        if self.environment in ("development", "test"):
+            return self
+        if self.jwt_public_key is None or not self.jwt_public_key.strip():
+            raise ValueError("JWT_PUBLIC_KEY must be set outside development")
+        key = self.jwt_private_key.get_secret_value() if self.jwt_private_key else None
+        if key is not None and key.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("JWT_PRIVATE_KEY is a placeholder; set a real key outside development")
+        if self.database_url is None:
+            raise ValueError("DATABASE_URL must be set outside development")
+        return self
+
+    @property
+    def db_schema(self) -> str:
+        """The database schema this service owns (PostgreSQL); SQLite uses one file per service."""
+        return self.database_schema or self.service_name
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None

@@ -1,0 +1,103 @@
+"""Every query of the users service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.users.models import AuthLog, Session, User, UserProfile
+
+
+async def get_user(*, db: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """Gets a user by id."""
+    return await db.get(User, user_id)
+
+
+async def get_user_by_email(*, db: AsyncSession, email: str) -> User | None:
+    """Gets a user by normalised email."""
+    return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def get_profile(*, db: AsyncSession, user_id: uuid.UUID) -> UserProfile | None:
+    """Gets a user's profile."""
+    return await db.get(UserProfile, user_id)
+
+
+async def add_user(*, db: AsyncSession, user: User, profile: UserProfile) -> None:
+    """Adds a user and profile, flushing so a duplicate email fails here."""
+    db.add(user)
+    await db.flush()
+    db.add(profile)
+    await db.flush()
+
+
+async def add_session(*, db: AsyncSession, session: Session) -> None:
+    """Adds a refresh-token session."""
+    db.add(session)
+    await db.flush()
+
+
+async def get_session_by_token_hash(*, db: AsyncSession, token_hash: str) -> Session | None:
+    """Gets the session a refresh token belongs to."""
+    return (await db.execute(select(Session).where(Session.token_hash == token_hash))).scalar_one_or_none()
+
+
+async def mark_rotated(*, db: AsyncSession, session_id: uuid.UUID, at: datetime) -> bool:
+    """Marks a session's token as used, once: False when another request already used or revoked it."""
+    result = await db.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.rotated_at.is_(None), Session.revoked_at.is_(None))
+        .values(rotated_at=at)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def revoke_family(*, db: AsyncSession, family_id: uuid.UUID, at: datetime, reason: str) -> None:
+    """Revokes every token of a session family."""
+    await db.execute(
+        update(Session)
+        .where(Session.family_id == family_id, Session.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_reason=reason)
+    )
+
+
+async def revoke_user_sessions(*, db: AsyncSession, user_id: uuid.UUID, at: datetime, reason: str) -> list[uuid.UUID]:
+    """Revokes every session of a user; returns the families that were still live."""
+    families = (
+        (
+            await db.execute(
+                select(Session.family_id).where(Session.user_id == user_id, Session.revoked_at.is_(None)).distinct()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await db.execute(
+        update(Session)
+        .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_reason=reason)
+    )
+    return list(families)
+
+
+async def add_auth_log(*, db: AsyncSession, entry: AuthLog) -> None:
+    """Records one authentication event."""
+    db.add(entry)
+
+
+async def count_auth_logs(*, db: AsyncSession, email: str | None = None) -> int:
+    """Counts authentication events, for one email or all."""
+    query = select(func.count()).select_from(AuthLog)
+    if email is not None:
+        query = query.where(AuthLog.email == email)
+    return int((await db.execute(query)).scalar_one())
+
+
+async def anonymise_auth_logs(*, db: AsyncSession, user_id: uuid.UUID) -> None:
+    """Removes the email and client details from a user's authentication history."""
+    await db.execute(
+        update(AuthLog).where(AuthLog.user_id == user_id).values(email=None, client_ip=None, user_agent=None)
+    )

@@ -1,0 +1,323 @@
+"""The users service's rules: registration, login, token rotation, logout, profiles, deletion."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from observability.metrics import counter
+from observability.redaction import mask_email
+from services.kit.auth import Identity, TokenIssuer
+from services.kit.deps import ClientInfo
+from services.kit.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from services.kit.ratelimit import RateLimiter
+from services.kit.time import as_utc, utcnow
+from services.users import repository
+from services.users.models import AuthLog, Session, User, UserProfile
+from services.users.schemas import ProfileFields, ProfileUpdate, RegisterRequest, TokenResponse, UserResponse
+from services.users.security import (
+    UNUSABLE_PASSWORD,
+    Passwords,
+    check_password_strength,
+    hash_refresh_token,
+    new_refresh_token,
+)
+from services.users.settings import UsersSettings
+
+REGISTRATIONS = counter("cerebrum_registrations_total", "Accounts registered.", ("role",))
+LOGINS = counter("cerebrum_logins_total", "Login attempts by outcome.", ("outcome",))
+TOKEN_REUSE = counter("cerebrum_refresh_token_reuse_total", "Rotated refresh tokens presented again (family revoked).")
+log = structlog.get_logger("cerebrum.users")
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """What the authentication rules need besides the database session."""
+
+    settings: UsersSettings
+    passwords: Passwords
+    issuer: TokenIssuer
+    limiter: RateLimiter
+    redis: aioredis.Redis
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _user_response(user: User, profile: UserProfile | None) -> UserResponse:
+    fields = ProfileFields.model_validate(profile, from_attributes=True) if profile else ProfileFields()
+    return UserResponse(
+        id=user.id,
+        email=user.email,
+        role=user.role,  # type: ignore[arg-type]
+        status=user.status,
+        created_at=as_utc(user.created_at),
+        profile=fields,
+    )
+
+
+def _audit(
+    db: AsyncSession,
+    client: ClientInfo,
+    *,
+    event: str,
+    outcome: str,
+    email: str | None,
+    user_id: uuid.UUID | None = None,
+    reason: str | None = None,
+) -> None:
+    db.add(
+        AuthLog(
+            user_id=user_id,
+            email=email,
+            event=event,
+            outcome=outcome,
+            reason=reason,
+            client_ip=client.ip,
+            user_agent=client.user_agent,
+        )
+    )
+
+
+async def register(
+    *,
+    db: AsyncSession,
+    ctx: AuthContext,
+    client: ClientInfo,
+    request: RegisterRequest,
+    role: str = "student",
+    check_limits: bool = True,
+) -> UserResponse:
+    """Registers an account with a strong password and a unique, normalised email."""
+    email = normalise_email(request.email)
+    if check_limits:
+        decision = await ctx.limiter.hit(ctx.settings.register_limit_per_client, "register", client.ip)
+        if not decision.allowed:
+            _audit(db, client, event="register", outcome="rate_limited", email=email)
+            raise TooManyRequests(
+                "Too many registrations from this client; try again later",
+                retry_after=decision.retry_after,
+                keep_changes=True,
+            )
+    password = request.password.get_secret_value()
+    check_password_strength(password, email=email)
+    if await repository.get_user_by_email(db=db, email=email) is not None:
+        raise Conflict("An account with this email already exists", field="email")
+    user = User(
+        id=uuid.uuid4(),
+        email=email,
+        password_hash=ctx.passwords.hash(password),
+        role=role,
+        status="active",
+        created_at=utcnow(),
+    )
+    profile = UserProfile(
+        user_id=user.id,
+        full_name=request.full_name,
+        phone=request.phone,
+        grade=request.grade,
+        target_exam=request.target_exam,
+    )
+    try:
+        await repository.add_user(db=db, user=user, profile=profile)
+    except IntegrityError as exc:  # a concurrent registration won the race for this email
+        raise Conflict("An account with this email already exists", field="email") from exc
+    _audit(db, client, event="register", outcome="success", email=email, user_id=user.id)
+    REGISTRATIONS.labels(role).inc()
+    log.info("user_registered", user_id=str(user.id), email=mask_email(email), role=role)
+    return _user_response(user, profile)
+
+
+async def _start_session(
+    *,
+    db: AsyncSession,
+    ctx: AuthContext,
+    user: User,
+    client: ClientInfo,
+    family_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+) -> TokenResponse:
+    refresh = new_refresh_token()
+    now = utcnow()
+    family = family_id or uuid.uuid4()
+    await repository.add_session(
+        db=db,
+        session=Session(
+            family_id=family,
+            user_id=user.id,
+            token_hash=hash_refresh_token(refresh),
+            parent_id=parent_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
+            client_ip=client.ip,
+            user_agent=client.user_agent,
+        ),
+    )
+    access = ctx.issuer.issue(user_id=user.id, role=user.role, session_id=str(family))  # type: ignore[arg-type]
+    return TokenResponse(access_token=access, expires_in=ctx.issuer.ttl, refresh_token=refresh)
+
+
+async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email: str, password: str) -> TokenResponse:
+    """Logs in with email and password; every attempt is audited and rate-limited."""
+    email = normalise_email(email)
+    settings = ctx.settings
+    for limit, ids in (
+        (settings.login_limit_per_client, ("login-client", client.ip)),
+        (settings.login_limit_per_account, ("login-account", email)),
+    ):
+        for item in limit.split(";"):
+            decision = await ctx.limiter.hit(item, *ids)
+            if not decision.allowed:
+                _audit(db, client, event="login", outcome="rate_limited", email=email, reason=ids[0])
+                LOGINS.labels("rate_limited").inc()
+                raise TooManyRequests(
+                    "Too many login attempts; wait before trying again",
+                    retry_after=decision.retry_after,
+                    keep_changes=True,
+                )
+    user = await repository.get_user_by_email(db=db, email=email)
+    usable = user is not None and user.status == "active" and user.password_hash != UNUSABLE_PASSWORD
+    if not ctx.passwords.verify(user.password_hash if usable and user else None, password):
+        _audit(
+            db,
+            client,
+            event="login",
+            outcome="failure",
+            email=email,
+            user_id=user.id if user else None,
+            reason="bad_credentials",
+        )
+        LOGINS.labels("failure").inc()
+        raise Unauthorized("Email or password is incorrect", keep_changes=True)
+    assert user is not None
+    if ctx.passwords.needs_rehash(user.password_hash):
+        user.password_hash = ctx.passwords.hash(password)
+    tokens = await _start_session(db=db, ctx=ctx, user=user, client=client)
+    _audit(db, client, event="login", outcome="success", email=email, user_id=user.id)
+    LOGINS.labels("success").inc()
+    return tokens
+
+
+async def _forget_sessions(ctx: AuthContext, families: list[uuid.UUID]) -> None:
+    """Makes live access tokens of revoked families fail everywhere until they expire anyway."""
+    if not families:
+        return
+    try:
+        async with ctx.redis.pipeline(transaction=False) as pipe:
+            for family in families:
+                pipe.set(
+                    ctx.settings.redis_key_prefix + f"revoked-session:{family}",
+                    "1",
+                    ex=ctx.settings.access_token_ttl_seconds,
+                )
+            await pipe.execute()
+    except RedisError:
+        log.warning("revocation_not_broadcast", families=len(families))
+
+
+async def refresh(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, refresh_token: str) -> TokenResponse:
+    """Rotates a refresh token; a token used twice revokes its whole family (theft detection)."""
+    session = await repository.get_session_by_token_hash(db=db, token_hash=hash_refresh_token(refresh_token))
+    if session is None:
+        raise Unauthorized("The refresh token is not valid")
+    now = utcnow()
+    if session.revoked_at is not None:
+        raise Unauthorized("The refresh token has been revoked; log in again")
+    if as_utc(session.expires_at) <= now:
+        raise Unauthorized("The refresh token has expired; log in again")
+    if session.rotated_at is not None or not await repository.mark_rotated(db=db, session_id=session.id, at=now):
+        await repository.revoke_family(db=db, family_id=session.family_id, at=now, reason="reuse_detected")
+        _audit(
+            db, client, event="refresh", outcome="failure", email=None, user_id=session.user_id, reason="reuse_detected"
+        )
+        TOKEN_REUSE.inc()
+        log.warning("refresh_token_reuse", user_id=str(session.user_id), family_id=str(session.family_id))
+        await _forget_sessions(ctx, [session.family_id])
+        raise Unauthorized(
+            "This refresh token was already used; the session has been revoked for safety", keep_changes=True
+        )
+    user = await repository.get_user(db=db, user_id=session.user_id)
+    if user is None or user.status != "active":
+        raise Unauthorized("The account is no longer active")
+    _audit(db, client, event="refresh", outcome="success", email=None, user_id=user.id)
+    return await _start_session(
+        db=db, ctx=ctx, user=user, client=client, family_id=session.family_id, parent_id=session.id
+    )
+
+
+async def logout(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, identity: Identity) -> None:
+    """Revokes the caller's session family: its refresh tokens and its live access tokens."""
+    if identity.session_id is None:
+        return
+    family = uuid.UUID(identity.session_id)
+    await repository.revoke_family(db=db, family_id=family, at=utcnow(), reason="logout")
+    _audit(db, client, event="logout", outcome="success", email=None, user_id=identity.user_id)
+    await _forget_sessions(ctx, [family])
+
+
+async def get_user(*, db: AsyncSession, user_id: uuid.UUID) -> UserResponse:
+    """Gets an active user with their profile."""
+    user = await repository.get_user(db=db, user_id=user_id)
+    if user is None or user.status != "active":
+        raise NotFound("No such user")
+    return _user_response(user, await repository.get_profile(db=db, user_id=user_id))
+
+
+async def update_profile(*, db: AsyncSession, user_id: uuid.UUID, changes: ProfileUpdate) -> UserResponse:
+    """Changes the fields sent; the rest stay as they are."""
+    user = await repository.get_user(db=db, user_id=user_id)
+    if user is None or user.status != "active":
+        raise NotFound("No such user")
+    profile = await repository.get_profile(db=db, user_id=user_id) or UserProfile(user_id=user_id)
+    for field, value in changes.model_dump(exclude_unset=True).items():
+        setattr(profile, field, value)
+    profile.updated_at = utcnow()
+    db.add(profile)
+    await db.flush()
+    return _user_response(user, profile)
+
+
+async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, user_id: uuid.UUID) -> None:
+    """Anonymises the account's personal data and revokes all its sessions."""
+    user = await repository.get_user(db=db, user_id=user_id)
+    if user is None or user.status != "active":
+        raise NotFound("No such user")
+    now = utcnow()
+    user.email = f"deleted-{user.id.hex}@deleted.invalid"
+    user.password_hash = UNUSABLE_PASSWORD
+    user.status = "deleted"
+    user.deleted_at = now
+    profile = await repository.get_profile(db=db, user_id=user_id)
+    if profile is not None:
+        for field in ("full_name", "phone", "city", "school"):
+            setattr(profile, field, None)
+    families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
+    await repository.anonymise_auth_logs(db=db, user_id=user_id)
+    _audit(db, client, event="account_deleted", outcome="success", email=None, user_id=user_id)
+    await db.flush()
+    await _forget_sessions(ctx, families)
+    log.info("account_deleted", user_id=str(user_id))
+
+
+async def set_password(
+    *, db: AsyncSession, ctx: AuthContext, email: str, password: str, role: str | None = None
+) -> None:
+    """Sets an account's password (an operator's action) and revokes its sessions."""
+    email = normalise_email(email)
+    check_password_strength(password, email=email)
+    user = await repository.get_user_by_email(db=db, email=email)
+    if user is None:
+        raise NotFound("No account with this email")
+    user.password_hash = ctx.passwords.hash(password)
+    if role is not None:
+        user.role = role
+    families = await repository.revoke_user_sessions(db=db, user_id=user.id, at=utcnow(), reason="password_set")
+    await _forget_sessions(ctx, families)

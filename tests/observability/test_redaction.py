@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from observability.redaction import REDACTED, mask_email, redact, redact_text
+
+
+def test_secret_keys_are_redacted_wherever_they_sit() -> None:
+    event = {
+        "password": "hunter2-hunter2",
+        "headers": {"Authorization": "Bearer abc.def.ghi", "accept": "*/*"},
+        "nested": [{"refresh_token": "r-123"}],
+        "card_number": "4111111111111111",
+        "count": 3,
+    }
+    clean = redact(event)
+    assert clean["password"] == REDACTED
+    assert clean["headers"] == {"Authorization": REDACTED, "accept": "*/*"}
+    assert clean["nested"] == [{"refresh_token": REDACTED}]
+    assert clean["card_number"] == REDACTED
+    assert clean["count"] == 3
+
+
+def test_secrets_are_recognised_by_shape_in_free_text() -> None:
+    jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    text = f"token {jwt} from Bearer s3cr3t-value-xyz card 4111 1111 1111 1111 by asha.rao@example.com"
+    clean = redact_text(text)
+    assert jwt not in clean and "s3cr3t-value-xyz" not in clean
+    assert "4111 1111 1111 1111" not in clean and "****1111" in clean
+    assert "asha.rao@example.com" not in clean and "a***@example.com" in clean
+
+
+def test_numbers_that_fail_luhn_are_not_cards() -> None:
+    assert redact_text("order 1234567890123456 shipped") == "order 1234567890123456 shipped"
+
+
+def test_mask_email_keeps_only_first_letter_and_domain() -> None:
+    assert mask_email("student@example.com") == "s***@example.com"
