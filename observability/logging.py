@@ -50,7 +50,7 @@ def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | Non
         processors=[*shared, structlog.processors.JSONRenderer(serializer=_dumps)],
         wrapper_class=structlog.make_filtering_bound_logger(log_level),
         logger_factory=structlog.BytesLoggerFactory(file=getattr(out, "buffer", sys.stdout.buffer)),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     # Libraries log through the standard library; render their lines the same way.
     handler = logging.StreamHandler(out)

@@ -117,22 +117,22 @@ class ObservabilityMiddleware:
         service_token = current_service.set(self.service)
         server = scope.get("server") or ("", None)
         client = scope.get("client") or ("", None)
-        span = self.tracer.start_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={
-                "http.request.method": method,
-                "url.path": path,
-                "url.scheme": scope.get("scheme", "http"),
-                "server.address": server[0] or "",
-                "server.port": server[1] or 0,
-                "client.address": client[0] or "",
-                "network.protocol.version": scope.get("http_version", "1.1"),
-                "user_agent.original": user_agent or "",
-                "cerebrum.request_id": request_id,
-            },
-        )
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "url.path": path,
+            "url.scheme": scope.get("scheme", "http"),
+            "network.protocol.version": scope.get("http_version", "1.1"),
+            "cerebrum.request_id": request_id,
+        }
+        if server[0]:
+            attributes["server.address"] = server[0]
+            if server[1]:
+                attributes["server.port"] = server[1]
+        if client[0]:
+            attributes["client.address"] = client[0]
+        if user_agent:
+            attributes["user_agent.original"] = user_agent
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
         ctx_token = context.attach(trace.set_span_in_context(span, parent))
         # A keep-alive connection serves its requests in one task: start each from a clean slate.
         structlog.contextvars.clear_contextvars()
@@ -164,16 +164,20 @@ class ObservabilityMiddleware:
             self._in_flight.dec()
             elapsed = time.perf_counter() - start
             route = route_template(scope)
-            span.update_name(f"{method} {route}" if route != UNMATCHED_ROUTE else method)
-            if route != UNMATCHED_ROUTE:
-                span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
+            recording = span.is_recording()
+            if recording:
+                if route != UNMATCHED_ROUTE:
+                    span.update_name(f"{method} {route}")
+                    span.set_attributes({"http.route": route, "http.response.status_code": status})
+                else:
+                    span.set_attribute("http.response.status_code", status)
             if error is not None:
                 self.log.error("unhandled_error", method=method, path=path, exc_info=error)
+            if error is not None and recording:
                 span.record_exception(error)
                 span.set_attribute("error.type", type(error).__qualname__)
                 span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
-            elif status >= 500:
+            elif status >= 500 and recording:
                 span.set_attribute("error.type", str(status))
                 span.set_status(Status(StatusCode.ERROR))
             span_ctx = span.get_span_context()

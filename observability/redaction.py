@@ -54,9 +54,38 @@ def redact_text(text: str) -> str:
     return mask_email(text)
 
 
+# Fields our own code fills with values that cannot hold a secret; skipped on the hot path.
+_SAFE_KEYS = frozenset(
+    {
+        "timestamp",
+        "level",
+        "event",
+        "service",
+        "trace_id",
+        "span_id",
+        "request_id",
+        "route",
+        "method",
+        "status",
+        "duration_ms",
+        "logger",
+    }
+)
+_secret_key_cache: dict[str, bool] = {}
+
+
+def _is_secret_key(key: str) -> bool:
+    found = _secret_key_cache.get(key)
+    if found is None:
+        found = bool(_SECRET_KEY.search(key))
+        if len(_secret_key_cache) < 4096:
+            _secret_key_cache[key] = found
+    return found
+
+
 def redact(value: Any, key: str | None = None) -> Any:
     """Returns value with secrets removed: by the key they sit under, or by their shape."""
-    if key is not None and _SECRET_KEY.search(key):
+    if key is not None and _is_secret_key(key):
         return REDACTED if value not in (None, "") else value
     if isinstance(value, str):
         return redact_text(value)
@@ -70,7 +99,7 @@ def redact(value: Any, key: str | None = None) -> Any:
 def redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor applying :func:`redact` to every field of a log line."""
     for key, value in event_dict.items():
-        if value is None or isinstance(value, bool | int | float):
+        if key in _SAFE_KEYS or value is None or value.__class__ in (int, float, bool):
             continue
         event_dict[key] = redact(value, key)
     return event_dict
