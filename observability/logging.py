@@ -68,7 +68,8 @@ def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | Non
     root.setLevel(log_level)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for quiet in ("alembic", "pika"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

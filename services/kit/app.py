@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Table
 
 from observability import (
     ObservabilityMiddleware,
@@ -25,6 +26,11 @@ from services.kit import errors
 from services.kit.auth import TokenVerifier
 from services.kit.cache import create_redis
 from services.kit.db import Database
+from services.kit.events.consumer import EventConsumer
+from services.kit.events.contracts import EventBus, Handler
+from services.kit.events.inprocess import InProcessBus, embedded_bus
+from services.kit.events.outbox import OutboxRelay
+from services.kit.events.rabbitmq import RabbitBus
 from services.kit.health import Check, broker_check, database_check, redis_check, run_checks
 from services.kit.migrations import upgrade
 from services.kit.ratelimit import RateLimiter
@@ -43,7 +49,10 @@ class ServiceKit:
     redis: aioredis.Redis
     limiter: RateLimiter
     verifier: TokenVerifier
+    bus: EventBus
     checks: dict[str, Check] = field(default_factory=dict)
+    relay: OutboxRelay | None = None
+    consumer: EventConsumer | None = None
 
     @classmethod
     def build(cls, settings: ServiceSettings) -> ServiceKit:
@@ -58,12 +67,52 @@ class ServiceKit:
             redis=client,
             limiter=RateLimiter(settings),
             verifier=TokenVerifier(settings),
+            bus=build_bus(settings),
             checks=checks,
         )
 
+    async def start_events(self, *, outbox: Table | None, inbox: Table | None, handlers: Mapping[str, Handler]) -> None:
+        """Starts relaying the service's outbox and consuming the events it handles."""
+        settings = self.settings
+        if outbox is not None:
+            self.relay = OutboxRelay(
+                service=settings.service_name,
+                db=self.db,
+                outbox=outbox,
+                bus=self.bus,
+                batch_size=settings.relay_batch_size,
+            )
+            self.relay.start()
+        if handlers:
+            if inbox is None:
+                raise ValueError(f"{settings.service_name} handles events but declares no inbox table")
+            self.consumer = EventConsumer(service=settings.service_name, db=self.db, inbox=inbox, handlers=handlers)
+            await self.bus.start_consumer(self.consumer)
+
     async def close(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
+        if isinstance(self.bus, InProcessBus):
+            if self.consumer is not None:
+                await self.bus.stop_consumer(self.consumer)
+        else:
+            await self.bus.close()
         await self.db.dispose()
         await self.redis.aclose()
+
+
+def build_bus(settings: ServiceSettings) -> EventBus:
+    """RabbitMQ when RABBITMQ_URL is set; otherwise the process's in-process bus."""
+    if settings.rabbitmq_url:
+        return RabbitBus(
+            settings.rabbitmq_url,
+            consumer_batch=settings.consumer_batch_size,
+            max_retries=settings.consumer_max_retries,
+            retry_base_ms=settings.consumer_retry_base_ms,
+        )
+    bus = embedded_bus()
+    bus.max_retries = settings.consumer_max_retries
+    return bus
 
 
 _NATIVE_TELEMETRY = "telemetry" in inspect.signature(FastAPI.__init__).parameters
@@ -99,6 +148,9 @@ def build_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     description: str = "",
+    outbox: Table | None = None,
+    inbox: Table | None = None,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> FastAPI:
     """Builds a service's FastAPI app around its routers."""
     settings = kit.settings
@@ -109,6 +161,7 @@ def build_service_app(
             await upgrade(kit.db, migrations_dir)
         for hook in on_startup:
             await hook(kit)
+        await kit.start_events(outbox=outbox, inbox=inbox, handlers=handlers or {})
         log.info("service_started", service=settings.service_name, embedded=settings.embedded)
         try:
             yield

@@ -6,15 +6,16 @@ services never commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.kit.errors import DomainError, register_dependency_error
 from services.kit.settings import ServiceSettings
@@ -73,10 +74,21 @@ class Database:
                     "command_timeout": 30,
                 },
             )
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # Looked up at call time: the SQLAlchemy instrumentation patches the module's function when
+        # tracing starts, which may be after this module was imported.
+        self.engine: AsyncEngine = sa_asyncio.create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._commit_hooks: list[Callable[[dict[str, Any]], None]] = []
+
+    def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
+        """Calls hook with the session's info after each successful commit (the outbox relay's wake-up)."""
+        self._commit_hooks.append(hook)
+
+    def _committed(self, info: dict[str, Any]) -> None:
+        for hook in self._commit_hooks:
+            hook(info)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Database:
@@ -100,9 +112,11 @@ class Database:
             try:
                 yield session
                 await session.commit()
+                self._committed(session.info)
             except DomainError as exc:
                 if exc.keep_changes:
                     await session.commit()
+                    self._committed(session.info)
                 else:
                     await session.rollback()
                 raise

@@ -33,6 +33,10 @@ class ServiceSettings(BaseSettings):
     redis_url: str | None = None
     redis_key_prefix: str = "cerebrum:"
     rabbitmq_url: str | None = None
+    relay_batch_size: int = 500
+    consumer_batch_size: int = 200
+    consumer_max_retries: int = 5
+    consumer_retry_base_ms: int = 500
 
     jwt_private_key: SecretStr | None = None
     jwt_public_key: str | None = None

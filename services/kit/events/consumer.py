@@ -1,0 +1,116 @@
+"""A service's consumer: handles a batch in one transaction, recording handled ids in its inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit.db import Database
+from services.kit.events.contracts import Event, Handler
+from services.kit.events.telemetry import CONSUMED, context_from, tracer
+from services.kit.time import utcnow
+
+log = structlog.get_logger("cerebrum.consumer")
+
+
+class EventConsumer:
+    """Runs a service's handlers exactly once per event id, whatever the broker redelivers."""
+
+    def __init__(self, *, service: str, db: Database, inbox: Table, handlers: Mapping[str, Handler]) -> None:
+        self.service = service
+        self.db = db
+        self.inbox = inbox
+        self.handlers = dict(handlers)
+        self.routing_keys = tuple(self.handlers)
+
+    async def handle_batch(self, events: Sequence[Event]) -> list[str | None]:
+        """Handles events; returns, per event, None when done (or seen before) or the error."""
+        if not events:
+            return []
+        try:
+            async with self.db.session_scope() as session:
+                outcomes = await self._handle(session, events)
+            self._count(outcomes)
+            return [None] * len(events)
+        except Exception:
+            if len(events) == 1:
+                return [await self._handle_alone(events[0])]
+        # One event spoiled the batch: find it by handling each in its own transaction.
+        return [await self._handle_alone(event) for event in events]
+
+    async def _handle_alone(self, event: Event) -> str | None:
+        try:
+            async with self.db.session_scope() as session:
+                outcomes = await self._handle(session, [event])
+            self._count(outcomes)
+            return None
+        except Exception as exc:
+            CONSUMED.labels(self.service, event.type, "failed").inc()
+            log.warning(
+                "event_handler_failed",
+                event_type=event.type,
+                event_id=str(event.id),
+                retries=event.retries,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return f"{type(exc).__name__}: {exc}"[:500]
+
+    async def _claim(self, session: AsyncSession, events: Sequence[Event]) -> set[str]:
+        """Inserts the events' ids into the inbox; returns the ids not handled before."""
+        now = utcnow()
+        rows = [{"event_id": e.id, "event_type": e.type, "handled_at": now} for e in {e.id: e for e in events}.values()]
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.event_id)
+        return {str(event_id) for event_id in (await session.execute(statement)).scalars()}
+
+    def _count(self, outcomes: list[tuple[str, str]]) -> None:
+        for event_type, outcome in outcomes:
+            CONSUMED.labels(self.service, event_type, outcome).inc()
+
+    async def _handle(self, session: AsyncSession, events: Sequence[Event]) -> list[tuple[str, str]]:
+        fresh = await self._claim(session, events)
+        outcomes = []
+        for event in events:
+            if str(event.id) not in fresh:
+                outcomes.append((event.type, "duplicate"))
+                continue
+            fresh.discard(str(event.id))  # the same id twice in one batch is handled once
+            await self._run_handler(session, event)
+            outcomes.append((event.type, "handled"))
+        return outcomes
+
+    async def _run_handler(self, session: AsyncSession, event: Event) -> None:
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return
+        span = tracer.start_span(
+            f"{event.type} process",
+            context=context_from(event.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": f"{self.service}.events",
+                "messaging.message.id": str(event.id),
+                "cerebrum.service": self.service,
+                "cerebrum.event.retries": event.retries,
+            },
+        )
+        token = otel_context.attach(set_span_in_context(span))
+        bound = structlog.contextvars.bind_contextvars(service=self.service, event_id=str(event.id))
+        try:
+            await handler(event, session)
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+            otel_context.detach(token)
+            span.end()

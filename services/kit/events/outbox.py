@@ -1,0 +1,222 @@
+"""The outbox: events written with the change they describe, then relayed to the bus in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from opentelemetry.trace import SpanKind, set_span_in_context
+from sqlalchemy import JSON, Column, DateTime, Index, MetaData, String, Table, Uuid, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit.db import Database
+from services.kit.events.contracts import BusUnavailable, EventBus, OutgoingMessage, encode
+from services.kit.events.telemetry import (
+    OUTBOX_AGE,
+    OUTBOX_PENDING,
+    PUBLISHED,
+    RELAY_FAILURES,
+    context_from,
+    current_trace_headers,
+    inject_into,
+    tracer,
+)
+from services.kit.time import as_utc, utcnow
+
+log = structlog.get_logger("cerebrum.outbox")
+
+
+def define_outbox(metadata: MetaData) -> Table:
+    """Declares a service's ``outbox`` table in its own metadata."""
+    table = Table(
+        "outbox",
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("payload", JSON, nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True)),
+    )
+    # Only unsent rows are ever scanned by the relay: a partial index keeps that scan small.
+    Index(
+        "ix_outbox_unpublished",
+        table.c.created_at,
+        postgresql_where=table.c.published_at.is_(None),
+        sqlite_where=table.c.published_at.is_(None),
+    )
+    return table
+
+
+def define_inbox(metadata: MetaData) -> Table:
+    """Declares a service's ``inbox`` table: the ids of events it has handled."""
+    return Table(
+        "inbox",
+        metadata,
+        Column("event_id", Uuid, primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+async def record_event(
+    session: AsyncSession, outbox: Table, *, type_: str, source: str, data: dict[str, Any]
+) -> uuid.UUID:
+    """Writes an event into the outbox, in the caller's transaction, with the current trace context."""
+    event_id = uuid.uuid4()
+    now = utcnow()
+    payload = {"id": str(event_id), "type": type_, "source": source, "occurred_at": now.isoformat(), "data": data}
+    await session.execute(
+        outbox.insert().values(
+            id=event_id, event_type=type_, payload=payload, headers=current_trace_headers(), created_at=now
+        )
+    )
+    session.info["events_recorded"] = True
+    return event_id
+
+
+class OutboxRelay:
+    """Publishes a service's outbox rows in order, in batches; marks them sent once the bus has them."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        db: Database,
+        outbox: Table,
+        bus: EventBus,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        retention: timedelta = timedelta(days=1),
+    ) -> None:
+        self.service = service
+        self.db = db
+        self.outbox = outbox
+        self.bus = bus
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        db.on_commit(self._after_commit)
+
+    def _after_commit(self, session_info: dict[str, Any]) -> None:
+        if session_info.pop("events_recorded", False):
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self.service}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def run(self) -> None:
+        backoff = self.poll_interval
+        last_cleanup = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            try:
+                sent = await self.relay_once()
+                backoff = self.poll_interval
+                if loop.time() - last_cleanup > 60:
+                    await self.forget_published()
+                    last_cleanup = loop.time()
+            except BusUnavailable as exc:
+                RELAY_FAILURES.labels(self.service).inc()
+                log.warning("outbox_relay_waiting_for_broker", service=self.service, reason=str(exc)[:200])
+                await self.update_backlog()
+                sent, backoff = 0, min(backoff * 2, 5.0)
+            except Exception as exc:  # a database outage: keep the relay alive and try again
+                RELAY_FAILURES.labels(self.service).inc()
+                log.warning("outbox_relay_error", service=self.service, error=type(exc).__name__)
+                sent, backoff = 0, min(backoff * 2, 5.0)
+            if sent >= self.batch_size:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff if sent == 0 else 0.01)
+            except TimeoutError:
+                pass
+
+    async def relay_once(self) -> int:
+        """Publishes the oldest unsent batch; returns how many went out."""
+        async with self.db.session_scope() as session:
+            rows = (
+                await session.execute(
+                    select(self.outbox)
+                    .where(self.outbox.c.published_at.is_(None))
+                    .order_by(self.outbox.c.created_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                OUTBOX_AGE.labels(self.service).set(0)
+                OUTBOX_PENDING.labels(self.service).set(0)
+                return 0
+            OUTBOX_AGE.labels(self.service).set((utcnow() - as_utc(rows[0].created_at)).total_seconds())
+            messages = [self._message(row) for row in rows]
+            await self.bus.publish(messages)
+            await session.execute(
+                update(self.outbox).where(self.outbox.c.id.in_([m.id for m in messages])).values(published_at=utcnow())
+            )
+        for message in messages:
+            PUBLISHED.labels(self.service, message.type).inc()
+        return len(messages)
+
+    def _message(self, row: Any) -> OutgoingMessage:
+        # The publish span is a child of the request that recorded the event, and the consumer's
+        # span a child of this one: one trace across the relay and the broker.
+        parent = context_from(row.headers or {})
+        span = tracer.start_span(
+            f"{row.event_type} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": "cerebrum_events",
+                "messaging.rabbitmq.destination.routing_key": row.event_type,
+                "messaging.message.id": str(row.id),
+                "cerebrum.service": self.service,
+            },
+        )
+        headers = inject_into({"x-source": self.service}, set_span_in_context(span))
+        span.end()
+        payload = row.payload
+        body = encode(
+            event_id=row.id,
+            type_=row.event_type,
+            source=payload.get("source", self.service),
+            occurred_at=as_utc(row.created_at),
+            data=payload.get("data", {}),
+        )
+        return OutgoingMessage(id=row.id, type=row.event_type, body=body, headers=headers)
+
+    async def update_backlog(self) -> None:
+        """Reads how many events wait and how old the oldest is (for the backlog alerts)."""
+        try:
+            async with self.db.session_scope() as session:
+                count, oldest = (
+                    await session.execute(
+                        select(func.count(), func.min(self.outbox.c.created_at)).where(
+                            self.outbox.c.published_at.is_(None)
+                        )
+                    )
+                ).one()
+        except Exception:  # the database may be the thing that is down
+            return
+        OUTBOX_PENDING.labels(self.service).set(count)
+        OUTBOX_AGE.labels(self.service).set((utcnow() - as_utc(oldest)).total_seconds() if oldest else 0)
+
+    async def forget_published(self) -> None:
+        """Deletes rows published longer ago than the retention (kept a while for reconciliation)."""
+        async with self.db.session_scope() as session:
+            await session.execute(delete(self.outbox).where(self.outbox.c.published_at < utcnow() - self.retention))
