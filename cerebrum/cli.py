@@ -46,6 +46,15 @@ def db_upgrade(services: Annotated[list[str] | None, typer.Argument(help="Servic
     asyncio.run(runner.migrate(services or None, console=console))
 
 
+@db_app.command("revision")
+def db_revision(
+    service: Annotated[str, typer.Argument(help="The service whose models changed.")],
+    message: Annotated[str, typer.Option("-m", "--message", help="What the migration does.")],
+) -> None:
+    """Writes a new migration for a service by comparing its models with its latest migration."""
+    asyncio.run(runner.new_revision(service, message, console=console))
+
+
 @users_app.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(help="The admin's email.")],

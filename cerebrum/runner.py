@@ -98,6 +98,27 @@ async def migrate(names: list[str] | None, *, console: Console) -> None:
             await kit.close()
 
 
+async def new_revision(name: str, message: str, *, console: Console) -> None:
+    """Autogenerates a migration against a scratch SQLite database brought to the latest revision."""
+    import tempfile
+
+    from sqlalchemy.engine import make_url
+
+    from services.kit.db import Database
+    from services.kit.migrations import autogenerate
+
+    spec = SERVICES[name]
+    with tempfile.TemporaryDirectory() as scratch:
+        db = Database(make_url(f"sqlite+aiosqlite:///{scratch}/{name}.db"), schema=None)
+        try:
+            await upgrade(db, spec.migrations)
+            async with db.engine.begin() as conn:
+                await conn.run_sync(autogenerate, spec.migrations, message)
+        finally:
+            await db.dispose()
+    console.print(f"[green]new migration[/] for {name} in {spec.migrations / 'versions'}")
+
+
 async def create_admin(*, email: str, password: str, full_name: str, console: Console) -> int:
     """Creates an admin account, or makes an existing account an admin with this password."""
     from cerebrum.demo import create_account

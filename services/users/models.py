@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.events import define_outbox
 from services.kit.time import utcnow
 
 
@@ -72,3 +73,6 @@ class AuthLog(UsersBase):
     client_ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+OUTBOX = define_outbox(UsersBase.metadata)

@@ -17,10 +17,11 @@ from observability.redaction import mask_email
 from services.kit.auth import Identity, TokenIssuer
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from services.kit.events import record_event
 from services.kit.ratelimit import RateLimiter
 from services.kit.time import as_utc, utcnow
 from services.users import repository
-from services.users.models import AuthLog, Session, User, UserProfile
+from services.users.models import OUTBOX, AuthLog, Session, User, UserProfile
 from services.users.schemas import ProfileFields, ProfileUpdate, RegisterRequest, TokenResponse, UserResponse
 from services.users.security import (
     UNUSABLE_PASSWORD,
@@ -131,6 +132,20 @@ async def register(
     except IntegrityError as exc:  # a concurrent registration won the race for this email
         raise Conflict("An account with this email already exists", field="email") from exc
     _audit(db, client, event="register", outcome="success", email=email, user_id=user.id)
+    await record_event(
+        db,
+        OUTBOX,
+        type_="user.registered",
+        source="users",
+        data={
+            "user_id": str(user.id),
+            "email": email,
+            "full_name": request.full_name,
+            "role": role,
+            "grade": request.grade,
+            "target_exam": request.target_exam,
+        },
+    )
     REGISTRATIONS.labels(role).inc()
     log.info("user_registered", user_id=str(user.id), email=mask_email(email), role=role)
     return _user_response(user, profile)
@@ -301,6 +316,7 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
             setattr(profile, field, None)
     families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
     await repository.anonymise_auth_logs(db=db, user_id=user_id)
+    await record_event(db, OUTBOX, type_="user.deleted", source="users", data={"user_id": str(user_id)})
     _audit(db, client, event="account_deleted", outcome="success", email=None, user_id=user_id)
     await db.flush()
     await _forget_sessions(ctx, families)

@@ -75,3 +75,22 @@ async def test_deleting_the_account_anonymises_it_and_revokes_every_session(user
     assert all(email is None for email in logged_emails)
     # The address is free again for a new account.
     assert (await users.register("leaving@example.com")).status_code == 201
+
+
+async def test_registration_and_deletion_are_announced_through_the_outbox(users: UsersApi) -> None:
+    from services.users.models import OUTBOX
+
+    tokens = await users.signed_in("announced@example.com")
+    await users.client.delete("/users/account", headers=users.bearer(tokens))
+    async with users.app.state.kit.db.session_scope() as db:
+        rows = (await db.execute(select(OUTBOX.c.event_type, OUTBOX.c.payload).order_by(OUTBOX.c.created_at))).all()
+    assert [r.event_type for r in rows] == ["user.registered", "user.deleted"]
+    assert rows[0].payload["data"]["email"] == "announced@example.com"
+
+
+async def test_a_refused_registration_announces_nothing(users: UsersApi) -> None:
+    from services.users.models import OUTBOX
+
+    await users.register("weak@example.com", password="short")
+    async with users.app.state.kit.db.session_scope() as db:
+        assert (await db.execute(select(OUTBOX.c.id))).first() is None
