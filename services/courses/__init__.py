@@ -1,0 +1,1 @@
+"""The courses service: the catalogue, lessons and their files, curriculum, search and seats."""

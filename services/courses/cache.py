@@ -1,0 +1,99 @@
+"""A read-through Redis cache for course pages and curricula that never fails a read.
+
+Redis being down turns every read into a database read (counted as a miss, logged); it never
+turns into an error. Writers delete the keys twice: at once, and again after their transaction
+commits, so that a reader racing the commit cannot leave the old version cached for a whole TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+import structlog
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from observability.metrics import counter
+from services.kit.cache import key
+from services.kit.settings import ServiceSettings
+
+CACHE_REQUESTS = counter(
+    "cerebrum_cache_requests_total",
+    "Read-through cache lookups by result (hit or miss; Redis unreachable counts as a miss).",
+    ("service", "cache", "result"),
+)
+log = structlog.get_logger("cerebrum.courses.cache")
+Model = TypeVar("Model", bound=BaseModel)
+_PENDING = "courses.cache_keys_after_commit"
+
+
+class ReadThroughCache:
+    """JSON copies of read models in Redis under ``key(settings, name, id)``."""
+
+    def __init__(self, *, redis: aioredis.Redis, settings: ServiceSettings, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.ttl = ttl_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def key(self, name: str, ident: object) -> str:
+        return key(self.settings, name, ident)
+
+    async def get_or_load(
+        self, name: str, ident: object, model: type[Model], load: Callable[[], Awaitable[Model | None]]
+    ) -> Model | None:
+        """Returns the cached copy, or loads it from the database and caches it."""
+        cache_key = self.key(name, ident)
+        raw: bytes | str | None = None
+        try:
+            raw = await self.redis.get(cache_key)
+        except (RedisError, OSError) as exc:
+            log.warning("cache_unavailable", cache=name, operation="get", error=type(exc).__name__)
+        if raw is not None:
+            try:
+                value = model.model_validate_json(raw)
+            except ValidationError:
+                log.warning("cache_entry_unreadable", cache=name)
+            else:
+                self._count(name, "hit")
+                return value
+        self._count(name, "miss")
+        loaded = await load()
+        if loaded is not None:
+            try:
+                await self.redis.set(cache_key, loaded.model_dump_json(), ex=self.ttl)
+            except (RedisError, OSError) as exc:
+                log.warning("cache_unavailable", cache=name, operation="set", error=type(exc).__name__)
+        return loaded
+
+    async def invalidate(self, db: AsyncSession, *keys: str) -> None:
+        """Deletes cached copies now, and again once the session's transaction has committed."""
+        await self._delete(keys)
+        pending: set[str] | None = db.info.get(_PENDING)
+        if pending is None:
+            pending = db.info[_PENDING] = set()
+            loop = asyncio.get_running_loop()
+
+            def after_commit(session: Any) -> None:
+                stale = tuple(session.info.pop(_PENDING, ()))
+                if stale:
+                    task = loop.create_task(self._delete(stale))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+            event.listen(db.sync_session, "after_commit", after_commit, once=True)
+        pending.update(keys)
+
+    async def _delete(self, keys: tuple[str, ...]) -> None:
+        try:
+            await self.redis.delete(*keys)
+        except (RedisError, OSError) as exc:
+            log.warning("cache_unavailable", operation="delete", keys=len(keys), error=type(exc).__name__)
+
+    def _count(self, name: str, result: str) -> None:
+        CACHE_REQUESTS.labels(self.settings.service_name, name, result).inc()

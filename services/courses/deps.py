@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import Depends, Header, Request
+
+from services.courses.content import FileTooLarge, Upload
+from services.courses.service import CoursesContext
+from services.kit.auth import Identity
+from services.kit.deps import KitDep, get_identity
+from services.kit.errors import InvalidInput
+
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}(\s*;.{0,60})?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def get_courses_context(request: Request) -> CoursesContext:
+    ctx: CoursesContext = request.app.state.courses
+    return ctx
+
+
+CoursesDep = Annotated[CoursesContext, Depends(get_courses_context)]
+
+
+async def get_optional_identity(
+    kit: KitDep, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> Identity | None:
+    """The caller when a token is sent (a bad token is still refused); None for an anonymous visitor."""
+    if authorization is None:
+        return None
+    return await get_identity(kit, authorization)
+
+
+MaybeUser = Annotated[Identity | None, Depends(get_optional_identity)]
+
+
+def safe_filename(raw: str | None) -> str:
+    """The base name of an uploaded file (percent-decoded), with no path and no control characters."""
+    if raw is None or not raw.strip():
+        raise InvalidInput(
+            "Name the file in an X-Filename header", errors=[{"field": "X-Filename", "message": "missing"}]
+        )
+    name = _CONTROL.sub("", unquote(raw)).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name or name in (".", "..") or len(name) > 255:
+        raise InvalidInput(
+            "X-Filename is not a usable file name", errors=[{"field": "X-Filename", "message": "invalid"}]
+        )
+    return name
+
+
+async def read_upload(
+    request: Request,
+    ctx: CoursesDep,
+    x_filename: Annotated[str | None, Header(description="The file's name, percent-encoded if not ASCII")] = None,
+) -> Upload:
+    """Reads a raw-body upload (no multipart): bytes in the body, type in Content-Type, name in X-Filename."""
+    filename = safe_filename(x_filename)
+    content_type = (request.headers.get("content-type") or "application/octet-stream").strip().lower()
+    if not _MEDIA_TYPE.match(content_type) or content_type.startswith("multipart/"):
+        raise InvalidInput(
+            "Send the file's own bytes as the body with its media type in Content-Type (multipart is not accepted)",
+            errors=[{"field": "Content-Type", "message": "invalid"}],
+        )
+    limit = ctx.settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise FileTooLarge(f"Files can be at most {limit} bytes", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FileTooLarge(f"Files can be at most {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    if size == 0:
+        raise InvalidInput("The file is empty", errors=[{"field": "body", "message": "empty"}])
+    return Upload(filename=filename, content_type=content_type, data=b"".join(chunks))
+
+
+UploadDep = Annotated[Upload, Depends(read_upload)]

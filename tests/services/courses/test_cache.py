@@ -1,0 +1,60 @@
+"""The read-through cache: a second read is a hit, an admin change drops it, a Redis outage is no error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from services.courses.app import create_app
+from services.courses.demo import seed_catalogue
+from tests.apps import running
+from tests.conftest import free_port
+from tests.services.courses.conftest import CoursesApi, pg_settings
+
+pytestmark = pytest.mark.integration
+
+
+def _cache(cache: str, result: str) -> float:
+    labels = {"service": "courses", "cache": cache, "result": result}
+    return REGISTRY.get_sample_value("cerebrum_cache_requests_total", labels) or 0.0
+
+
+async def test_second_read_is_a_hit_and_an_admin_change_drops_the_copy(courses: CoursesApi) -> None:
+    course = await courses.create(title="Plant Physiology")
+    url = f"/courses/{course['id']}"
+    hits, misses = _cache("course", "hit"), _cache("course", "miss")
+    assert (await courses.client.get(url)).json()["title"] == "Plant Physiology"
+    assert (await courses.client.get(url)).json()["title"] == "Plant Physiology"
+    assert (_cache("course", "miss"), _cache("course", "hit")) == (misses + 1, hits + 1)
+    key = courses.app.state.courses.cache.key("course", course["id"])
+    assert await courses.app.state.kit.redis.exists(key)
+
+    renamed = await courses.client.put(url, json={"title": "Plant Physiology Intensive"}, headers=courses.admin)
+    assert renamed.status_code == 200
+    assert (await courses.client.get(url)).json()["title"] == "Plant Physiology Intensive"
+    assert _cache("course", "miss") == misses + 2
+
+
+async def test_curriculum_is_cached_per_grade(courses: CoursesApi) -> None:
+    async with courses.app.state.kit.db.session_scope() as db:
+        await seed_catalogue(db=db)
+    hits = _cache("curriculum", "hit")
+    first = (await courses.client.get("/curriculum/12")).json()
+    assert (await courses.client.get("/curriculum/12")).json() == first
+    assert _cache("curriculum", "hit") == hits + 1
+
+
+async def test_reads_keep_working_when_redis_is_down(pg_schema: str, redis_prefix: str, tmp_path: Path) -> None:
+    settings = pg_settings(pg_schema, redis_prefix, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(settings)
+    async with running(app) as client:
+        api = CoursesApi(client, app, settings)
+        course = await api.create(title="Ecology")
+        changed = await client.put(f"/courses/{course['id']}", json={"title": "Ecology Revised"}, headers=api.admin)
+        assert changed.status_code == 200, "a write whose cache cannot be dropped still succeeds"
+        for _ in range(2):
+            read = await client.get(f"/courses/{course['id']}")
+            assert read.status_code == 200 and read.json()["title"] == "Ecology Revised"
+        assert (await client.get("/curriculum/11")).status_code == 200
