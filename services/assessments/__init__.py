@@ -1,0 +1,1 @@
+"""The assessments service: questions, test attempts, scoring, ratings and leaderboards."""
