@@ -18,6 +18,8 @@ app = typer.Typer(help="Cerebrum Biology Academy platform.", no_args_is_help=Tru
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+seed_app = typer.Typer(help="Demo and load-test data.", no_args_is_help=True)
+app.add_typer(seed_app, name="seed")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
@@ -71,6 +73,21 @@ def create_admin(
             raise typer.Exit(2)
     code = asyncio.run(runner.create_admin(email=email, password=password, full_name=full_name, console=console))
     raise typer.Exit(code)
+
+
+@seed_app.command("catalogue")
+def seed_catalogue() -> None:
+    """Loads the demo NEET/CBSE biology catalogue (courses, lessons, curriculum) if it is not there."""
+    asyncio.run(runner.load_catalogue(console=console))
+
+
+@seed_app.command("questions")
+def seed_questions(
+    count: Annotated[int, typer.Option(help="How many questions to generate.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Random seed (the same seed gives the same bank).")] = 7,
+) -> None:
+    """Generates a question bank for load tests (50,000 by default)."""
+    asyncio.run(runner.load_question_bank(count=count, seed=seed, console=console))
 
 
 @keys_app.command("generate")

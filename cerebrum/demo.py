@@ -101,3 +101,18 @@ async def ensure_demo_accounts(users_app: FastAPI, data_dir: Path) -> DemoAccoun
         _write_private(credentials, accounts)
         _write_private(login_file, accounts["student"])
     return DemoAccounts(DEMO_ADMIN, DEMO_STUDENT, credentials, login_file)
+
+
+async def seed_academy(apps: dict[str, FastAPI]) -> tuple[int, int]:
+    """Loads the demo catalogue and question bank once; returns how many courses and questions were added."""
+    from services.assessments.bank import seed_demo_questions
+    from services.courses.demo import seed_catalogue
+
+    courses = questions = 0
+    if "courses" in apps:
+        async with apps["courses"].state.kit.db.session_scope() as db:
+            courses = await seed_catalogue(db=db)
+    if "assessments" in apps:
+        async with apps["assessments"].state.kit.db.session_scope() as db:
+            questions = await seed_demo_questions(db=db)
+    return courses, questions

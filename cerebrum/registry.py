@@ -10,6 +10,14 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 
+from services.assessments.app import MIGRATIONS as ASSESSMENTS_MIGRATIONS
+from services.assessments.app import create_app as create_assessments_app
+from services.assessments.models import AssessmentsBase
+from services.assessments.settings import AssessmentsSettings
+from services.courses.app import MIGRATIONS as COURSES_MIGRATIONS
+from services.courses.app import create_app as create_courses_app
+from services.courses.models import CoursesBase
+from services.courses.settings import CoursesSettings
 from services.kit.settings import ServiceSettings
 from services.users.app import MIGRATIONS as USERS_MIGRATIONS
 from services.users.app import create_app as create_users_app
@@ -34,6 +42,24 @@ SERVICES: dict[str, ServiceSpec] = {
     for spec in (
         ServiceSpec(
             "users", UsersSettings, create_users_app, USERS_MIGRATIONS, UsersBase.metadata, ("auth", "users"), 8101
+        ),
+        ServiceSpec(
+            "courses",
+            CoursesSettings,
+            create_courses_app,
+            COURSES_MIGRATIONS,
+            CoursesBase.metadata,
+            ("courses", "curriculum"),
+            8102,
+        ),
+        ServiceSpec(
+            "assessments",
+            AssessmentsSettings,
+            create_assessments_app,
+            ASSESSMENTS_MIGRATIONS,
+            AssessmentsBase.metadata,
+            ("assessments", "questions", "leaderboard"),
+            8107,
         ),
     )
 }

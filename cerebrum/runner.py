@@ -9,7 +9,7 @@ from typing import Any
 import uvicorn
 from rich.console import Console
 
-from cerebrum.demo import DemoAccounts, ensure_demo_accounts, set_account_password
+from cerebrum.demo import DemoAccounts, ensure_demo_accounts, seed_academy, set_account_password
 from cerebrum.platform import Platform
 from cerebrum.registry import SERVICES, settings_for
 from services.kit.app import ServiceKit, setup_process_telemetry
@@ -52,6 +52,7 @@ def banner(console: Console, *, url: str, platform: Platform, data_dir: Path, de
         f"\n[bold green]Cerebrum academy is running[/] at [bold]{url}[/] "
         f"({len(platform.apps)} service{'s' if len(platform.apps) > 1 else ''} in one process, {storage}, {cache})"
     )
+    console.print(f"  Catalogue  {url}/courses   search {url}/courses/search?q=genetics   {url}/curriculum/11")
     console.print(f"  API docs   {url}/docs/users  (every service: {url}/)")
     console.print(f"  Metrics    {url}/metrics   (Prometheus / OpenMetrics, with trace exemplars)")
     console.print(f"  Traces     {_traces_hint()}")
@@ -75,7 +76,10 @@ def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: C
     url = f"http://{host}:{port}"
 
     async def ready(platform: Platform) -> None:
-        accounts = await ensure_demo_accounts(platform.apps["users"], data_dir) if demo else None
+        accounts = None
+        if demo:
+            accounts = await ensure_demo_accounts(platform.apps["users"], data_dir)
+            await seed_academy(platform.apps)
         banner(console, url=url, platform=platform, data_dir=data_dir, demo=accounts)
 
     platform = build_platform(overrides={"data_dir": data_dir}, on_ready=ready)
@@ -138,5 +142,50 @@ async def create_admin(*, email: str, password: str, full_name: str, console: Co
     except DomainError as exc:
         console.print(f"[red]{exc.title}:[/] {exc.detail}")
         return 2
+    finally:
+        await kit.close()
+
+
+async def load_catalogue(*, console: Console) -> int:
+    """Migrates the courses service and loads the demo catalogue into it."""
+    from services.courses.demo import seed_catalogue
+
+    spec = SERVICES["courses"]
+    app = spec.create_app(settings_for("courses"))
+    kit: ServiceKit = app.state.kit
+    try:
+        await upgrade(kit.db, spec.migrations)
+        async with kit.db.session_scope() as db:
+            added = await seed_catalogue(db=db)
+        console.print(f"[green]catalogue:[/] {added} courses added" if added else "catalogue already loaded")
+        return added
+    finally:
+        await kit.close()
+
+
+async def load_question_bank(*, count: int, seed: int, console: Console) -> int:
+    """Migrates the assessments service and generates a question bank of the given size."""
+    import time
+
+    from rich.progress import Progress
+
+    from services.assessments.bank import generate_bank
+
+    spec = SERVICES["assessments"]
+    app = spec.create_app(settings_for("assessments"))
+    kit: ServiceKit = app.state.kit
+    started = time.perf_counter()
+    try:
+        await upgrade(kit.db, spec.migrations)
+        chunk, made = 10_000, 0
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("generating questions", total=count)
+            while made < count:
+                size = min(chunk, count - made)
+                async with kit.db.session_scope() as db:
+                    made += await generate_bank(db=db, count=size, seed=seed + made)
+                progress.update(task, completed=made)
+        console.print(f"[green]question bank:[/] {made:,} questions in {time.perf_counter() - started:.1f}s")
+        return made
     finally:
         await kit.close()

@@ -88,6 +88,26 @@ def test_the_demo_student_can_log_in_with_the_file_the_banner_names(
     assert me.json()["role"] == "admin"
 
 
+def test_the_academy_starts_with_a_catalogue_and_a_question_bank(
+    academy: tuple[str, Path, subprocess.Popen[str]],
+) -> None:
+    url, workdir, _ = academy
+    courses = httpx.get(f"{url}/courses").json()
+    assert courses["total"] >= 8
+    found = httpx.get(f"{url}/courses/search", params={"q": "genetics"}).json()
+    assert found["items"], "the demo catalogue is searchable"
+    assert httpx.get(f"{url}/curriculum/11").json()["units"]
+    student = json.loads((workdir / "data" / "demo-accounts.json").read_text())["student"]
+    token = httpx.post(f"{url}/auth/login", json=student).json()["access_token"]
+    questions = httpx.get(
+        f"{url}/questions/random",
+        params={"topic": "genetics", "count": 5, "attempt_id": "6f1c1f9e-0000-4000-8000-000000000001"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert questions.status_code == 200, questions.text
+    assert len(questions.json()["questions"]) == 5
+
+
 def test_the_banner_says_where_to_send_the_first_request(academy: tuple[str, Path, subprocess.Popen[str]]) -> None:
     url, workdir, process = academy
     process.send_signal(signal.SIGINT)
