@@ -20,7 +20,8 @@ from services.kit.errors import Forbidden, Unauthorized
 from services.kit.settings import ServiceSettings
 
 ALGORITHM = "EdDSA"
-Role = Literal["student", "admin"]
+Role = Literal["student", "admin", "service"]
+SERVICE_NAMESPACE = uuid.UUID("5b7c1c7e-3f1e-4d0a-9a57-0c0e0b0e0000")  # ids of service callers
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Identity:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        """An admin, or another service acting for the platform (the enrolment saga, a consumer)."""
+        return self.role in ("admin", "service")
 
     def require_self_or_admin(self, user_id: uuid.UUID) -> None:
         """Refuses a student acting on another student's data."""
@@ -108,7 +110,7 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized("The access token is not valid") from exc
         role = claims.get("role")
-        if role not in ("student", "admin"):
+        if role not in ("student", "admin", "service"):
             raise Unauthorized("The access token carries no known role")
         try:
             user_id = uuid.UUID(claims["sub"])
@@ -133,19 +135,54 @@ class TokenIssuer:
         self.audience = settings.jwt_audience
         self.ttl = settings.access_token_ttl_seconds
 
-    def issue(self, *, user_id: uuid.UUID, role: Role, session_id: str) -> str:
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        role: Role,
+        session_id: str | None,
+        ttl: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
+            **(extra or {}),
             "sub": str(user_id),
             "role": role,
-            "sid": session_id,
             "iss": self.issuer,
             "aud": self.audience,
             "iat": now,
-            "exp": now + self.ttl,
+            "exp": now + (self.ttl if ttl is None else ttl),
             "jti": uuid.uuid4().hex,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         return jwt.encode(claims, self.private_key, algorithm=ALGORITHM)
+
+
+class ServiceTokens:
+    """Short-lived tokens a service presents when it calls another for the platform, not for a student.
+
+    Only a service holding JWT_PRIVATE_KEY can mint them (the users service, and the orchestrators
+    given the key); they carry role ``service`` and the caller's name.
+    """
+
+    def __init__(self, issuer: TokenIssuer, service: str, ttl: int = 300) -> None:
+        self.issuer = issuer
+        self.user_id = uuid.uuid5(SERVICE_NAMESPACE, service)
+        self.service = service
+        self.ttl = ttl
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def token(self) -> str:
+        now = time.time()
+        if self._token is None or now > self._expires - 30:
+            self._token = self.issuer.issue(
+                user_id=self.user_id, role="service", session_id=None, ttl=self.ttl, extra={"svc": self.service}
+            )
+            self._expires = now + self.ttl
+        return self._token
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -75,3 +75,14 @@ def test_development_keys_are_made_once_and_kept_private(tmp_path: Path) -> None
     assert TokenVerifier(ServiceSettings(data_dir=tmp_path)).verify(token).role == "student"
     key_file = tmp_path / "keys" / "jwt-ed25519.pem"
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_service_tokens_carry_the_service_role_and_are_reused_until_near_expiry(tmp_path: Path) -> None:
+    from services.kit.auth import ServiceTokens
+
+    settings = _settings(tmp_path)
+    tokens = ServiceTokens(TokenIssuer(settings), "enrollments")
+    first = tokens.token()
+    assert tokens.token() == first
+    identity = TokenVerifier(settings).verify(first)
+    assert identity.role == "service" and identity.is_admin and identity.session_id is None
