@@ -132,3 +132,16 @@ async def test_difficulty_follows_the_students_rating_upwards(assessments: Asses
     assert predictions == sorted(predictions) and predictions[-1] > predictions[0]
     weak = assessments.caller()[1]
     assert (await assessments.draw(weak, uuid.uuid4())).json()["difficulty"] == 2
+
+
+async def test_published_events_keep_their_contracts(assessments: AssessmentsApi) -> None:
+    from services.contracts.events import parse
+
+    rows = await assessments.add(mcq(), mcq())
+    _, student = assessments.caller()
+    await assessments.submit(student, answers_for(rows, right=1))
+    async with assessments.kit.db.session_scope() as db:
+        events = (await db.execute(select(OUTBOX))).all()
+    assert {e.event_type for e in events} == {"assessment.submitted", "assessment.completed"}
+    for event in events:
+        parse(event.event_type, event.payload["data"])

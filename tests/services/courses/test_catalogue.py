@@ -195,3 +195,14 @@ async def test_curriculum_lists_units_and_topics_in_order(courses: CoursesApi) -
     assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
     page = (await courses.client.get("/courses", params={"limit": 100})).json()
     assert page["total"] == 10 and all(6 <= len(c["description"]) for c in page["items"])
+
+
+async def test_published_events_keep_their_contracts(courses: CoursesApi) -> None:
+    from services.contracts.events import parse
+
+    created = await courses.create()
+    await courses.client.put(f"/courses/{created['id']}", json={"is_published": True}, headers=courses.admin)
+    events = await courses.outbox()
+    assert events
+    for event in events:
+        parse(event.type, event.payload)

@@ -94,3 +94,15 @@ async def test_a_refused_registration_announces_nothing(users: UsersApi) -> None
     await users.register("weak@example.com", password="short")
     async with users.app.state.kit.db.session_scope() as db:
         assert (await db.execute(select(OUTBOX.c.id))).first() is None
+
+
+async def test_published_events_keep_their_contracts(users: UsersApi) -> None:
+    from services.contracts.events import parse
+    from services.users.models import OUTBOX
+
+    tokens = await users.signed_in("contract@example.com")
+    await users.client.delete("/users/account", headers=users.bearer(tokens))
+    async with users.app.state.kit.db.session_scope() as db:
+        rows = (await db.execute(select(OUTBOX.c.event_type, OUTBOX.c.payload))).all()
+    for row in rows:
+        parse(row.event_type, row.payload["data"])
