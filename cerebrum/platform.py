@@ -6,8 +6,8 @@ hops between services.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,23 +49,33 @@ class Platform:
         path: str = scope.get("path", "/")
         end = path.find("/", 1)
         segment = path[1:end] if end > 0 else path[1:]
-        await self.routes.get(segment, self.root)(scope, receive, send)
+        app = self.routes.get(segment)
+        if app is None and segment in ("openapi", "docs") and end > 0:
+            # /openapi/<service>.json and /docs/<service> belong to the service they name.
+            app = self.apps.get(path[end + 1 :].removesuffix(".json"))
+        await (app or self.root)(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        await receive()
-        stack = AsyncExitStack()
-        try:
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Platform]:
+        """Starts every service (migrations, relays, consumers) and stops them all at the end."""
+        async with AsyncExitStack() as stack:
             for app in self.apps.values():
                 await stack.enter_async_context(app.router.lifespan_context(app))
             if self.on_ready is not None:
                 await self.on_ready(self)
+            yield self
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()
+        running = self.running()
+        try:
+            await running.__aenter__()
         except BaseException as exc:
-            await stack.aclose()
             await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
             raise
         await send({"type": "lifespan.startup.complete"})
         await receive()
-        await stack.aclose()
+        await running.__aexit__(None, None, None)
         await send({"type": "lifespan.shutdown.complete"})
 
     def _root_app(self, observability: bool) -> FastAPI:
@@ -77,6 +87,8 @@ class Platform:
         async def index() -> dict[str, Any]:
             return {
                 "platform": "Cerebrum Biology Academy",
+                "gateway": "/api/",
+                "openapi": "/api/openapi.json",
                 "services": {name: {"docs": f"/docs/{name}", "openapi": f"/openapi/{name}.json"} for name in apps},
                 "health": "/health",
                 "ready": "/ready",

@@ -12,8 +12,11 @@ from rich.console import Console
 from cerebrum.demo import DemoAccounts, ensure_demo_accounts, seed_academy, set_account_password
 from cerebrum.platform import Platform
 from cerebrum.registry import SERVICES, settings_for
+from services.gateway.app import create_app as create_gateway_app
+from services.gateway.settings import GatewaySettings
 from services.kit.app import ServiceKit, setup_process_telemetry
 from services.kit.errors import Conflict, DomainError
+from services.kit.http import AsgiTransport
 from services.kit.migrations import upgrade
 
 
@@ -28,7 +31,21 @@ def build_platform(
         apps[name] = spec.create_app(settings_for(name, **(overrides or {})))
         prefixes.update({segment: name for segment in spec.prefixes})
     first = next(iter(apps.values())).state.kit.settings
-    return Platform(apps, prefixes, observability=first.observability, on_ready=on_ready)
+    platform: Platform | None = None
+
+    def this_platform() -> Platform:
+        assert platform is not None
+        return platform
+
+    # The gateway reaches every service in-process, through the platform's own dispatch.
+    in_process = AsgiTransport(this_platform)
+    gateway_settings = GatewaySettings(**(overrides or {}))
+    apps["gateway"] = create_gateway_app(
+        gateway_settings, transports={name: in_process for name in gateway_settings.upstreams if name in apps}
+    )
+    prefixes.update({"api": "gateway", "gateway": "gateway"})
+    platform = Platform(apps, prefixes, observability=first.observability, on_ready=on_ready)
+    return platform
 
 
 def _traces_hint() -> str:
@@ -53,6 +70,7 @@ def banner(console: Console, *, url: str, platform: Platform, data_dir: Path, de
         f"({len(platform.apps)} service{'s' if len(platform.apps) > 1 else ''} in one process, {storage}, {cache})"
     )
     console.print(f"  Catalogue  {url}/courses   search {url}/courses/search?q=genetics   {url}/curriculum/11")
+    console.print(f"  Gateway    {url}/api/...  (e.g. {url}/api/courses; merged OpenAPI at {url}/api/openapi.json)")
     console.print(f"  API docs   {url}/docs/users  (every service: {url}/)")
     console.print(f"  Metrics    {url}/metrics   (Prometheus / OpenMetrics, with trace exemplars)")
     console.print(f"  Traces     {_traces_hint()}")
@@ -65,7 +83,7 @@ def banner(console: Console, *, url: str, platform: Platform, data_dir: Path, de
         )
         console.print("\n  First request, logging in as the demo student:")
         console.print(
-            f"    curl -s {url}/auth/login -H 'content-type: application/json' -d @{demo.student_login_file}",
+            f"    curl -s {url}/api/auth/login -H 'content-type: application/json' -d @{demo.student_login_file}",
             soft_wrap=True,
         )
     console.print("  Stop with Ctrl-C.\n")

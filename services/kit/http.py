@@ -100,7 +100,7 @@ ASGIApp = Callable[
 class AsgiTransport:
     """The in-process transport: calls an ASGI app directly, as the embedded platform does."""
 
-    def __init__(self, app: Callable[[], ASGIApp]) -> None:
+    def __init__(self, app: Callable[[], Any]) -> None:
         self._app = app
 
     async def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float) -> Reply:
@@ -169,6 +169,7 @@ class ServiceClient:
         timeout: float = 10.0,
         retries: int = 2,
         span_per_call: bool = False,
+        pass_server_errors: bool = False,
     ) -> None:
         self.service, self.upstream = service, upstream
         self.base_url = base_url.rstrip("/")
@@ -177,6 +178,9 @@ class ServiceClient:
         self.timeout = timeout
         self.retries = retries
         self.span_per_call = span_per_call
+        # A proxy hands an upstream's own 5xx answer on (it says what failed); a 5xx still counts
+        # against the breaker either way.
+        self.pass_server_errors = pass_server_errors
 
     async def request(
         self,
@@ -184,12 +188,13 @@ class ServiceClient:
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         token: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """Sends one call; a 5xx, a timeout or a refused connection becomes a 503 naming the upstream."""
         method = method.upper()
-        body = orjson.dumps(json) if json is not None else None
+        body = orjson.dumps(json) if json is not None else content
         out = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
         if token:
             out["authorization"] = f"Bearer {token}"
@@ -212,6 +217,8 @@ class ServiceClient:
             raise DependencyUnavailable(self.upstream, f"{self.upstream} is unavailable (circuit open)") from exc
         except UpstreamFailed as exc:
             CALLS.labels(self.service, self.upstream, "error").inc()
+            if self.pass_server_errors:
+                return exc.reply
             raise DependencyUnavailable(self.upstream, f"{self.upstream} failed ({exc.reply.status})") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             CALLS.labels(self.service, self.upstream, "unreachable").inc()

@@ -97,6 +97,8 @@ def test_the_academy_starts_with_a_catalogue_and_a_question_bank(
     found = httpx.get(f"{url}/courses/search", params={"q": "genetics"}).json()
     assert found["items"], "the demo catalogue is searchable"
     assert httpx.get(f"{url}/curriculum/11").json()["units"]
+    assert httpx.get(f"{url}/docs/users").status_code == 200, "the docs the banner points at exist"
+    assert "/auth/login" in httpx.get(f"{url}/openapi/users.json").json()["paths"]
     student = json.loads((workdir / "data" / "demo-accounts.json").read_text())["student"]
     token = httpx.post(f"{url}/auth/login", json=student).json()["access_token"]
     questions = httpx.get(
@@ -113,7 +115,7 @@ def test_the_banner_says_where_to_send_the_first_request(academy: tuple[str, Pat
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=20)
     assert f"running at {url}" in output
-    assert f"curl -s {url}/auth/login" in output and "demo-student-login.json" in output
+    assert f"curl -s {url}/api/auth/login" in output and "demo-student-login.json" in output
     assert f"{url}/metrics" in output and "Traces" in output
     credentials = json.loads((workdir / "data" / "demo-accounts.json").read_text())
     assert credentials["student"]["password"] not in output, "passwords stay in the private file"

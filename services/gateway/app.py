@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from services.gateway.proxy import Gateway
+from services.gateway.routes import router
+from services.gateway.settings import GatewaySettings
+from services.gateway.split import Side, TrafficSplit
+from services.kit.app import ServiceKit, build_service_app
+from services.kit.http import AiohttpTransport, ServiceClient, Transport, breaker_factory
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_clients(
+    settings: GatewaySettings, transports: dict[str, Transport] | None, monolith: Transport | None
+) -> dict[tuple[str, Side], ServiceClient]:
+    """One client per upstream and side; each upstream has its own breaker."""
+    breakers = breaker_factory("gateway", threshold=settings.breaker_threshold, ttl=settings.breaker_ttl_seconds)
+    network = AiohttpTransport(pool_size=200)
+    clients: dict[tuple[str, Side], ServiceClient] = {}
+    for name, url in settings.upstreams.items():
+        transport = (transports or {}).get(name, network)
+        clients[(name, "service")] = ServiceClient(
+            service="gateway",
+            upstream=name,
+            base_url=url if name not in (transports or {}) else "http://embedded",
+            transport=transport,
+            breakers=breakers,
+            timeout=settings.timeout_seconds,
+            pass_server_errors=True,
+        )
+        if settings.monolith_url or monolith is not None:
+            clients[(name, "monolith")] = ServiceClient(
+                service="gateway",
+                upstream="monolith",
+                base_url=settings.monolith_url or "http://embedded",
+                transport=monolith or network,
+                breakers=breakers,
+                timeout=settings.timeout_seconds,
+                pass_server_errors=True,
+            )
+    return clients
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    transports: dict[str, Transport] | None = None,
+    monolith: Transport | None = None,
+) -> FastAPI:
+    """Builds the gateway; embedded, the composition root hands in-process transports to the services."""
+    settings = settings or GatewaySettings()
+    kit = ServiceKit.build(settings)
+    clients = build_clients(settings, transports, monolith)
+    split = TrafficSplit(
+        db=kit.db,
+        has_monolith=(settings.monolith_url is not None or monolith is not None),
+        refresh_seconds=settings.weights_refresh_seconds,
+    )
+    app = build_service_app(
+        kit,
+        title="Cerebrum API gateway",
+        routers=[router],
+        migrations_dir=MIGRATIONS,
+        description="One entry point to every service: /api/<prefix>/...",
+    )
+    app.state.gateway = Gateway(
+        settings=settings, verifier=kit.verifier, limiter=kit.limiter, split=split, clients=clients
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=[
+            "x-served-by",
+            "x-request-id",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "retry-after",
+        ],
+    )
+    return app

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from services.gateway.proxy import Gateway, merged_openapi
+from services.gateway.routing import ROUTES
+from services.kit.deps import AdminUser
+
+router = APIRouter()
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class WeightChange(BaseModel):
+    weight: int = Field(ge=0, le=100, description="Percent of the prefix's traffic sent to the extracted service.")
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+@router.get("/gateway/weights", tags=["gateway"])
+async def weights(request: Request, _admin: AdminUser) -> dict[str, Any]:
+    """Shows each prefix's share of traffic to the extracted service."""
+    gateway = _gateway(request)
+    await gateway.split.refresh(force=True)
+    return {"monolith": gateway.split.has_monolith, "weights": gateway.split.current(sorted(ROUTES))}
+
+
+@router.put("/gateway/weights/{prefix}", tags=["gateway"])
+async def set_weight(prefix: str, body: WeightChange, request: Request, admin: AdminUser) -> dict[str, Any]:
+    """Sets a prefix's share of traffic to the extracted service (0 to 100)."""
+    from services.kit.errors import NotFound
+
+    if prefix not in ROUTES:
+        raise NotFound(f"No route prefix {prefix!r}; known: {', '.join(sorted(ROUTES))}")
+    weight = await _gateway(request).split.set_weight(prefix=prefix, weight=body.weight, admin=admin.user_id)
+    return {"prefix": prefix, "weight": weight}
+
+
+@router.get("/api/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> dict[str, Any]:
+    """The merged OpenAPI document of the whole public API."""
+    return await merged_openapi(_gateway(request), sorted(set(ROUTES.values())))
+
+
+@router.api_route("/api/{path:path}", methods=_METHODS, include_in_schema=False)
+async def forward(request: Request) -> Response:
+    return await _gateway(request).handle(request)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.kit.settings import ServiceSettings
+
+# The services' own addresses in distributed mode (cerebrum up --distributed uses these ports).
+DEFAULT_UPSTREAMS = {
+    "users": "http://127.0.0.1:8101",
+    "courses": "http://127.0.0.1:8102",
+    "enrollments": "http://127.0.0.1:8103",
+    "payments": "http://127.0.0.1:8104",
+    "analytics": "http://127.0.0.1:8105",
+    "communication": "http://127.0.0.1:8106",
+    "assessments": "http://127.0.0.1:8107",
+}
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: str = "gateway"
+    upstreams: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_UPSTREAMS))
+    monolith_url: str | None = None
+    """The embedded all-in-one platform, the other side of the strangler-fig split."""
+    strip_prefix: str = "/api"
+    timeout_seconds: float = 10.0
+    rate_limits: str = "1000/minute;10000/hour"
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
+    weights_refresh_seconds: float = 2.0
+    breaker_threshold: int = 5
+    breaker_ttl_seconds: float = 10.0
