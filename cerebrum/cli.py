@@ -36,10 +36,34 @@ def up(
     port: PortOpt = 8000,
     data_dir: DataOpt = Path("data"),
     demo: Annotated[bool, typer.Option(help="Create the demo admin and student accounts.")] = True,
+    distributed: Annotated[
+        bool, typer.Option(help="Each service in its own process on DATABASE_URL, REDIS_URL and RABBITMQ_URL.")
+    ] = False,
+    monolith_port: Annotated[
+        int | None, typer.Option(help="With --distributed: also run the monolith here, for the gateway's split.")
+    ] = None,
 ) -> None:
     """Runs the whole academy in one process (SQLite and an in-process Redis unless URLs are set)."""
     os.environ.setdefault("DATA_DIR", str(data_dir))
+    if distributed:
+        from cerebrum import distributed as mode
+
+        raise typer.Exit(mode.run(port=port, log_dir=data_dir / "logs", monolith_port=monolith_port, console=console))
     runner.run_embedded(host=host, port=port, data_dir=data_dir, demo=demo, console=console)
+
+
+@app.command()
+def serve(
+    service: Annotated[
+        str,
+        typer.Argument(help="users, courses, enrollments, payments, analytics, communication, assessments or gateway"),
+    ],
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default: the service's own).")] = None,
+    migrate: Annotated[bool, typer.Option(help="Run the service's migrations at start.")] = True,
+) -> None:
+    """Runs one service in this process (distributed mode), configured by the environment."""
+    runner.serve_one(service, host=host, port=port, migrate=migrate, console=console)
 
 
 @db_app.command("upgrade")

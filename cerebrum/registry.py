@@ -35,6 +35,8 @@ class ServiceSpec:
     prefixes: tuple[str, ...]
     """First path segments this service answers (``/auth/...`` and ``/users/...`` for users)."""
     port: int
+    consumes: tuple[str, ...] = ()
+    """Routing keys of the events it handles (its queue is declared before anyone publishes)."""
 
 
 SERVICES: dict[str, ServiceSpec] = {

@@ -207,3 +207,24 @@ async def load_question_bank(*, count: int, seed: int, console: Console) -> int:
         return made
     finally:
         await kit.close()
+
+
+def serve_one(name: str, *, host: str, port: int | None, migrate: bool, console: Console) -> None:
+    """Runs one service (or the gateway) under uvicorn, as distributed mode does for each."""
+    if name == "gateway":
+        settings: Any = GatewaySettings()
+        app: Any = create_gateway_app(settings)
+        default_port = 8000
+    elif name in SERVICES:
+        spec = SERVICES[name]
+        settings = settings_for(name, migrate_on_start=migrate)
+        app = spec.create_app(settings)
+        default_port = spec.port
+    else:
+        console.print(f"[red]no service called {name}[/]; known: gateway, {', '.join(SERVICES)}")
+        raise SystemExit(2)
+    setup_process_telemetry(settings)
+    config = uvicorn.Config(
+        app, host=host, port=port or default_port, log_config=None, access_log=False, lifespan="on", server_header=False
+    )
+    uvicorn.Server(config).run()

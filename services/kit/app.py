@@ -144,7 +144,6 @@ def build_service_app(
     title: str,
     routers: Sequence[APIRouter],
     migrations_dir: Path | None,
-    migrate_on_start: bool = True,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     description: str = "",
@@ -157,7 +156,7 @@ def build_service_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if migrations_dir is not None and migrate_on_start:
+        if migrations_dir is not None and settings.migrate_on_start:
             await upgrade(kit.db, migrations_dir)
         for hook in on_startup:
             await hook(kit)

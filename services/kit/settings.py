@@ -33,6 +33,7 @@ class ServiceSettings(BaseSettings):
     redis_url: str | None = None
     redis_key_prefix: str = "cerebrum:"
     rabbitmq_url: str | None = None
+    migrate_on_start: bool = True
     relay_batch_size: int = 500
     consumer_batch_size: int = 200
     consumer_max_retries: int = 5
