@@ -19,6 +19,10 @@ from services.courses.app import create_app as create_courses_app
 from services.courses.models import CoursesBase
 from services.courses.settings import CoursesSettings
 from services.kit.settings import ServiceSettings
+from services.payments.app import MIGRATIONS as PAYMENTS_MIGRATIONS
+from services.payments.app import create_app as create_payments_app
+from services.payments.models import PaymentsBase
+from services.payments.settings import PaymentsSettings
 from services.users.app import MIGRATIONS as USERS_MIGRATIONS
 from services.users.app import create_app as create_users_app
 from services.users.models import UsersBase
@@ -53,6 +57,15 @@ SERVICES: dict[str, ServiceSpec] = {
             CoursesBase.metadata,
             ("courses", "curriculum"),
             8102,
+        ),
+        ServiceSpec(
+            "payments",
+            PaymentsSettings,
+            create_payments_app,
+            PAYMENTS_MIGRATIONS,
+            PaymentsBase.metadata,
+            ("payments", "subscriptions", "billing"),
+            8104,
         ),
         ServiceSpec(
             "assessments",

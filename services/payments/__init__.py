@@ -1,0 +1,1 @@
+"""The payments service: orders, checkout verification, provider webhooks, GST invoices, subscriptions."""

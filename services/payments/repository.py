@@ -1,0 +1,183 @@
+"""Every query of the payments service. The audit log is only ever appended to."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments.models import (
+    AuditEntry,
+    IdempotencyKey,
+    Invoice,
+    InvoiceCounter,
+    Order,
+    Payment,
+    PaymentMethod,
+    Subscription,
+    WebhookEvent,
+)
+
+
+async def _insert_once(db: AsyncSession, model: type[Any], values: dict[str, Any], keys: list[str]) -> bool:
+    """Inserts a row unless its key exists (no error, no savepoint); tells whether it was new.
+
+    On PostgreSQL a concurrent insert of the same key waits for the first to commit, then finds it.
+    """
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = model.__table__
+    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
+    return (await db.execute(statement)).first() is not None
+
+
+async def claim_idempotency_key(*, db: AsyncSession, entry: IdempotencyKey) -> bool:
+    """Records a caller's key for an operation, once; False when it was already used."""
+    values = {c.name: getattr(entry, c.name) for c in IdempotencyKey.__table__.columns}
+    return await _insert_once(db, IdempotencyKey, values, ["operation", "user_id", "key"])
+
+
+async def get_idempotency_key(
+    *, db: AsyncSession, operation: str, user_id: uuid.UUID, key: str
+) -> IdempotencyKey | None:
+    """Gets what an earlier request with this key created."""
+    return await db.get(IdempotencyKey, (operation, user_id, key))
+
+
+async def add_order(*, db: AsyncSession, order: Order) -> None:
+    """Adds an order."""
+    db.add(order)
+    await db.flush()
+
+
+async def get_order(*, db: AsyncSession, order_id: uuid.UUID, lock: bool = False) -> Order | None:
+    """Gets an order by id; with lock, holds its row until the transaction ends."""
+    query = select(Order).where(Order.id == order_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def get_order_by_provider_id(*, db: AsyncSession, provider_order_id: str, lock: bool = False) -> Order | None:
+    """Gets an order by the provider's order id; with lock, holds its row."""
+    query = select(Order).where(Order.provider_order_id == provider_order_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def orders_due_to_expire(*, db: AsyncSession, now: datetime, limit: int) -> Sequence[Order]:
+    """Locks unpaid orders past their expiry (skipping any another worker holds)."""
+    query = (
+        select(Order)
+        .where(Order.status == "created", Order.expires_at <= now)
+        .order_by(Order.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await db.execute(query)).scalars().all()
+
+
+async def list_user_orders(
+    *, db: AsyncSession, user_id: uuid.UUID, limit: int, offset: int
+) -> tuple[Sequence[tuple[Order, Payment | None, Invoice | None]], int]:
+    """Lists a user's orders newest first, each with its captured payment and invoice."""
+    total = (await db.execute(select(func.count()).select_from(Order).where(Order.user_id == user_id))).scalar_one()
+    rows = await db.execute(
+        select(Order, Payment, Invoice)
+        .outerjoin(Payment, (Payment.order_id == Order.id) & (Payment.status == "captured"))
+        .outerjoin(Invoice, Invoice.payment_id == Payment.id)
+        .where(Order.user_id == user_id)
+        .order_by(Order.created_at.desc(), Order.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return rows.tuples().all(), int(total)
+
+
+async def get_payment_by_provider_id(*, db: AsyncSession, provider_payment_id: str) -> Payment | None:
+    """Gets a payment by the provider's payment id."""
+    query = select(Payment).where(Payment.provider_payment_id == provider_payment_id)
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def get_captured_payment(*, db: AsyncSession, order_id: uuid.UUID) -> Payment | None:
+    """Gets the payment that paid an order."""
+    query = select(Payment).where(Payment.order_id == order_id, Payment.status == "captured")
+    return (await db.execute(query)).scalars().first()
+
+
+async def add_payment(*, db: AsyncSession, payment: Payment) -> None:
+    """Adds a payment; a second row for one provider payment id fails here."""
+    db.add(payment)
+    await db.flush()
+
+
+async def take_invoice_sequence(*, db: AsyncSession, financial_year: str) -> int:
+    """Takes the next invoice number of a financial year, holding its counter row until commit.
+
+    Taken in the payment's own transaction: a rollback gives the number back, so none is skipped.
+    """
+    await _insert_once(db, InvoiceCounter, {"financial_year": financial_year, "last_sequence": 0}, ["financial_year"])
+    where = InvoiceCounter.financial_year == financial_year
+    current = (await db.execute(select(InvoiceCounter.last_sequence).where(where).with_for_update())).scalar_one()
+    await db.execute(update(InvoiceCounter).where(where).values(last_sequence=current + 1))
+    return int(current) + 1
+
+
+async def add_invoice(*, db: AsyncSession, invoice: Invoice) -> None:
+    """Adds an invoice."""
+    db.add(invoice)
+    await db.flush()
+
+
+async def get_invoice(*, db: AsyncSession, invoice_id: uuid.UUID) -> Invoice | None:
+    """Gets an invoice by id."""
+    return await db.get(Invoice, invoice_id)
+
+
+async def get_invoice_for_payment(*, db: AsyncSession, payment_id: uuid.UUID) -> Invoice | None:
+    """Gets the invoice of a payment."""
+    return (await db.execute(select(Invoice).where(Invoice.payment_id == payment_id))).scalar_one_or_none()
+
+
+async def add_subscription(*, db: AsyncSession, subscription: Subscription) -> None:
+    """Adds a subscription."""
+    db.add(subscription)
+    await db.flush()
+
+
+async def get_subscription(*, db: AsyncSession, subscription_id: uuid.UUID, lock: bool = False) -> Subscription | None:
+    """Gets a subscription; with lock, holds its row."""
+    query = select(Subscription).where(Subscription.id == subscription_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def add_payment_method(*, db: AsyncSession, method: PaymentMethod) -> None:
+    """Adds a stored payment method."""
+    db.add(method)
+    await db.flush()
+
+
+async def list_payment_methods(*, db: AsyncSession, user_id: uuid.UUID) -> Sequence[PaymentMethod]:
+    """Lists a user's stored payment methods, newest first."""
+    query = select(PaymentMethod).where(PaymentMethod.user_id == user_id).order_by(PaymentMethod.created_at.desc())
+    return (await db.execute(query)).scalars().all()
+
+
+async def record_webhook_once(*, db: AsyncSession, event_id: str, event_type: str, at: datetime) -> bool:
+    """Remembers a provider event id; False when it was seen before."""
+    values = {"event_id": event_id, "event_type": event_type, "received_at": at}
+    return await _insert_once(db, WebhookEvent, values, ["event_id"])
+
+
+async def append_audit(*, db: AsyncSession, entry: AuditEntry) -> None:
+    """Appends one row to the audit log (there is deliberately no way to change or remove one)."""
+    db.add(entry)
+    await db.flush()

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from services.kit.deps import ClientDep, CurrentUser, SessionDep
+from services.payments import billing, checkout, methods, orders, settlement, subscriptions
+from services.payments.deps import HeadersDep, IdempotencyKeyHeader, PaymentsDep, RawBody
+from services.payments.schemas import (
+    HistoryPage,
+    InvoiceOut,
+    OrderCreate,
+    OrderOut,
+    PaymentMethodCreate,
+    PaymentMethodOut,
+    PaymentOut,
+    SandboxCheckoutOut,
+    SandboxCheckoutRequest,
+    SubscriptionCreate,
+    SubscriptionOut,
+    VerifyRequest,
+    WebhookAck,
+)
+
+router = APIRouter()
+WEBHOOK_BODY = {"requestBody": {"content": {"application/json": {}}, "required": True}}
+
+
+@router.post("/payments/create-order", status_code=status.HTTP_201_CREATED, tags=["payments"])
+async def create_order(
+    body: OrderCreate,
+    key: IdempotencyKeyHeader,
+    identity: CurrentUser,
+    db: SessionDep,
+    ctx: PaymentsDep,
+    client: ClientDep,
+    response: Response,
+) -> OrderOut:
+    """Creates a payment order (the student, or a service acting for them); a retried key returns it again."""
+    order, created = await orders.create_order(
+        db=db, ctx=ctx, identity=identity, client=client, request=body, idempotency_key=key
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return order
+
+
+@router.get("/payments/orders/{order_id}", tags=["payments"])
+async def get_order(order_id: uuid.UUID, identity: CurrentUser, db: SessionDep, ctx: PaymentsDep) -> OrderOut:
+    """Gets an order (its owner, a service or an admin)."""
+    return await orders.get_order(db=db, ctx=ctx, identity=identity, order_id=order_id)
+
+
+@router.post("/payments/orders/{order_id}/cancel", tags=["payments"])
+async def cancel_order(
+    order_id: uuid.UUID, identity: CurrentUser, db: SessionDep, ctx: PaymentsDep, client: ClientDep
+) -> OrderOut:
+    """Cancels an unpaid order (the enrolment saga's compensation); again is harmless, a paid order is 409."""
+    return await orders.cancel_order(db=db, ctx=ctx, identity=identity, client=client, order_id=order_id)
+
+
+@router.post("/payments/verify", tags=["payments"])
+async def verify_payment(
+    body: VerifyRequest, identity: CurrentUser, db: SessionDep, ctx: PaymentsDep, client: ClientDep
+) -> PaymentOut:
+    """Confirms a checkout by its signature and pays the order; repeating it returns the same payment."""
+    return await settlement.verify_payment(db=db, ctx=ctx, identity=identity, client=client, request=body)
+
+
+@router.post("/payments/webhooks/{source}", tags=["webhooks"], openapi_extra=WEBHOOK_BODY)
+async def provider_webhook(
+    source: str, body: RawBody, headers: HeadersDep, db: SessionDep, ctx: PaymentsDep, client: ClientDep
+) -> WebhookAck:
+    """Takes the provider's signed payment notices (``razorpay`` or ``stripe``, whichever is configured)."""
+    return await settlement.receive_webhook(db=db, ctx=ctx, client=client, source=source, body=body, headers=headers)
+
+
+@router.post("/payments/sandbox/checkout", tags=["sandbox"])
+async def sandbox_checkout(
+    body: SandboxCheckoutRequest, identity: CurrentUser, db: SessionDep, ctx: PaymentsDep, client: ClientDep
+) -> SandboxCheckoutOut:
+    """Pays or fails an order as a browser would (sandbox provider); returns what verify and the webhook need."""
+    return await checkout.sandbox_checkout(db=db, ctx=ctx, identity=identity, client=client, request=body)
+
+
+@router.get("/payments/history/{user_id}", tags=["payments"])
+async def payment_history(
+    user_id: uuid.UUID,
+    identity: CurrentUser,
+    db: SessionDep,
+    client: ClientDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> HistoryPage:
+    """Lists a student's orders and payments, newest first (the student or an admin)."""
+    return await orders.payment_history(
+        db=db, identity=identity, client=client, user_id=user_id, limit=limit, offset=offset
+    )
+
+
+@router.post("/payments/methods", status_code=status.HTTP_201_CREATED, tags=["payment methods"])
+async def save_payment_method(
+    body: PaymentMethodCreate, identity: CurrentUser, db: SessionDep, ctx: PaymentsDep, client: ClientDep
+) -> PaymentMethodOut:
+    """Stores a card or UPI token from the provider for later; it is encrypted and never shown again."""
+    return await methods.save_payment_method(db=db, ctx=ctx, identity=identity, client=client, request=body)
+
+
+@router.get("/payments/methods", tags=["payment methods"])
+async def list_payment_methods(identity: CurrentUser, db: SessionDep) -> list[PaymentMethodOut]:
+    """Lists the caller's stored payment methods: kind, brand, last four digits and expiry."""
+    return await methods.list_payment_methods(db=db, identity=identity)
+
+
+@router.post("/subscriptions/create", status_code=status.HTTP_201_CREATED, tags=["subscriptions"])
+async def create_subscription(
+    body: SubscriptionCreate,
+    key: IdempotencyKeyHeader,
+    identity: CurrentUser,
+    db: SessionDep,
+    ctx: PaymentsDep,
+    client: ClientDep,
+    response: Response,
+) -> SubscriptionOut:
+    """Starts a subscription with the order for its first period; a retried key returns it again."""
+    subscription, created = await subscriptions.create_subscription(
+        db=db, ctx=ctx, identity=identity, client=client, request=body, idempotency_key=key
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return subscription
+
+
+@router.put("/subscriptions/{subscription_id}/cancel", tags=["subscriptions"])
+async def cancel_subscription(
+    subscription_id: uuid.UUID, identity: CurrentUser, db: SessionDep, ctx: PaymentsDep, client: ClientDep
+) -> SubscriptionOut:
+    """Cancels a subscription (the owner or an admin); a paid period runs to its end."""
+    return await subscriptions.cancel_subscription(
+        db=db, ctx=ctx, identity=identity, client=client, subscription_id=subscription_id
+    )
+
+
+@router.get("/billing/invoice/{invoice_id}", tags=["billing"])
+async def get_invoice(invoice_id: uuid.UUID, identity: CurrentUser, db: SessionDep, client: ClientDep) -> InvoiceOut:
+    """Gets a GST invoice (its owner or an admin); amounts in paise, GST-inclusive."""
+    return await billing.get_invoice(db=db, identity=identity, client=client, invoice_id=invoice_id)
