@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.kit.app import ServiceKit, build_service_app
 from services.kit.auth import TokenIssuer
+from services.users.models import OUTBOX
 from services.users.routes import router
 from services.users.security import Passwords
 from services.users.service import AuthContext
@@ -35,6 +36,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
         routers=[router],
         migrations_dir=MIGRATIONS,
         description="Accounts, authentication, sessions and profiles.",
+        outbox=OUTBOX,
     )
     app.state.auth = build_auth_context(kit, settings)
     return app
