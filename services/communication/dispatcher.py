@@ -1,0 +1,195 @@
+"""The dispatcher: sends queued messages in batches, per channel, within each provider's rate limit.
+
+Rows are locked with ``FOR UPDATE SKIP LOCKED``, so replicas share the queue without sending a
+message twice; a message is marked in the same transaction that held its lock. A failed send
+waits ``backoff * 2**(attempt-1)`` (capped, with a little jitter) and is marked failed after the
+last attempt. A rate-limited message stays queued, first in line for the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.communication import repository
+from services.communication.delivery import QUEUED_FLAG, record_step
+from services.communication.models import Message
+from services.communication.preferences import channel_enabled, quiet_until
+from services.communication.providers import Envelope, Provider, ProviderError, Receipt
+from services.communication.settings import CommunicationSettings
+from services.communication.telemetry import QUEUE_DEPTH, SEND_SECONDS, scrub
+from services.kit.db import Database
+from services.kit.ratelimit import RateLimiter
+from services.kit.time import utcnow
+
+log = structlog.get_logger("cerebrum.communication.dispatcher")
+
+
+class Dispatcher:
+    """Sends what is queued; ``dispatch_once`` is one round, ``start`` runs rounds until ``stop``."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        providers: dict[str, Provider],
+        limiter: RateLimiter,
+        settings: CommunicationSettings,
+    ) -> None:
+        self.db = db
+        self.providers = providers
+        self.limiter = limiter
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        db.on_commit(self._on_commit)
+
+    def _on_commit(self, info: dict[str, Any]) -> None:
+        if info.get(QUEUED_FLAG):
+            self._wake.set()
+
+    async def dispatch_once(self, *, now: datetime | None = None) -> int:
+        """Sends the messages due now on every channel; returns how many it settled or rescheduled."""
+        now = now or utcnow()
+        handled = 0
+        for channel, provider in self.providers.items():
+            async with self.db.session_scope() as db:
+                handled += await self._dispatch(db, channel, provider, now)
+        await self.measure_queue()
+        return handled
+
+    async def _dispatch(self, db: AsyncSession, channel: str, provider: Provider, now: datetime) -> int:
+        due = await repository.due_messages(db=db, channel=channel, now=now, limit=self.settings.dispatcher_batch_size)
+        if not due:
+            return 0
+        prefs = await repository.preferences_of(db=db, user_ids=[m.user_id for m in due if m.user_id])
+        opted_out = await repository.opted_out(
+            db=db, channel=channel, addresses=[m.recipient for m in due if m.recipient]
+        )
+        handled, sendable = 0, []
+        for message in due:
+            user_prefs = prefs.get(message.user_id) if message.user_id else None
+            # Honoured at the last moment: a STOP or a switch-off after queueing still stops the send.
+            if not channel_enabled(user_prefs, channel) or message.recipient in opted_out:
+                record_step(db, message, "suppressed", detail="opted out before sending", at=now)
+                handled += 1
+                continue
+            resume = quiet_until(user_prefs, channel, now, self.settings.default_timezone)
+            if resume is not None:
+                message.next_attempt_at = resume
+                handled += 1
+                continue
+            decision = await self.limiter.hit(
+                self.settings.provider_rate_limit, "notifications", channel, provider.name
+            )
+            if not decision.allowed:
+                log.info("notification_rate_limited", channel=channel, provider=provider.name)
+                break  # this and the rest stay queued, in order, for the next round
+            sendable.append(message)
+        outcomes = await self._send_all(provider, sendable)
+        for message, outcome in zip(sendable, outcomes, strict=True):
+            self._settle(db, message, provider, outcome, now)
+        return handled + len(sendable)
+
+    async def _send_all(self, provider: Provider, messages: Sequence[Message]) -> list[Receipt | ProviderError]:
+        gate = asyncio.Semaphore(self.settings.dispatcher_concurrency)
+
+        async def send(message: Message) -> Receipt | ProviderError:
+            envelope = Envelope(message.id, message.channel, message.recipient, message.subject, message.body)
+            async with gate:
+                started = time.perf_counter()
+                try:
+                    return await provider.send(envelope)
+                except ProviderError as exc:
+                    return exc
+                except Exception as exc:  # an adapter bug must not lose the message: retry it like an outage
+                    return ProviderError(f"{type(exc).__name__} in the {provider.name} adapter")
+                finally:
+                    SEND_SECONDS.labels(message.channel).observe(time.perf_counter() - started)
+
+        return list(await asyncio.gather(*(send(m) for m in messages)))
+
+    def _settle(
+        self, db: AsyncSession, message: Message, provider: Provider, outcome: Receipt | ProviderError, now: datetime
+    ) -> None:
+        message.attempts += 1
+        message.provider = provider.name
+        fields = {"message_id": str(message.id), "channel": message.channel, "attempts": message.attempts}
+        if isinstance(outcome, Receipt):
+            message.provider_message_id = outcome.provider_message_id
+            message.sent_at = now
+            message.error = None
+            record_step(db, message, "sent", at=now)
+            if outcome.delivered:
+                message.delivered_at = now
+                record_step(db, message, "delivered", at=now)
+            log.info("notification_sent", provider=provider.name, **fields)
+            return
+        error = scrub(str(outcome))[:500]
+        message.error = error
+        if outcome.retryable and message.attempts < self.settings.max_attempts:
+            delay = self.backoff(message.attempts)
+            message.next_attempt_at = now + timedelta(seconds=delay)
+            record_step(db, message, "retrying", detail=f"attempt {message.attempts}: {error}"[:500], at=now)
+            log.warning(
+                "notification_retry_scheduled",
+                provider=provider.name,
+                delay_s=round(delay, 3),
+                error=error[:200],
+                **fields,
+            )
+            return
+        record_step(db, message, "failed", detail=error, at=now)
+        log.warning("notification_failed", provider=provider.name, error=error[:200], **fields)
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next attempt after ``attempts`` failed ones: doubling, capped, +0-10% jitter."""
+        base = min(self.settings.retry_backoff_seconds * 2 ** (attempts - 1), self.settings.retry_backoff_max_seconds)
+        return base * (1 + random.random() / 10)
+
+    async def measure_queue(self) -> None:
+        """Sets the queue-depth gauge per channel."""
+        async with self.db.session_scope() as db:
+            depth = await repository.queue_depth(db=db)
+        for channel in self.providers:
+            QUEUE_DEPTH.labels(channel).set(depth.get(channel, 0))
+
+    # The loop ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="communication-dispatcher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(task, timeout=15)
+        except TimeoutError:
+            log.warning("dispatcher_stop_timeout")
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                handled = await self.dispatch_once()
+            except Exception as exc:  # a database outage: keep the loop alive and try again
+                log.warning("dispatcher_error", error=type(exc).__name__)
+                handled = 0
+            if handled:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.dispatcher_interval_seconds)
+            except TimeoutError:
+                pass

@@ -1,0 +1,242 @@
+"""Every query of the communication service."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.communication.models import (
+    Contact,
+    DeliveryStatus,
+    Message,
+    MessageTemplate,
+    NotificationPreference,
+    OptOut,
+)
+from services.communication.schemas import LogFilters, TemplateFilters
+from services.kit.time import utcnow
+
+
+def _insert(db: AsyncSession, model: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, on PostgreSQL or SQLite."""
+    if db.bind.dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+async def add(*, db: AsyncSession, rows: Sequence[Any]) -> None:
+    """Adds new rows, flushing so that constraint violations surface here."""
+    db.add_all(rows)
+    await db.flush()
+
+
+# Templates ---------------------------------------------------------------------------------------
+async def active_templates(
+    *, db: AsyncSession, name: str, channels: Sequence[str] | None = None
+) -> Sequence[MessageTemplate]:
+    """Gets a template's active version on each channel (or on the channels given)."""
+    query = select(MessageTemplate).where(MessageTemplate.name == name, MessageTemplate.active.is_(True))
+    if channels is not None:
+        query = query.where(MessageTemplate.channel.in_(channels))
+    return (await db.execute(query.order_by(MessageTemplate.channel))).scalars().all()
+
+
+async def latest_version(*, db: AsyncSession, name: str, channel: str) -> int:
+    """The newest version number of a template on a channel; 0 when it has none."""
+    query = select(func.max(MessageTemplate.version)).where(
+        MessageTemplate.name == name, MessageTemplate.channel == channel
+    )
+    return int((await db.execute(query)).scalar_one() or 0)
+
+
+async def deactivate_templates(*, db: AsyncSession, name: str, channel: str) -> None:
+    """Retires every version of a template on a channel (before its new version is added)."""
+    await db.execute(
+        update(MessageTemplate)
+        .where(MessageTemplate.name == name, MessageTemplate.channel == channel, MessageTemplate.active.is_(True))
+        .values(active=False)
+    )
+
+
+async def list_templates(*, db: AsyncSession, filters: TemplateFilters) -> Sequence[MessageTemplate]:
+    """Lists templates by name, channel and newest version first; only active ones unless asked."""
+    query = select(MessageTemplate)
+    if filters.name is not None:
+        query = query.where(MessageTemplate.name == filters.name)
+    if filters.channel is not None:
+        query = query.where(MessageTemplate.channel == filters.channel)
+    if not filters.all_versions:
+        query = query.where(MessageTemplate.active.is_(True))
+    order = (MessageTemplate.name, MessageTemplate.channel, MessageTemplate.version.desc())
+    return (await db.execute(query.order_by(*order).limit(1000))).scalars().all()
+
+
+async def add_templates_if_missing(*, db: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Inserts first versions that do not exist yet (replicas seeding at once insert each once)."""
+    statement = _insert(db, MessageTemplate).values(list(rows)).on_conflict_do_nothing()
+    result = await db.execute(statement.returning(MessageTemplate.id))
+    return len(result.all())
+
+
+# Contacts, preferences and opt-outs ------------------------------------------------------------
+async def get_contact(*, db: AsyncSession, user_id: uuid.UUID) -> Contact | None:
+    """Gets where a user can be reached."""
+    return await db.get(Contact, user_id)
+
+
+async def save_contact(
+    *, db: AsyncSession, user_id: uuid.UUID, email: str | None, phone: str | None, name: str | None
+) -> None:
+    """Stores a user's contact details; fields given as None keep what is known."""
+    values = {"user_id": user_id, "email": email, "phone": phone, "name": name, "updated_at": utcnow()}
+    changes = {k: v for k, v in values.items() if v is not None and k != "user_id"}
+    await db.execute(
+        _insert(db, Contact).values(values).on_conflict_do_update(index_elements=["user_id"], set_=changes)
+    )
+
+
+async def contacts_with_address(*, db: AsyncSession, channel: str, address: str) -> Sequence[Contact]:
+    """Finds the users an email address (email) or phone number (WhatsApp, SMS) belongs to."""
+    column = Contact.email if channel == "email" else Contact.phone
+    return (await db.execute(select(Contact).where(column == address))).scalars().all()
+
+
+async def delete_contact(*, db: AsyncSession, user_id: uuid.UUID) -> None:
+    """Forgets a user's contact details and preferences."""
+    await db.execute(delete(Contact).where(Contact.user_id == user_id))
+    await db.execute(delete(NotificationPreference).where(NotificationPreference.user_id == user_id))
+
+
+async def get_preferences(*, db: AsyncSession, user_id: uuid.UUID) -> NotificationPreference | None:
+    """Gets a user's notification preferences, if they ever set any."""
+    return await db.get(NotificationPreference, user_id)
+
+
+async def preferences_of(*, db: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, NotificationPreference]:
+    """Gets the preferences of several users."""
+    if not user_ids:
+        return {}
+    query = select(NotificationPreference).where(NotificationPreference.user_id.in_(set(user_ids)))
+    return {p.user_id: p for p in (await db.execute(query)).scalars()}
+
+
+async def lock_preferences(*, db: AsyncSession, user_id: uuid.UUID) -> NotificationPreference:
+    """Gets a user's preferences for changing, creating them (everything on) on first use."""
+    await db.execute(_insert(db, NotificationPreference).values(user_id=user_id).on_conflict_do_nothing())
+    query = select(NotificationPreference).where(NotificationPreference.user_id == user_id).with_for_update()
+    return (await db.execute(query)).scalar_one()
+
+
+async def add_opt_out(*, db: AsyncSession, channel: str, address: str, user_id: uuid.UUID | None, reason: str) -> None:
+    """Remembers that an address must not be sent to on a channel."""
+    row = {"channel": channel, "address": address, "user_id": user_id, "reason": reason, "created_at": utcnow()}
+    await db.execute(_insert(db, OptOut).values(row).on_conflict_do_nothing())
+
+
+async def remove_opt_out(*, db: AsyncSession, channel: str, address: str, reason: str) -> None:
+    """Lifts an opt-out given for a reason (a STOP undone by START or by the student's preferences)."""
+    await db.execute(
+        delete(OptOut).where(OptOut.channel == channel, OptOut.address == address, OptOut.reason == reason)
+    )
+
+
+async def opted_out(*, db: AsyncSession, channel: str, addresses: Sequence[str]) -> set[str]:
+    """Which of the addresses must not be sent to on a channel."""
+    if not addresses:
+        return set()
+    query = select(OptOut.address).where(OptOut.channel == channel, OptOut.address.in_(set(addresses)))
+    return set((await db.execute(query)).scalars())
+
+
+# Messages --------------------------------------------------------------------------------------
+async def messages_with_keys(*, db: AsyncSession, keys: Sequence[str]) -> Sequence[Message]:
+    """Gets the messages already made for some deduplication keys."""
+    return (await db.execute(select(Message).where(Message.dedup_key.in_(keys)))).scalars().all()
+
+
+async def user_messages(
+    *, db: AsyncSession, user_id: uuid.UUID, limit: int, offset: int
+) -> tuple[Sequence[Message], int]:
+    """Gets one page of a user's messages, newest first, with the total."""
+    total = (await db.execute(select(func.count()).where(Message.user_id == user_id))).scalar_one()
+    query = (
+        select(Message)
+        .where(Message.user_id == user_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await db.execute(query)).scalars().all(), int(total)
+
+
+async def logged_messages(*, db: AsyncSession, filters: LogFilters) -> tuple[Sequence[Message], int]:
+    """Gets one page of every message, newest first, by status, channel and user."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status is not None:
+        conditions.append(Message.status == filters.status)
+    if filters.channel is not None:
+        conditions.append(Message.channel == filters.channel)
+    if filters.user_id is not None:
+        conditions.append(Message.user_id == filters.user_id)
+    total = (await db.execute(select(func.count()).select_from(Message).where(*conditions))).scalar_one()
+    query = (
+        select(Message)
+        .where(*conditions)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(filters.limit)
+        .offset(filters.offset)
+    )
+    return (await db.execute(query)).scalars().all(), int(total)
+
+
+async def histories(*, db: AsyncSession, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[DeliveryStatus]]:
+    """Gets the status history of several messages, oldest step first."""
+    found: dict[uuid.UUID, list[DeliveryStatus]] = defaultdict(list)
+    if message_ids:
+        query = select(DeliveryStatus).where(DeliveryStatus.message_id.in_(message_ids)).order_by(DeliveryStatus.id)
+        for step in (await db.execute(query)).scalars():
+            found[step.message_id].append(step)
+    return found
+
+
+async def due_messages(*, db: AsyncSession, channel: str, now: datetime, limit: int) -> Sequence[Message]:
+    """Locks the oldest queued messages of a channel that are due; rows another replica holds are skipped."""
+    query = (
+        select(Message)
+        .where(Message.status == "queued", Message.channel == channel, Message.next_attempt_at <= now)
+        .order_by(Message.next_attempt_at, Message.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await db.execute(query)).scalars().all()
+
+
+async def queue_depth(*, db: AsyncSession) -> dict[str, int]:
+    """Counts queued messages per channel."""
+    query = select(Message.channel, func.count()).where(Message.status == "queued").group_by(Message.channel)
+    return {channel: int(count) for channel, count in (await db.execute(query)).all()}
+
+
+async def messages_by_provider_ids(
+    *, db: AsyncSession, channel: str, provider_ids: Sequence[str]
+) -> dict[str, Message]:
+    """Locks the messages a provider's status report is about, by the provider's message ids."""
+    query = (
+        select(Message)
+        .where(Message.channel == channel, Message.provider_message_id.in_(set(provider_ids)))
+        .with_for_update()
+    )
+    return {m.provider_message_id or "": m for m in (await db.execute(query)).scalars()}
+
+
+async def queued_messages_of(*, db: AsyncSession, user_id: uuid.UUID) -> Sequence[Message]:
+    """Locks a user's messages that have not been sent yet."""
+    query = select(Message).where(Message.user_id == user_id, Message.status == "queued").with_for_update()
+    return (await db.execute(query)).scalars().all()

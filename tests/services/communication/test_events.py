@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from services.communication.models import Contact
+from services.contracts.events import (
+    AssessmentCompleted,
+    EnrollmentConfirmed,
+    PaymentSucceeded,
+    UserDeleted,
+    UserRegistered,
+)
+from tests.services.communication.conftest import CommunicationApi, SmtpInbox, event
+
+NOW = datetime(2026, 3, 14, 10, 30, tzinfo=UTC)
+
+
+async def test_a_registration_stores_the_contact_and_sends_one_welcome_email(
+    comms: CommunicationApi, inbox: SmtpInbox
+) -> None:
+    user_id = uuid.uuid4()
+    data = UserRegistered(user_id=user_id, email="Asha.Rao@Example.com", full_name="Asha Rao").data()
+    data["phone"] = "+91 98123 45678"
+    registered = event("user.registered", data)
+    assert await comms.deliver(registered) == [None]
+    assert await comms.deliver(registered, registered) == [None, None]  # redelivered, twice in one batch
+
+    async with comms.kit.db.session_scope() as db:
+        contact = (await db.execute(select(Contact).where(Contact.user_id == user_id))).scalar_one()
+    assert (contact.email, contact.phone, contact.name) == ("asha.rao@example.com", "+919812345678", "Asha Rao")
+    (welcome,) = await comms.messages(user_id)
+    assert (welcome.channel, welcome.template, welcome.source) == ("email", "welcome", "event:user.registered")
+
+    await comms.dispatch()
+    (email,) = inbox.received
+    assert email["Subject"] == "Welcome to Cerebrum Biology Academy, Asha Rao"
+    assert email["To"] == "asha.rao@example.com"
+
+
+async def test_each_event_makes_exactly_one_message_even_when_redelivered(comms: CommunicationApi) -> None:
+    user_id, _ = await comms.register(name="Asha Rao")
+    course_id = uuid.uuid4()
+    events = [
+        event(
+            "enrollment.confirmed",
+            EnrollmentConfirmed(
+                enrollment_id=uuid.uuid4(),
+                user_id=user_id,
+                course_id=course_id,
+                course_title="Human Physiology",
+                amount_paise=1499900,
+                confirmed_at=NOW,
+            ).data(),
+        ),
+        event(
+            "payment.succeeded",
+            PaymentSucceeded(
+                payment_id=uuid.uuid4(),
+                order_id=uuid.uuid4(),
+                enrollment_id=None,
+                user_id=user_id,
+                course_id=course_id,
+                amount_paise=1499900,
+            ).data(),
+        ),
+        event(
+            "assessment.completed",
+            AssessmentCompleted(
+                result_id=uuid.uuid4(),
+                attempt_id=uuid.uuid4(),
+                user_id=user_id,
+                topic="genetics",
+                score=7.5,
+                max_score=10,
+                percentage=75.0,
+                correct_count=7,
+                completed_at=NOW,
+            ).data(),
+        ),
+    ]
+    for _ in range(3):
+        assert await comms.deliver(*events) == [None, None, None]
+    for one in events:
+        assert await comms.deliver(one) == [None]
+
+    messages = [m for m in await comms.messages(user_id) if m.template != "welcome"]
+    assert sorted(m.template or "" for m in messages) == [
+        "assessment_result",
+        "enrolment_confirmation",
+        "payment_receipt",
+    ]
+    by_template = {m.template: m for m in messages}
+    assert by_template["enrolment_confirmation"].subject == "You are enrolled in Human Physiology"
+    assert "₹14,999.00" in by_template["payment_receipt"].body
+    assert "You scored 7.5 out of 10.0 (75.0%) in genetics" in by_template["assessment_result"].body
+    assert {m.dedup_key for m in messages} == {f"event:{e.id}:email" for e in events}
+
+
+async def test_an_event_for_a_user_without_an_email_goes_in_app(comms: CommunicationApi) -> None:
+    user_id = uuid.uuid4()
+    completed = AssessmentCompleted(
+        result_id=uuid.uuid4(),
+        attempt_id=uuid.uuid4(),
+        user_id=user_id,
+        topic="ecology",
+        score=9,
+        max_score=10,
+        percentage=90.0,
+        correct_count=9,
+        completed_at=NOW,
+    )
+    assert await comms.deliver(event("assessment.completed", completed.data())) == [None]
+    (message,) = await comms.messages(user_id)
+    assert (message.channel, message.body) == ("in_app", "You scored 90.0% in ecology.")
+
+
+async def test_a_template_the_event_cannot_fill_leaves_one_failed_message(comms: CommunicationApi) -> None:
+    user_id, _ = await comms.register()
+    body = {"name": "enrolment_confirmation", "channel": "email", "subject": "Enrolled", "body": "{{ batch_code }}"}
+    assert (await comms.client.post("/communication/templates", json=body, headers=comms.admin)).status_code == 201
+    confirmed = EnrollmentConfirmed(
+        enrollment_id=uuid.uuid4(),
+        user_id=user_id,
+        course_id=uuid.uuid4(),
+        course_title="Botany",
+        amount_paise=100,
+        confirmed_at=NOW,
+    )
+    one = event("enrollment.confirmed", confirmed.data())
+    assert await comms.deliver(one) == [None]
+    assert await comms.deliver(one) == [None]
+    (failed,) = [m for m in await comms.messages(user_id) if m.template == "enrolment_confirmation"]
+    assert (failed.status, failed.template_version) == ("failed", 2)
+    assert "batch_code" in (failed.error or "")
+
+
+async def test_a_deleted_user_is_forgotten_and_their_queue_not_sent(comms: CommunicationApi) -> None:
+    user_id, _ = await comms.register()
+    assert await comms.deliver(event("user.deleted", UserDeleted(user_id=user_id).data())) == [None]
+    await comms.dispatch()
+    (welcome,) = await comms.messages(user_id)
+    assert welcome.status == "suppressed"
+    async with comms.kit.db.session_scope() as db:
+        assert await db.get(Contact, user_id) is None
