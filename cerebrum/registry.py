@@ -14,10 +14,20 @@ from services.assessments.app import MIGRATIONS as ASSESSMENTS_MIGRATIONS
 from services.assessments.app import create_app as create_assessments_app
 from services.assessments.models import AssessmentsBase
 from services.assessments.settings import AssessmentsSettings
+from services.communication.app import MIGRATIONS as COMMUNICATION_MIGRATIONS
+from services.communication.app import create_app as create_communication_app
+from services.communication.handlers import HANDLERS as COMMUNICATION_HANDLERS
+from services.communication.models import CommunicationBase
+from services.communication.settings import CommunicationSettings
 from services.courses.app import MIGRATIONS as COURSES_MIGRATIONS
 from services.courses.app import create_app as create_courses_app
 from services.courses.models import CoursesBase
 from services.courses.settings import CoursesSettings
+from services.enrollments.app import MIGRATIONS as ENROLLMENTS_MIGRATIONS
+from services.enrollments.app import create_app as create_enrollments_app
+from services.enrollments.handlers import payment_handlers
+from services.enrollments.models import EnrollmentsBase
+from services.enrollments.settings import EnrollmentsSettings
 from services.kit.settings import ServiceSettings
 from services.payments.app import MIGRATIONS as PAYMENTS_MIGRATIONS
 from services.payments.app import create_app as create_payments_app
@@ -33,7 +43,7 @@ from services.users.settings import UsersSettings
 class ServiceSpec:
     name: str
     settings_class: type[ServiceSettings]
-    create_app: Callable[[Any], FastAPI]
+    create_app: Callable[..., FastAPI]
     migrations: Path
     metadata: MetaData
     prefixes: tuple[str, ...]
@@ -41,6 +51,8 @@ class ServiceSpec:
     port: int
     consumes: tuple[str, ...] = ()
     """Routing keys of the events it handles (its queue is declared before anyone publishes)."""
+    calls_services: bool = False
+    """Calls other services over HTTP: embedded, it is handed the in-process transport."""
 
 
 SERVICES: dict[str, ServiceSpec] = {
@@ -59,6 +71,10 @@ SERVICES: dict[str, ServiceSpec] = {
             8102,
         ),
         ServiceSpec(
+            "enrollments", EnrollmentsSettings, create_enrollments_app, ENROLLMENTS_MIGRATIONS,
+            EnrollmentsBase.metadata, ("enrollments",), 8103, consumes=tuple(payment_handlers()), calls_services=True,
+        ),
+        ServiceSpec(
             "payments",
             PaymentsSettings,
             create_payments_app,
@@ -66,6 +82,11 @@ SERVICES: dict[str, ServiceSpec] = {
             PaymentsBase.metadata,
             ("payments", "subscriptions", "billing"),
             8104,
+        ),
+        ServiceSpec(
+            "communication", CommunicationSettings, create_communication_app, COMMUNICATION_MIGRATIONS,
+            CommunicationBase.metadata, ("notifications", "whatsapp", "email", "communication"), 8106,
+            consumes=tuple(COMMUNICATION_HANDLERS),
         ),
         ServiceSpec(
             "assessments",

@@ -24,21 +24,23 @@ def build_platform(
     *, overrides: dict[str, Any] | None = None, on_ready: Any = None, names: list[str] | None = None
 ) -> Platform:
     """Builds every service's app from the environment (plus overrides) into one Platform."""
-    apps = {}
-    prefixes: dict[str, str] = {}
-    for name in names or list(SERVICES):
-        spec = SERVICES[name]
-        apps[name] = spec.create_app(settings_for(name, **(overrides or {})))
-        prefixes.update({segment: name for segment in spec.prefixes})
-    first = next(iter(apps.values())).state.kit.settings
     platform: Platform | None = None
 
     def this_platform() -> Platform:
         assert platform is not None
         return platform
 
-    # The gateway reaches every service in-process, through the platform's own dispatch.
+    # Services calling services (the enrolment saga) and the gateway reach them in-process,
+    # through the platform's own dispatch, with the same client as over the network.
     in_process = AsgiTransport(this_platform)
+    apps: dict[str, Any] = {}
+    prefixes: dict[str, str] = {}
+    for name in names or list(SERVICES):
+        spec = SERVICES[name]
+        settings = settings_for(name, **(overrides or {}))
+        apps[name] = spec.create_app(settings, in_process) if spec.calls_services else spec.create_app(settings)
+        prefixes.update({segment: name for segment in spec.prefixes})
+    first = next(iter(apps.values())).state.kit.settings
     gateway_settings = GatewaySettings(**(overrides or {}))
     apps["gateway"] = create_gateway_app(
         gateway_settings, transports={name: in_process for name in gateway_settings.upstreams if name in apps}

@@ -34,3 +34,75 @@ async def test_sign_up_browse_and_test_through_the_gateway(embedded: tuple[Platf
 
     spec = (await api.get("/api/openapi.json")).json()
     assert "/api/auth/login" in spec["paths"] and "/api/courses/search" in spec["paths"]
+
+
+async def test_registering_sends_a_welcome_through_the_event_bus(embedded: tuple[Platform, httpx.AsyncClient]) -> None:
+    import asyncio
+
+    _, api = embedded
+    body = {"email": "welcome@example.com", "password": "Stomata-Open-2026", "full_name": "Welcome Student"}
+    user_id = (await api.post("/api/auth/register", json=body)).json()["id"]
+    token = (await api.post("/api/auth/login", json={"email": body["email"], "password": body["password"]})).json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    messages: list[dict[str, object]] = []
+    for _ in range(50):
+        messages = (await api.get(f"/api/notifications/{user_id}", headers=bearer)).json()["items"]
+        if messages:
+            break
+        await asyncio.sleep(0.1)
+    assert [m["template"] for m in messages] == ["welcome"], "user.registered reached communication once"
+    assert messages[0]["channel"] == "email"
+
+
+async def _until(check, timeout: float = 8.0):  # type: ignore[no-untyped-def]
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+async def test_enrol_pay_and_get_confirmed_across_services(embedded: tuple[Platform, httpx.AsyncClient]) -> None:
+    platform, api = embedded
+    await seed_academy(platform.apps)
+    body = {"email": "enrol@example.com", "password": "Mendelian-Ratio-3", "full_name": "Enrol Student"}
+    user_id = (await api.post("/api/auth/register", json=body)).json()["id"]
+    token = (await api.post("/api/auth/login", json={"email": body["email"], "password": body["password"]})).json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    course = (await api.get("/api/courses")).json()["items"][0]
+
+    enrolled = await api.post("/api/enrollments", json={"course_id": course["id"]}, headers=bearer)
+    assert enrolled.status_code == 201, enrolled.text
+    enrollment = enrolled.json()
+    assert enrollment["status"] == "pending_payment"
+    order = enrollment["order"]
+    assert order["amount_paise"] == course["price_paise"]
+    seats = (await api.get(f"/api/courses/{course['id']}")).json()["seats_left"]
+    assert seats == course["seats_left"] - 1, "the saga reserved a seat"
+
+    checkout = (
+        await api.post("/api/payments/sandbox/checkout", json={"order_id": order["order_id"]}, headers=bearer)
+    ).json()
+    verify = {k: checkout[k] for k in ("razorpay_order_id", "razorpay_payment_id", "razorpay_signature")}
+    assert (await api.post("/api/payments/verify", json=verify, headers=bearer)).status_code == 200
+
+    async def confirmed() -> bool:
+        status = await api.get(f"/api/enrollments/{enrollment['enrollment_id']}/status", headers=bearer)
+        return bool(status.json()["status"] == "confirmed")
+
+    assert await _until(confirmed), "payment.succeeded confirmed the enrolment through the bus"
+
+    async def notified() -> set[str]:
+        items = (await api.get(f"/api/notifications/{user_id}", headers=bearer)).json()["items"]
+        return {m["template"] for m in items}
+
+    async def all_three() -> bool:
+        return {"welcome", "enrolment_confirmation", "payment_receipt"} <= await notified()
+
+    assert await _until(all_three), await notified()
+    mine = (await api.get(f"/api/enrollments/student/{user_id}", headers=bearer)).json()
+    assert [e["status"] for e in mine["items"]] == ["confirmed"]

@@ -1,0 +1,1 @@
+"""The enrollments service: enrolments, progress, course completions and the enrolment saga."""

@@ -1,0 +1,49 @@
+"""The enrolment rules' refusals, each with its own status and problem type."""
+
+from __future__ import annotations
+
+from services.kit.errors import Conflict, Forbidden, NotFound
+
+
+class UserNotFound(NotFound):
+    type, title = "user-not-found", "No such user"
+
+
+class AccountNotActive(Forbidden):
+    type, title = "account-not-active", "Account not active"
+
+
+class CourseNotFound(NotFound):
+    type, title = "course-not-found", "No such course"
+
+
+class EnrollmentNotFound(NotFound):
+    type, title = "enrollment-not-found", "No such enrolment"
+
+
+class CourseNotOpen(Conflict):
+    type, title = "course-not-open", "Course not open for enrolment"
+
+
+class NoSeatsLeft(Conflict):
+    type, title = "no-seats-left", "No seats left"
+
+
+class AlreadyEnrolled(Conflict):
+    type, title = "already-enrolled", "Already enrolled"
+
+
+class OrderRefused(Conflict):
+    type, title = "payment-order-refused", "Payment order refused"
+
+
+class AlreadyPaid(Conflict):
+    type, title = "already-paid", "Already paid"
+
+
+class NotConfirmed(Conflict):
+    type, title = "enrollment-not-confirmed", "Enrolment not confirmed"
+
+
+class SagaBusy(Conflict):
+    type, title = "enrollment-in-progress", "Enrolment in progress"

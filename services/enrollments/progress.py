@@ -1,0 +1,119 @@
+"""Progress through a course, lesson by lesson; completing the last lesson completes the course."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.contracts.events import EnrollmentCompleted, ProgressUpdated
+from services.enrollments import repository
+from services.enrollments.errors import EnrollmentNotFound, NotConfirmed
+from services.enrollments.events import record_event
+from services.enrollments.models import Enrollment, EnrollmentProgress
+from services.enrollments.schemas import ProgressOut, ProgressUpdate
+from services.enrollments.service import EnrollmentsContext
+from services.kit.auth import Identity
+from services.kit.errors import Forbidden, InvalidInput
+from services.kit.time import utcnow
+
+
+async def _own_confirmed(db: AsyncSession, identity: Identity, enrollment_id: uuid.UUID, *, lock: bool) -> Enrollment:
+    enrollment = await repository.get_enrollment(db=db, enrollment_id=enrollment_id, lock=lock)
+    if enrollment is None:
+        raise EnrollmentNotFound("No such enrolment")
+    if enrollment.user_id != identity.user_id:
+        raise Forbidden("You can only record progress in your own enrolments")
+    if enrollment.status != "confirmed":
+        raise NotConfirmed(
+            f"Progress is recorded for confirmed enrolments; this one is {enrollment.status}",
+            enrollment_status=enrollment.status,
+        )
+    return enrollment
+
+
+async def _lesson_ids(ctx: EnrollmentsContext, enrollment: Enrollment, lesson_id: uuid.UUID) -> list[str]:
+    """The course's lesson ids, read again from the courses service when the lesson is new to us."""
+    known = enrollment.lesson_ids
+    if known is not None and str(lesson_id) in known:
+        return known
+    course = await ctx.upstreams.get_course(enrollment.course_id)
+    lessons = sorted(course.get("lessons") or [], key=lambda lesson: int(lesson.get("position", 0)))
+    ids = [str(lesson["id"]) for lesson in lessons]
+    if str(lesson_id) not in ids:
+        raise InvalidInput(
+            "This lesson is not part of the course", errors=[{"field": "lesson_id", "message": "not in this course"}]
+        )
+    return ids
+
+
+async def update_progress(
+    *, db: AsyncSession, ctx: EnrollmentsContext, identity: Identity, enrollment_id: uuid.UUID, update: ProgressUpdate
+) -> ProgressOut:
+    """Records the caller's progress through one lesson; the last lesson completed completes the course."""
+    enrollment = await _own_confirmed(db, identity, enrollment_id, lock=False)
+    lesson_ids = await _lesson_ids(ctx, enrollment, update.lesson_id)
+    # Locked after the call to courses: one update at a time per enrolment, none held during a call.
+    enrollment = await _own_confirmed(db, identity, enrollment_id, lock=True)
+    if enrollment.lesson_ids != lesson_ids:
+        enrollment.lesson_ids = lesson_ids
+    now = utcnow()
+    progress = await repository.get_progress(db=db, enrollment_id=enrollment_id, lesson_id=update.lesson_id)
+    if progress is None:
+        progress = EnrollmentProgress(
+            enrollment_id=enrollment_id, lesson_id=update.lesson_id, completed=False, time_spent_seconds=0
+        )
+        db.add(progress)
+    changed = (progress.completed, progress.time_spent_seconds) != (update.completed, update.time_spent_seconds)
+    if update.completed and not progress.completed:
+        progress.completed_at = now
+    elif not update.completed:
+        progress.completed_at = None
+    progress.completed, progress.time_spent_seconds, progress.updated_at = (
+        update.completed,
+        update.time_spent_seconds,
+        now,
+    )
+    await db.flush()
+    completed, seconds = await repository.lesson_totals(db=db, enrollment_id=enrollment_id, lesson_ids=lesson_ids)
+    total = len(lesson_ids)
+    percent = round(100 * completed / total, 2)
+    if changed:
+        payload = ProgressUpdated(
+            enrollment_id=enrollment_id,
+            user_id=enrollment.user_id,
+            course_id=enrollment.course_id,
+            lesson_id=update.lesson_id,
+            percent=percent,
+            time_spent_seconds=update.time_spent_seconds,
+            completed_lessons=completed,
+            total_lessons=total,
+        )
+        await record_event(db=db, type="enrollment.progress_updated", payload=payload)
+    if completed == total and enrollment.completed_at is None:
+        if await repository.add_completion_once(
+            db=db,
+            enrollment_id=enrollment_id,
+            user_id=enrollment.user_id,
+            course_id=enrollment.course_id,
+            total_time_seconds=seconds,
+            at=now,
+        ):
+            enrollment.completed_at = now
+            done = EnrollmentCompleted(
+                enrollment_id=enrollment_id,
+                user_id=enrollment.user_id,
+                course_id=enrollment.course_id,
+                completed_at=now,
+            )
+            await record_event(db=db, type="enrollment.completed", payload=done)
+    return ProgressOut(
+        enrollment_id=enrollment_id,
+        lesson_id=update.lesson_id,
+        completed=update.completed,
+        time_spent_seconds=update.time_spent_seconds,
+        progress_percent=percent,
+        completed_lessons=completed,
+        total_lessons=total,
+        course_completed=enrollment.completed_at is not None,
+    )

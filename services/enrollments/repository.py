@@ -1,0 +1,191 @@
+"""Every query of the enrollments service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.enrollments.models import (
+    ACTIVE_STATUSES,
+    CourseCompletion,
+    Enrollment,
+    EnrollmentProgress,
+    EnrollmentSagaRecord,
+    SagaStep,
+)
+from services.kit.time import utcnow
+
+
+async def add(*, db: AsyncSession, row: object) -> None:
+    """Adds a row and writes it now, so that a broken constraint shows here."""
+    db.add(row)
+    await db.flush()
+
+
+async def active_enrollment(*, db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> Enrollment | None:
+    """Gets a student's pending or confirmed enrolment in a course."""
+    rows = await db.execute(
+        select(Enrollment).where(
+            Enrollment.user_id == user_id, Enrollment.course_id == course_id, Enrollment.status.in_(ACTIVE_STATUSES)
+        )
+    )
+    return rows.scalars().first()
+
+
+async def get_enrollment(*, db: AsyncSession, enrollment_id: uuid.UUID, lock: bool = False) -> Enrollment | None:
+    """Gets an enrolment by id, locking its row when asked."""
+    query = select(Enrollment).where(Enrollment.id == enrollment_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(query)).scalars().first()
+
+
+async def list_enrollments(*, db: AsyncSession, user_id: uuid.UUID) -> Sequence[Enrollment]:
+    """Lists a student's enrolments, newest first."""
+    rows = await db.execute(
+        select(Enrollment).where(Enrollment.user_id == user_id).order_by(Enrollment.created_at.desc(), Enrollment.id)
+    )
+    return rows.scalars().all()
+
+
+async def get_saga(*, db: AsyncSession, saga_id: uuid.UUID, lock: bool = False) -> EnrollmentSagaRecord | None:
+    """Gets a saga by id, locking its row when asked (every state change does)."""
+    query = select(EnrollmentSagaRecord).where(EnrollmentSagaRecord.id == saga_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(query)).scalars().first()
+
+
+async def saga_of_enrollment(
+    *, db: AsyncSession, enrollment_id: uuid.UUID, lock: bool = False
+) -> EnrollmentSagaRecord | None:
+    """Gets the saga that created an enrolment."""
+    query = select(EnrollmentSagaRecord).where(EnrollmentSagaRecord.enrollment_id == enrollment_id)
+    if lock:
+        query = query.with_for_update()
+    return (await db.execute(query)).scalars().first()
+
+
+async def saga_of_payment(
+    *, db: AsyncSession, enrollment_id: uuid.UUID | None, order_id: uuid.UUID
+) -> EnrollmentSagaRecord | None:
+    """Locks the saga a payment event is about, by its enrolment or its order."""
+    match = EnrollmentSagaRecord.order_id == order_id
+    if enrollment_id is not None:
+        match = or_(EnrollmentSagaRecord.enrollment_id == enrollment_id, match)
+    rows = await db.execute(select(EnrollmentSagaRecord).where(match).with_for_update())
+    return rows.scalars().first()
+
+
+async def saga_states(
+    *, db: AsyncSession, enrollment_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, EnrollmentSagaRecord]:
+    """Gets the sagas of several enrolments, by enrolment id."""
+    if not enrollment_ids:
+        return {}
+    rows = await db.execute(select(EnrollmentSagaRecord).where(EnrollmentSagaRecord.enrollment_id.in_(enrollment_ids)))
+    return {saga.enrollment_id: saga for saga in rows.scalars()}
+
+
+async def add_step(*, db: AsyncSession, saga_id: uuid.UUID, step: str, outcome: str, detail: str | None) -> None:
+    """Appends one entry to a saga's step log."""
+    db.add(SagaStep(saga_id=saga_id, step=step, outcome=outcome, detail=detail[:500] if detail else None, at=utcnow()))
+
+
+async def saga_steps(*, db: AsyncSession, saga_id: uuid.UUID) -> Sequence[SagaStep]:
+    """Lists a saga's step log in the order it ran."""
+    rows = await db.execute(select(SagaStep).where(SagaStep.saga_id == saga_id).order_by(SagaStep.id))
+    return rows.scalars().all()
+
+
+async def claim_stuck_sagas(
+    *, db: AsyncSession, states: Collection[str], older_than: datetime, limit: int, skip: Collection[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Claims running sagas untouched since a moment: marks them touched now and counts the attempt.
+
+    Another replica's scan skips the rows locked here, and after the commit sees them fresh.
+    """
+    query = (
+        select(EnrollmentSagaRecord.id)
+        .where(EnrollmentSagaRecord.state.in_(states), EnrollmentSagaRecord.updated_at < older_than)
+        .order_by(EnrollmentSagaRecord.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if skip:
+        query = query.where(EnrollmentSagaRecord.id.not_in(skip))
+    ids = list((await db.execute(query)).scalars())
+    if ids:
+        await db.execute(
+            update(EnrollmentSagaRecord)
+            .where(EnrollmentSagaRecord.id.in_(ids))
+            .values(updated_at=utcnow(), attempts=EnrollmentSagaRecord.attempts + 1)
+        )
+    return ids
+
+
+async def get_progress(
+    *, db: AsyncSession, enrollment_id: uuid.UUID, lesson_id: uuid.UUID
+) -> EnrollmentProgress | None:
+    """Gets a student's progress through one lesson."""
+    return await db.get(EnrollmentProgress, (enrollment_id, lesson_id))
+
+
+async def lesson_totals(*, db: AsyncSession, enrollment_id: uuid.UUID, lesson_ids: Collection[str]) -> tuple[int, int]:
+    """Counts the completed lessons among the course's, and the time spent on them all."""
+    ids = [uuid.UUID(i) for i in lesson_ids]
+    rows = await db.execute(
+        select(
+            func.count().filter(EnrollmentProgress.completed.is_(True)),
+            func.coalesce(func.sum(EnrollmentProgress.time_spent_seconds), 0),
+        ).where(EnrollmentProgress.enrollment_id == enrollment_id, EnrollmentProgress.lesson_id.in_(ids))
+    )
+    completed, seconds = rows.one()
+    return int(completed), int(seconds)
+
+
+async def completed_lessons(*, db: AsyncSession, enrollment_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    """Gets the completed lesson ids of several enrolments."""
+    if not enrollment_ids:
+        return {}
+    rows = await db.execute(
+        select(EnrollmentProgress.enrollment_id, EnrollmentProgress.lesson_id).where(
+            EnrollmentProgress.enrollment_id.in_(enrollment_ids), EnrollmentProgress.completed.is_(True)
+        )
+    )
+    done: dict[uuid.UUID, set[str]] = {}
+    for enrollment_id, lesson_id in rows:
+        done.setdefault(enrollment_id, set()).add(str(lesson_id))
+    return done
+
+
+async def add_completion_once(
+    *,
+    db: AsyncSession,
+    enrollment_id: uuid.UUID,
+    user_id: uuid.UUID,
+    course_id: uuid.UUID,
+    total_time_seconds: int,
+    at: datetime,
+) -> bool:
+    """Records a course completion unless one exists; True when this call recorded it."""
+    insert = postgresql.insert if db.bind.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(CourseCompletion)
+        .values(
+            id=uuid.uuid4(),
+            enrollment_id=enrollment_id,
+            user_id=user_id,
+            course_id=course_id,
+            total_time_seconds=total_time_seconds,
+            completed_at=at,
+        )
+        .on_conflict_do_nothing(index_elements=["enrollment_id"])
+        .returning(CourseCompletion.id)
+    )
+    return (await db.execute(statement)).first() is not None
