@@ -102,8 +102,9 @@ def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: C
             await seed_academy(platform.apps)
         banner(console, url=url, platform=platform, data_dir=data_dir, demo=accounts)
 
+    # Telemetry first: the database and Redis instrumentation must see the engines being made.
+    setup_process_telemetry(settings_for("users", data_dir=data_dir), process_name="cerebrum")
     platform = build_platform(overrides={"data_dir": data_dir}, on_ready=ready)
-    setup_process_telemetry(platform.kit("users").settings, process_name="cerebrum")
     config = uvicorn.Config(
         platform, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
     )
@@ -215,17 +216,19 @@ def serve_one(name: str, *, host: str, port: int | None, migrate: bool, console:
     """Runs one service (or the gateway) under uvicorn, as distributed mode does for each."""
     if name == "gateway":
         settings: Any = GatewaySettings()
+        setup_process_telemetry(settings)
         app: Any = create_gateway_app(settings)
         default_port = 8000
     elif name in SERVICES:
         spec = SERVICES[name]
         settings = settings_for(name, migrate_on_start=migrate)
+        # Telemetry first: the database and Redis instrumentation must see the engines being made.
+        setup_process_telemetry(settings)
         app = spec.create_app(settings)
         default_port = spec.port
     else:
         console.print(f"[red]no service called {name}[/]; known: gateway, {', '.join(SERVICES)}")
         raise SystemExit(2)
-    setup_process_telemetry(settings)
     config = uvicorn.Config(
         app, host=host, port=port or default_port, log_config=None, access_log=False, lifespan="on", server_header=False
     )

@@ -140,13 +140,20 @@ class ObservabilityMiddleware:
         status = 500
         started = False
         rid_header = request_id.encode("latin-1")
+        span_context = span.get_span_context()
+        extra_headers = [(b"x-request-id", rid_header)]
+        if span_context.trace_flags.sampled:
+            # W3C Trace Context level 2: tells the caller which trace served them.
+            extra_headers.append(
+                (b"traceresponse", f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-01".encode())
+            )
 
         async def send_with_status(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid_header)]
+                message["headers"] = [*message["headers"], *extra_headers]
             await send(message)
 
         self._in_flight.inc()

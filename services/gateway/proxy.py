@@ -42,7 +42,7 @@ _HOP_BY_HOP = frozenset(
         "x-user-role",
     }
 )
-_DROP_FROM_REPLY = frozenset({*_HOP_BY_HOP, "content-encoding", "server", "date"})
+_DROP_FROM_REPLY = frozenset({*_HOP_BY_HOP, "content-encoding", "server", "date", "traceresponse", "x-request-id"})
 
 
 @dataclass
