@@ -25,7 +25,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True, soft_wrap=True)
 
-HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+HostOpt = Annotated[str, typer.Option(help="Address to listen on.", envvar="HOST")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
 DataOpt = Annotated[Path, typer.Option(help="Folder for SQLite files, keys and demo accounts.", envvar="DATA_DIR")]
 
@@ -68,8 +68,13 @@ def serve(
 
 @db_app.command("upgrade")
 def db_upgrade(services: Annotated[list[str] | None, typer.Argument(help="Services (default: all).")] = None) -> None:
-    """Brings each service's schema to the latest migration."""
+    """Brings each schema to the latest migration; with RABBITMQ_URL, declares every consumer's queues too."""
     asyncio.run(runner.migrate(services or None, console=console))
+    if os.environ.get("RABBITMQ_URL") and not services:
+        from cerebrum.distributed import declare_queues
+
+        declare_queues()
+        console.print("[green]declared[/] every consumer's queues on the broker")
 
 
 @db_app.command("revision")

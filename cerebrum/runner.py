@@ -112,12 +112,18 @@ def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: C
 
 
 async def migrate(names: list[str] | None, *, console: Console) -> None:
-    """Migrates each named service's schema (all services by default)."""
-    for name in names or list(SERVICES):
-        spec = SERVICES[name]
-        kit = ServiceKit.build(settings_for(name))
+    """Migrates each named service's schema (every service and the gateway by default)."""
+    from services.gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
+
+    for name in names or [*SERVICES, "gateway"]:
+        if name == "gateway":
+            settings: Any = GatewaySettings()
+            migrations = GATEWAY_MIGRATIONS
+        else:
+            settings, migrations = settings_for(name), SERVICES[name].migrations
+        kit = ServiceKit.build(settings)
         try:
-            await upgrade(kit.db, spec.migrations)
+            await upgrade(kit.db, migrations)
             console.print(f"[green]migrated[/] {name} ({kit.db.url.render_as_string(hide_password=True)})")
         finally:
             await kit.close()
@@ -215,7 +221,7 @@ async def load_question_bank(*, count: int, seed: int, console: Console) -> int:
 def serve_one(name: str, *, host: str, port: int | None, migrate: bool, console: Console) -> None:
     """Runs one service (or the gateway) under uvicorn, as distributed mode does for each."""
     if name == "gateway":
-        settings: Any = GatewaySettings()
+        settings: Any = GatewaySettings(migrate_on_start=migrate)
         setup_process_telemetry(settings)
         app: Any = create_gateway_app(settings)
         default_port = 8000
