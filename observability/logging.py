@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from typing import Any, TextIO
@@ -32,7 +33,7 @@ def _dumps(obj: Any, **_kw: Any) -> bytes:
     return orjson.dumps(obj, default=str)
 
 
-def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
+def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | io.TextIOBase | None = None) -> None:
     """Routes structlog and the standard library's logging to JSON lines on stdout."""
     _state["service"] = service
     log_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
