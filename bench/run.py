@@ -126,7 +126,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write(rows: list[dict[str, Any]]) -> None:
+def write(rows: list[dict[str, Any]], extra: dict[str, Any]) -> None:
     RESULTS.write_text(
         json.dumps(
             {
@@ -140,6 +140,7 @@ def write(rows: list[dict[str, Any]]) -> None:
                 "settings": {"seconds": SECONDS, "rounds": ROUNDS, "connections": 16, "statistic": "median of rounds"},
                 "versions": versions(),
                 "observability_tax": rows,
+                **extra,
             },
             indent=2,
         )
@@ -151,6 +152,19 @@ def write(rows: list[dict[str, Any]]) -> None:
             f"| {r['scenario']} | {r['variant']} | {r['requests_per_s']:,.0f} | "
             f"{r['ratio_to_off']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
         )
+    bus = extra.get("event_bus")
+    if bus:
+        measured, bare = bus["platform"], bus["bare_pika"]
+        lines += [
+            "",
+            "| event bus (outbox → RabbitMQ → idempotent consumer) | events/s | p50 ms | p99 ms | lost |",
+            "|---|---:|---:|---:|---:|",
+            f"| platform, {bus['events']:,} events | {measured['events_per_s']:,} | {measured['latency_p50_ms']} | "
+            f"{measured['latency_p99_ms']} | {measured['events_lost']} |",
+            f"| bare pika: publish / consume (reference) | {bare['publishes_per_s']:,} / {bare['consumes_per_s']:,}"
+            " | | | |",
+            f"| ratio to bare consume; target 5,000 events/s | {bus['ratio_to_bare_consume']} | | | |",
+        ]
     TABLE.write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
     print(f"\nbench: wrote {RESULTS} and {TABLE}")
@@ -168,7 +182,9 @@ def main() -> None:
         rows += users_scenario(sink_port)
     finally:
         sink.terminate()
-    write(rows)
+    from bench import bus
+
+    write(rows, {"event_bus": bus.run()})
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ class EventConsumer:
                 outcomes = await self._handle(session, events)
             self._count(outcomes)
             return [None] * len(events)
-        except Exception:
+        except Exception as exc:
             if len(events) == 1:
                 return [await self._handle_alone(events[0])]
+            log.warning("event_batch_failed", size=len(events), error=f"{type(exc).__name__}: {exc}"[:300])
         # One event spoiled the batch: find it by handling each in its own transaction.
         return [await self._handle_alone(event) for event in events]
 
