@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install up test lint check bench clean
+.PHONY: install tools up test lint check bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -15,10 +15,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian tools the tests drive for real: promtool and prometheus (alert rules, a real scrape).
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus package (promtool) for the alert-rule tests…"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
+	  >/dev/null || { echo "could not install prometheus: run 'apt-get install prometheus' as root"; exit 1; }; }
+
 up: install
 	$(VENV)/bin/cerebrum up
 
-test: install
+test: install tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
