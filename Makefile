@@ -15,12 +15,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian tools the tests drive for real: promtool and prometheus (alert rules, a real scrape).
+# Debian tools the tests drive for real: promtool and prometheus (alert rules, a real scrape),
+# amtool (the Alertmanager config) and kubectl (kustomize builds compared with ours).
+TOOLS := promtool:prometheus amtool:prometheus-alertmanager kubectl:kubectl
 tools:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing Debian's prometheus package (promtool) for the alert-rule tests…"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
-	  >/dev/null || { echo "could not install prometheus: run 'apt-get install prometheus' as root"; exit 1; }; }
+	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages the tests use:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
+	  >/dev/null || { echo "could not install$$missing: run 'apt-get install$$missing' as root"; exit 1; }; fi
 
 up: install
 	$(VENV)/bin/cerebrum up

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -39,7 +38,6 @@ def quantity(value: str | int) -> float:
     return float(text)
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 @pytest.mark.parametrize("overlay", list(OVERLAYS))
 def test_the_python_build_equals_kubectl_kustomize(builds: Builds, overlay: str) -> None:
     result = subprocess.run(["kubectl", "kustomize", str(OVERLAYS[overlay])], capture_output=True, text=True)
