@@ -37,8 +37,13 @@ async def on_payment_succeeded(event: Event, db: AsyncSession) -> None:
     if saga is None:
         log.info("payment_for_no_enrollment", order_id=str(payment.order_id), event_id=str(event.id))
         return
+    if saga.order_id is not None and saga.order_id != payment.order_id:
+        # Only the order the saga created pays for its enrolment.
+        log.warning("payment_for_another_order", saga_id=str(saga.id), order_id=str(payment.order_id))
+        return
     if saga.amount_paise is not None and payment.amount_paise != saga.amount_paise:
         log.warning("payment_amount_differs", saga_id=str(saga.id), paid=payment.amount_paise, due=saga.amount_paise)
+        return
     still_payable = saga.state in ("creating_order", AWAITING_PAYMENT) or (
         saga.state == COMPENSATING and saga.step == "cancel_order"  # the order was not cancelled yet
     )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
-from services.kit.errors import Conflict
+from services.kit.errors import Conflict, Forbidden
 from services.kit.events import record_event
 from services.kit.time import as_utc, utcnow
 from services.payments import repository
@@ -112,6 +112,18 @@ async def create_order(
     """Creates an order once per idempotency key; tells whether this call created it."""
     actor = Actor.of(identity, client)
     await authorise(db, actor, identity, owner=request.user_id, action="create_order", order_id=None)
+    if (request.enrollment_id is not None or request.course_id is not None) and identity.role != "service":
+        # An order tied to an enrolment sets what the enrolment costs: only the enrolment saga makes
+        # those (else a student could pay ₹1 for a course, or pay towards someone else's enrolment).
+        await audit(
+            db,
+            actor,
+            action="create_order",
+            outcome="forbidden",
+            order_id=None,
+            reason="enrolment orders come from the enrolment saga",
+        )
+        raise Forbidden("Orders for an enrolment are made by enrolling (POST /enrollments)", keep_changes=True)
     body = request.model_dump(mode="json")
     order_id = await claim_key(
         db, actor, operation="create_order", user_id=request.user_id, key=idempotency_key, body=body

@@ -17,11 +17,14 @@ from tests.services.payments.conftest import PaymentsApi
 
 async def test_an_order_is_paid_end_to_end_embedded(embedded_payments: PaymentsApi) -> None:
     api = embedded_payments
-    order = await api.create_order(as_=api.student, key="embedded-1")
+    # A student's own order (not tied to an enrolment: those come from the enrolment saga).
+    order = await api.create_order(as_=api.student, key="embedded-1", enrollment_id=None, course_id=None)
     again = await api.client.post(
-        "/payments/create-order", json=api.order_body(), headers={**api.student, "Idempotency-Key": "embedded-1"}
+        "/payments/create-order",
+        json=api.order_body(enrollment_id=None, course_id=None, amount_paise=12345),
+        headers={**api.student, "Idempotency-Key": "embedded-1"},
     )
-    assert again.status_code == 409, "same key, another enrolment"
+    assert again.status_code == 409, "same key, another body"
 
     failed = await api.checkout(order["order_id"], "failure")
     assert (await api.deliver(failed["webhook"])).json() == {"status": "processed"}

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 async def test_an_order_is_created_once_per_idempotency_key(payments: PaymentsApi) -> None:
     body = payments.order_body()
-    headers = {**payments.student, "Idempotency-Key": "enrol-42"}
+    headers = {**payments.service, "Idempotency-Key": "enrol-42"}  # the enrolment saga makes these
     first = await payments.client.post("/payments/create-order", json=body, headers=headers)
     assert first.status_code == 201, first.text
     order = first.json()
