@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 
 from cerebrum import runner
+from slo.cli import slo_app
+from slo.load.cli import load_app
 
 app = typer.Typer(help="Cerebrum Biology Academy platform.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -20,6 +22,8 @@ users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 seed_app = typer.Typer(help="Demo and load-test data.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
+app.add_typer(slo_app, name="slo", help="SLO specs, burn-rate rules, evaluation and migration-phase gates.")
+app.add_typer(load_app, name="load", help="Locust load scenarios against the platform.")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

@@ -1,0 +1,1 @@
+"""Load scenarios: students and admins on realistic journeys, in ramp, steady, spike and soak shapes."""

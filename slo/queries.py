@@ -1,0 +1,53 @@
+"""PromQL for the SLIs, shared by the generated rules and the Prometheus source of the evaluator.
+
+The series are the ones every service emits (``http_requests_total`` and
+``http_request_duration_seconds``, labelled service, route, method, status); probes and scrapes
+are left out so that they do not dilute a service's errors.
+"""
+
+from __future__ import annotations
+
+import re
+
+from slo.spec import AvailabilityObjective, LatencyObjective
+
+REQUESTS = "http_requests_total"
+DURATION = "http_request_duration_seconds"
+NOT_PROBES = 'route!~"/health|/ready|/metrics"'
+NOT_5XX = 'status!~"5.."'
+IS_5XX = 'status=~"5.."'
+
+
+def selector(service: str, *matchers: str) -> str:
+    return "{" + ",".join([f'service="{service}"', NOT_PROBES, *matchers]) + "}"
+
+
+def le_matcher(threshold_seconds: float) -> str:
+    """Matches the bucket at the threshold however it is written (``0.1``; ``1`` or ``1.0``)."""
+    text = repr(float(threshold_seconds))
+    spellings = [text]
+    if text.endswith(".0"):
+        spellings.insert(0, text[:-2])
+    return 'le=~"' + "|".join(re.escape(s).replace("\\", "\\\\") for s in spellings) + '"'
+
+
+def error_ratio(objective: AvailabilityObjective | LatencyObjective, service: str, window: str) -> str:
+    """The share of bad events over a window: server errors, or requests slower than the threshold."""
+    if isinstance(objective, LatencyObjective):
+        fast = f"sum(rate({DURATION}_bucket{selector(service, le_matcher(objective.threshold))}[{window}]))"
+        total = f"sum(rate({DURATION}_count{selector(service)}[{window}]))"
+    else:
+        fast = f"sum(rate({REQUESTS}{selector(service, NOT_5XX)}[{window}]))"
+        total = f"sum(rate({REQUESTS}{selector(service)}[{window}]))"
+    # Written as 1 - good/total: a service that never failed has no 5xx series at all, and
+    # errors/total would then be empty instead of 0.
+    return f"1 - ({fast} / {total})"
+
+
+def increase_queries(service: str, window: str) -> dict[str, str]:
+    """Instant queries for one service's counts over a window (the evaluator's Prometheus source)."""
+    return {
+        "requests": f"sum(increase({REQUESTS}{selector(service)}[{window}]))",
+        "errors": f"sum(increase({REQUESTS}{selector(service, IS_5XX)}[{window}]))",
+        "buckets": f"sum by (le) (increase({DURATION}_bucket{selector(service)}[{window}]))",
+    }

@@ -1,0 +1,78 @@
+"""The committed rules are what the specs give, promtool accepts them, and their unit tests pass."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from slo.burn import BURN_WINDOWS
+from slo.rules import render
+from slo.spec import ServiceSpec
+from tests.slo.conftest import ROOT
+
+ALERTS = ROOT / "alerts" / "slo"
+PROMTOOL = shutil.which("promtool")
+
+
+
+def test_the_committed_files_are_what_the_specs_generate(specs: dict[str, ServiceSpec]) -> None:
+    for name, text in render(specs).items():
+        path = ALERTS / name
+        assert path.exists(), f"{path} is missing: run `cerebrum slo rules`"
+        assert path.read_text() == text, f"{path} is out of date: run `cerebrum slo rules`"
+
+
+def test_the_workbook_factors_for_30_days_and_derived_for_28() -> None:
+    thirty, twenty_eight = 30 * 86400, 28 * 86400
+    assert [w.factor(thirty) for w in BURN_WINDOWS] == [14.4, 6.0, 3.0, 1.0]
+    assert [w.factor(twenty_eight) for w in BURN_WINDOWS] == [13.44, 5.6, 2.8, 0.9333]
+
+
+def test_alert_thresholds_are_factor_times_the_specs_budget(specs: dict[str, ServiceSpec]) -> None:
+    rules = yaml.safe_load((ALERTS / "slo_rules.yml").read_text())
+    group = next(g for g in rules["groups"] if g["name"] == "slo-payments")
+    page = next(
+        r
+        for r in group["rules"]
+        if r.get("alert") and r["labels"] == {**r["labels"], "severity": "page", "slo": "availability"}
+    )
+    assert "slo:sli_error:ratio_rate1h" in page["expr"] and "(14.4 * 0.0005)" in page["expr"]
+    assert "slo:sli_error:ratio_rate30m" in page["expr"] and "(6 * 0.0005)" in page["expr"]
+    recorded = {r["record"] for r in group["rules"] if "record" in r}
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"):
+        assert f"slo:sli_error:ratio_rate{window}" in recorded
+    assert "slo:error_budget_remaining:ratio" in recorded
+
+
+def test_promtool_checks_the_rules_and_passes_their_unit_tests() -> None:
+    assert PROMTOOL is not None
+    checked = subprocess.run([PROMTOOL, "check", "rules", "slo_rules.yml"], cwd=ALERTS, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    files = sorted(Path(ALERTS / "tests").glob("*.yml"))
+    assert len(files) == 7
+
+    def test(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PROMTOOL, "test", "rules", str(path.relative_to(ALERTS))], cwd=ALERTS, capture_output=True, text=True
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for done in pool.map(test, files):
+            assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_rules_command_reports_out_of_date_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from slo.cli import slo_app
+
+    runner = CliRunner()
+    stale = runner.invoke(slo_app, ["rules", "--out", str(tmp_path), "--check"])
+    assert stale.exit_code == 1 and "out of date" in stale.output
+    written = runner.invoke(slo_app, ["rules", "--out", str(tmp_path)])
+    assert written.exit_code == 0
+    assert runner.invoke(slo_app, ["rules", "--out", str(tmp_path), "--check"]).exit_code == 0
