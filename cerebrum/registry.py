@@ -10,6 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 
+from services.analytics.app import MIGRATIONS as ANALYTICS_MIGRATIONS
+from services.analytics.app import create_app as create_analytics_app
+from services.analytics.models import AnalyticsBase
+from services.analytics.settings import AnalyticsSettings
 from services.assessments.app import MIGRATIONS as ASSESSMENTS_MIGRATIONS
 from services.assessments.app import create_app as create_assessments_app
 from services.assessments.models import AssessmentsBase
@@ -71,8 +75,15 @@ SERVICES: dict[str, ServiceSpec] = {
             8102,
         ),
         ServiceSpec(
-            "enrollments", EnrollmentsSettings, create_enrollments_app, ENROLLMENTS_MIGRATIONS,
-            EnrollmentsBase.metadata, ("enrollments",), 8103, consumes=tuple(payment_handlers()), calls_services=True,
+            "enrollments",
+            EnrollmentsSettings,
+            create_enrollments_app,
+            ENROLLMENTS_MIGRATIONS,
+            EnrollmentsBase.metadata,
+            ("enrollments",),
+            8103,
+            consumes=tuple(payment_handlers()),
+            calls_services=True,
         ),
         ServiceSpec(
             "payments",
@@ -84,8 +95,32 @@ SERVICES: dict[str, ServiceSpec] = {
             8104,
         ),
         ServiceSpec(
-            "communication", CommunicationSettings, create_communication_app, COMMUNICATION_MIGRATIONS,
-            CommunicationBase.metadata, ("notifications", "whatsapp", "email", "communication"), 8106,
+            "analytics",
+            AnalyticsSettings,
+            create_analytics_app,
+            ANALYTICS_MIGRATIONS,
+            AnalyticsBase.metadata,
+            ("analytics",),
+            8105,
+            consumes=(
+                "user.registered",
+                "enrollment.created",
+                "enrollment.confirmed",
+                "enrollment.progress_updated",
+                "enrollment.completed",
+                "assessment.submitted",
+                "assessment.completed",
+                "payment.succeeded",
+            ),
+        ),
+        ServiceSpec(
+            "communication",
+            CommunicationSettings,
+            create_communication_app,
+            COMMUNICATION_MIGRATIONS,
+            CommunicationBase.metadata,
+            ("notifications", "whatsapp", "email", "communication"),
+            8106,
             consumes=tuple(COMMUNICATION_HANDLERS),
         ),
         ServiceSpec(

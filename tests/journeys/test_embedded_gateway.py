@@ -106,3 +106,15 @@ async def test_enrol_pay_and_get_confirmed_across_services(embedded: tuple[Platf
     assert await _until(all_three), await notified()
     mine = (await api.get(f"/api/enrollments/student/{user_id}", headers=bearer)).json()
     assert [e["status"] for e in mine["items"]] == ["confirmed"]
+
+
+async def test_every_consumers_queue_is_declared_for_the_events_it_handles(
+    embedded: tuple[Platform, httpx.AsyncClient],
+) -> None:
+    from cerebrum.registry import SERVICES
+
+    platform, _ = embedded
+    for name, spec in SERVICES.items():
+        consumer = platform.apps[name].state.kit.consumer
+        handled = set(consumer.routing_keys) if consumer else set()
+        assert set(spec.consumes) == handled, f"{name}: distributed mode declares {spec.consumes}, handles {handled}"

@@ -1,0 +1,230 @@
+"""Upserts into the aggregates: folded from a range of raw events in SQL, or applied from Deltas."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, DateTime, Table, Uuid, and_, case, func, literal, or_, select, union
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.analytics.deltas import ACTIVITY_COUNTS, PERFORMANCE_COUNTS, REPORT_COUNTS, Deltas
+from services.analytics.dialect import greatest, least, utc_day, utc_week
+from services.analytics.models import (
+    AGGREGATED_REPORTS,
+    DAILY_LEARNERS,
+    EVENTS,
+    LEARNERS,
+    NO_COURSE,
+    NO_TOPIC,
+    PERFORMANCE_METRICS,
+    USER_ACTIVITIES,
+)
+
+Insert = postgresql.Insert | sqlite.Insert
+
+
+def _insert(db: AsyncSession, table: Table) -> Insert:
+    dialect = db.bind.dialect.name
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def _merge(
+    stmt: Insert,
+    table: Table,
+    keys: Sequence[str],
+    *,
+    add: Iterable[str] = (),
+    high: Iterable[str] = (),
+    low: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
+    """ON CONFLICT: adds ``add`` columns, keeps the highest of ``high`` and the lowest of ``low``."""
+    new = stmt.excluded
+    changes: dict[str, Any] = {name: table.c[name] + new[name] for name in add}
+    changes |= {name: greatest(table.c[name], new[name]) for name in high}
+    changes |= {name: least(table.c[name], new[name]) for name in low}
+    changes |= dict(extra or {})
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+
+def _learner_upsert(db: AsyncSession, stmt: Insert | None = None, *, scores: bool) -> Any:
+    stmt = stmt if stmt is not None else _insert(db, LEARNERS)
+    extra: dict[str, Any] = {"registered_at": func.coalesce(stmt.excluded.registered_at, LEARNERS.c.registered_at)}
+    add: tuple[str, ...] = ()
+    if scores:
+        add = ("assessments", "score_sum")
+        extra["average_percentage"] = (LEARNERS.c.score_sum + stmt.excluded.score_sum) / func.nullif(
+            LEARNERS.c.assessments + stmt.excluded.assessments, 0
+        )
+    return _merge(
+        stmt,
+        LEARNERS,
+        ["user_id"],
+        add=add,
+        high=["last_seen_at"],
+        low=["cohort_week", "first_seen_at"],
+        extra=extra,
+    )
+
+
+async def _upsert_rows(db: AsyncSession, statement: Any, rows: Mapping[Any, dict[str, Any]]) -> None:
+    # Sorted by key so that concurrent writers lock rows in one order and cannot deadlock each other.
+    if rows:
+        await db.execute(statement, [rows[key] for key in sorted(rows, key=str)])
+
+
+async def apply_deltas(*, db: AsyncSession, deltas: Deltas) -> None:
+    """Adds consumed events' changes to every aggregate (and counts newly active learners)."""
+    for row in deltas.learners.values():
+        row["average_percentage"] = row["score_sum"] / row["assessments"] if row["assessments"] else None
+    await _upsert_rows(db, _learner_upsert(db, scores=True), deltas.learners)
+    await _upsert_rows(
+        db,
+        _merge(
+            _insert(db, USER_ACTIVITIES),
+            USER_ACTIVITIES,
+            ["user_id", "day"],
+            add=ACTIVITY_COUNTS,
+            high=["last_seen_at"],
+            low=["first_seen_at"],
+        ),
+        deltas.activities,
+    )
+    perf = _insert(db, PERFORMANCE_METRICS)
+    await _upsert_rows(
+        db,
+        _merge(
+            perf,
+            PERFORMANCE_METRICS,
+            ["user_id", "course_id", "topic"],
+            add=PERFORMANCE_COUNTS,
+            high=["best_percentage", "lessons_completed", "progress_percent", "updated_at"],
+            extra={"completed": or_(PERFORMANCE_METRICS.c.completed, perf.excluded.completed)},
+        ),
+        deltas.performance,
+    )
+    if deltas.presence:
+        rows = [
+            dict(zip(("day", "course_id", "topic", "user_id"), key, strict=True)) for key in sorted(deltas.presence)
+        ]
+        stmt = _insert(db, DAILY_LEARNERS).on_conflict_do_nothing().returning(*_PRESENCE_KEY)
+        fresh = Counter(tuple(r) for r in (await db.execute(stmt, rows)).all())
+        for (day, course_id, topic), count in fresh.items():
+            deltas.report(course_id, topic, day)["active_learners"] += count
+    await _upsert_rows(db, _report_upsert(db), deltas.reports)
+
+
+_PRESENCE_KEY = (DAILY_LEARNERS.c.day, DAILY_LEARNERS.c.course_id, DAILY_LEARNERS.c.topic)
+
+
+def _report_upsert(db: AsyncSession, stmt: Insert | None = None, counts: Sequence[str] = REPORT_COUNTS) -> Any:
+    stmt = stmt if stmt is not None else _insert(db, AGGREGATED_REPORTS)
+    return _merge(stmt, AGGREGATED_REPORTS, ["course_id", "topic", "day"], add=counts)
+
+
+async def performance_row(
+    *, db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID, topic: str = NO_TOPIC
+) -> dict[str, Any] | None:
+    """Reads (and locks, on PostgreSQL) one learner's row for a course or topic."""
+    statement = (
+        select(PERFORMANCE_METRICS)
+        .where(
+            PERFORMANCE_METRICS.c.user_id == user_id,
+            PERFORMANCE_METRICS.c.course_id == course_id,
+            PERFORMANCE_METRICS.c.topic == topic,
+        )
+        .with_for_update()
+    )
+    row = (await db.execute(statement)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def fold_events(*, db: AsyncSession, after: int, through: int, now: datetime) -> None:
+    """Folds the raw events with a seq in (after, through] into every aggregate, in SQL.
+
+    Events whose type has a dot (``assessment.completed``…) were applied by their handler when
+    consumed and are skipped; clients can only send dotless types.
+    """
+    e = EVENTS.c
+    where = and_(e.seq > after, e.seq <= through, e.type.not_like("%.%"))
+    day, week = utc_day(e.occurred_at), utc_week(e.occurred_at)
+    seconds = func.coalesce(e.properties["seconds"].as_integer(), 0)
+    course = func.coalesce(e.course_id, literal(NO_COURSE, Uuid))
+    topic = func.coalesce(e.properties["topic"].as_string(), NO_TOPIC)
+    question = e.type == "question_answered"
+    answered = case((question, 1), else_=0)
+    correct = case((and_(question, e.properties["correct"].as_boolean()), 1), else_=0)
+
+    learners = select(e.user_id, func.min(week), func.min(e.occurred_at), func.max(e.occurred_at)).where(where)
+    stmt = _insert(db, LEARNERS).from_select(
+        ["user_id", "cohort_week", "first_seen_at", "last_seen_at"], learners.group_by(e.user_id)
+    )
+    await db.execute(_learner_upsert(db, stmt, scores=False))
+
+    activity = select(
+        e.user_id, day, week, func.count(), func.sum(seconds), func.min(e.occurred_at), func.max(e.occurred_at)
+    ).where(where)
+    stmt = _insert(db, USER_ACTIVITIES).from_select(
+        ["user_id", "day", "week", "events", "time_spent_seconds", "first_seen_at", "last_seen_at"],
+        activity.group_by(e.user_id, day, week),
+    )
+    await db.execute(
+        _merge(
+            stmt,
+            USER_ACTIVITIES,
+            ["user_id", "day"],
+            add=["events", "time_spent_seconds"],
+            high=["last_seen_at"],
+            low=["first_seen_at"],
+        )
+    )
+
+    practice = select(
+        e.user_id, course, topic, func.count(), func.sum(correct), literal(now, DateTime(timezone=True))
+    ).where(where, question)
+    stmt = _insert(db, PERFORMANCE_METRICS).from_select(
+        ["user_id", "course_id", "topic", "questions_answered", "questions_correct", "updated_at"],
+        practice.group_by(e.user_id, course, topic),
+    )
+    await db.execute(
+        _merge(
+            stmt,
+            PERFORMANCE_METRICS,
+            ["user_id", "course_id", "topic"],
+            add=["questions_answered", "questions_correct"],
+            high=["updated_at"],
+        )
+    )
+
+    await _fold_presence(db, where=where, day=day, course=course, topic=topic)
+    report_counts = ["events", "time_spent_seconds", "questions_answered", "questions_correct"]
+    measures = (func.count(), func.sum(seconds), func.sum(answered), func.sum(correct))
+    overall = select(course, literal(NO_TOPIC), day, *measures).where(where).group_by(course, day)
+    by_topic = select(course, topic, day, *measures).where(where, topic != NO_TOPIC).group_by(course, topic, day)
+    for grouped in (overall, by_topic):
+        stmt = _insert(db, AGGREGATED_REPORTS).from_select(["course_id", "topic", "day", *report_counts], grouped)
+        await db.execute(_report_upsert(db, stmt, report_counts))
+
+
+async def _fold_presence(db: AsyncSession, *, where: ColumnElement[bool], day: Any, course: Any, topic: Any) -> None:
+    """Records who was active where each day; each first appearance adds one active learner."""
+    e = EVENTS.c
+    everyone = select(day, course, literal(NO_TOPIC), e.user_id).where(where)
+    by_topic = select(day, course, topic, e.user_id).where(where, topic != NO_TOPIC)
+    stmt = (
+        _insert(db, DAILY_LEARNERS)
+        .from_select(["day", "course_id", "topic", "user_id"], union(everyone, by_topic))
+        .on_conflict_do_nothing()
+        .returning(*_PRESENCE_KEY)
+    )
+    fresh = Counter(tuple(r) for r in (await db.execute(stmt)).all())
+    rows = {
+        key: {"course_id": key[1], "topic": key[2], "day": key[0], "active_learners": count}
+        for key, count in fresh.items()
+    }
+    await _upsert_rows(db, _report_upsert(db, counts=["active_learners"]), rows)

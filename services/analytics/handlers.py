@@ -1,0 +1,150 @@
+"""Events from the other services, folded into the aggregates exactly once (the kit's inbox).
+
+Each handler also keeps the event as a raw analytics event (without personal data), typed with
+its dotted name so that the aggregator, which folds only dotless client types, skips it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.analytics import aggregate_repository, repository
+from services.analytics.deltas import Deltas
+from services.analytics.models import NO_COURSE, NO_TOPIC
+from services.analytics.partitions import month_of, retention_start
+from services.analytics.service import AnalyticsContext
+from services.contracts import events as contracts
+from services.kit.events import Event
+from services.kit.time import as_utc, utcnow
+
+Handler = Callable[[Event, AsyncSession], Awaitable[None]]
+_NOT_KEPT = ("user_id", "course_id", "lesson_id", "email", "full_name")
+
+
+def _at(moment: datetime | None, event: Event) -> datetime:
+    return as_utc(moment or event.occurred_at).astimezone(UTC)
+
+
+def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
+    """The handler of every event type the service consumes."""
+
+    async def keep(
+        db: AsyncSession, event: Event, *, user_id: uuid.UUID, at: datetime, course_id: uuid.UUID | None = None
+    ) -> None:
+        """Stores the event among the raw analytics events, unless it is already past retention."""
+        if at < retention_start(utcnow(), ctx.settings.retention_months):
+            return
+        properties = {k: v for k, v in event.data.items() if k not in _NOT_KEPT}
+        blob = orjson.dumps(properties)
+        if len(blob) > ctx.settings.max_properties_bytes:
+            blob = b"{}"
+        lesson = event.data.get("lesson_id")
+        row: repository.Row = (
+            str(event.id),
+            at,
+            str(user_id),
+            event.type,
+            str(course_id) if course_id else None,
+            str(lesson) if lesson else None,
+            blob.decode(),
+        )
+        await ctx.partitions.ensure([month_of(at)])
+        # Many handlers share one transaction: no savepoint each (see insert_events).
+        await repository.insert_events(db=db, rows=[row], copy_first=False)
+
+    async def user_registered(event: Event, db: AsyncSession) -> None:
+        p = contracts.UserRegistered.model_validate(event.data)
+        at, deltas = _at(None, event), Deltas()
+        deltas.learner(p.user_id, at)["registered_at"] = at
+        deltas.seen(p.user_id, at)
+        await keep(db, event, user_id=p.user_id, at=at)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def enrollment_created(event: Event, db: AsyncSession) -> None:
+        p = contracts.EnrollmentCreated.model_validate(event.data)
+        at, deltas = _at(None, event), Deltas()
+        day = deltas.seen(p.user_id, at, course_id=p.course_id)
+        deltas.report(p.course_id, NO_TOPIC, day)["enrollments_started"] += 1
+        await keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def enrollment_confirmed(event: Event, db: AsyncSession) -> None:
+        p = contracts.EnrollmentConfirmed.model_validate(event.data)
+        at, deltas = _at(p.confirmed_at, event), Deltas()
+        day = deltas.seen(p.user_id, at, course_id=p.course_id)
+        deltas.report(p.course_id, NO_TOPIC, day)["enrollments"] += 1
+        deltas.performance_of(p.user_id, p.course_id, NO_TOPIC, at)
+        await keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def progress_updated(event: Event, db: AsyncSession) -> None:
+        p = contracts.ProgressUpdated.model_validate(event.data)
+        at, deltas = _at(None, event), Deltas()
+        current = await aggregate_repository.performance_row(db=db, user_id=p.user_id, course_id=p.course_id)
+        # The event carries the enrolment's running total: count only the lessons new since the last one.
+        done_before = int(current["lessons_completed"]) if current else 0
+        newly_done = max(p.completed_lessons - done_before, 0)
+        day = deltas.seen(p.user_id, at, course_id=p.course_id)
+        deltas.activity(p.user_id, at)["lessons_completed"] += newly_done
+        deltas.report(p.course_id, NO_TOPIC, day)["lessons_completed"] += newly_done
+        perf = deltas.performance_of(p.user_id, p.course_id, NO_TOPIC, at)
+        perf["lessons_completed"] = p.completed_lessons
+        perf["progress_percent"] = p.percent
+        await keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def enrollment_completed(event: Event, db: AsyncSession) -> None:
+        p = contracts.EnrollmentCompleted.model_validate(event.data)
+        at, deltas = _at(p.completed_at, event), Deltas()
+        day = deltas.seen(p.user_id, at, course_id=p.course_id)
+        deltas.report(p.course_id, NO_TOPIC, day)["completions"] += 1
+        perf = deltas.performance_of(p.user_id, p.course_id, NO_TOPIC, at)
+        perf["completed"], perf["progress_percent"] = True, 100.0
+        await keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def assessment_submitted(event: Event, db: AsyncSession) -> None:
+        p = contracts.AssessmentSubmitted.model_validate(event.data)
+        at, deltas = _at(p.submitted_at, event), Deltas()
+        day = deltas.seen(p.user_id, at, topic=p.topic)
+        seconds = max(p.duration_seconds, 0)
+        deltas.activity(p.user_id, at)["time_spent_seconds"] += seconds
+        for topic in (NO_TOPIC, p.topic):
+            deltas.report(NO_COURSE, topic, day)["time_spent_seconds"] += seconds
+        await keep(db, event, user_id=p.user_id, at=at)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def assessment_completed(event: Event, db: AsyncSession) -> None:
+        p = contracts.AssessmentCompleted.model_validate(event.data)
+        at, deltas = _at(p.completed_at, event), Deltas()
+        deltas.seen(p.user_id, at, topic=p.topic)
+        deltas.score(p.user_id, at, topic=p.topic, percentage=p.percentage)
+        await keep(db, event, user_id=p.user_id, at=at)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def payment_succeeded(event: Event, db: AsyncSession) -> None:
+        p = contracts.PaymentSucceeded.model_validate(event.data)
+        at, deltas = _at(None, event), Deltas()
+        day = deltas.seen(p.user_id, at, course_id=p.course_id)
+        report: dict[str, Any] = deltas.report(p.course_id, NO_TOPIC, day)
+        report["payments"] += 1
+        report["revenue_paise"] += p.amount_paise
+        await keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    return {
+        "user.registered": user_registered,
+        "enrollment.created": enrollment_created,
+        "enrollment.confirmed": enrollment_confirmed,
+        "enrollment.progress_updated": progress_updated,
+        "enrollment.completed": enrollment_completed,
+        "assessment.submitted": assessment_submitted,
+        "assessment.completed": assessment_completed,
+        "payment.succeeded": payment_succeeded,
+    }

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.kit.settings import ServiceSettings
+
+
+class AnalyticsSettings(ServiceSettings):
+    """The analytics service: learning events, their aggregates, reports and the live view."""
+
+    service_name: str = "analytics"
+    retention_months: int = Field(default=24, ge=1, description="Raw events older than this many months are dropped")
+    max_batch_events: int = Field(default=1000, ge=1, le=10_000)
+    max_properties_bytes: int = Field(default=4096, ge=2)
+    future_skew_seconds: int = Field(default=86_400, ge=0, description="How far ahead of now an event may be dated")
+    aggregator_interval_seconds: float = Field(default=1.0, gt=0)
+    aggregator_batch_events: int = Field(default=20_000, ge=1, description="Raw events folded per transaction")
+    maintenance_interval_seconds: float = Field(default=86_400.0, gt=0, description="Partitions and retention")
+    partition_months_behind: int = Field(default=1, ge=0)
+    partition_months_ahead: int = Field(default=2, ge=0)
+    live_interval_seconds: float = Field(default=5.0, gt=0)
+    live_window_seconds: int = Field(default=300, ge=1, description="A learner seen this recently counts as live")
