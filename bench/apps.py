@@ -44,3 +44,4 @@ def build() -> Any:
 
 
 app = build()
+__import__("gc").freeze()  # as cerebrum serve does: start-up objects out of the collector's sight

@@ -105,6 +105,7 @@ def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: C
     # Telemetry first: the database and Redis instrumentation must see the engines being made.
     setup_process_telemetry(settings_for("users", data_dir=data_dir), process_name="cerebrum")
     platform = build_platform(overrides={"data_dir": data_dir}, on_ready=ready)
+    _freeze_startup_objects()
     config = uvicorn.Config(
         platform, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
     )
@@ -235,7 +236,21 @@ def serve_one(name: str, *, host: str, port: int | None, migrate: bool, console:
     else:
         console.print(f"[red]no service called {name}[/]; known: gateway, {', '.join(SERVICES)}")
         raise SystemExit(2)
+    _freeze_startup_objects()
     config = uvicorn.Config(
         app, host=host, port=port or default_port, log_config=None, access_log=False, lifespan="on", server_header=False
     )
     uvicorn.Server(config).run()
+
+
+def _freeze_startup_objects() -> None:
+    """Moves everything built at start-up out of the garbage collector's sight.
+
+    The app's long-lived objects (routes, models, metrics) would otherwise be rescanned by every
+    full collection while requests allocate; measured on the analytics ingest path, that tripled
+    validation cost.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()

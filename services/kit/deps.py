@@ -1,4 +1,8 @@
-"""FastAPI dependencies every service shares, as ``Annotated`` aliases."""
+"""FastAPI dependencies every service shares, as ``Annotated`` aliases.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+per dependency per request for work that never blocks.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ REVOCATION_SKIPPED = counter(
 log = structlog.get_logger("cerebrum.auth")
 
 
-def get_kit(request: Request) -> ServiceKit:
+async def get_kit(request: Request) -> ServiceKit:
     kit: ServiceKit = request.app.state.kit
     return kit
 
@@ -44,7 +48,7 @@ async def get_session(kit: KitDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_redis(kit: KitDep) -> aioredis.Redis:
+async def get_redis(kit: KitDep) -> aioredis.Redis:
     return kit.redis
 
 
@@ -76,7 +80,7 @@ async def get_identity(
 CurrentUser = Annotated[Identity, Depends(get_identity)]
 
 
-def get_admin(identity: CurrentUser) -> Identity:
+async def get_admin(identity: CurrentUser) -> Identity:
     return require_admin(identity)
 
 
@@ -118,7 +122,7 @@ def _trusted(peer: str, proxies: list[str] | tuple[str, ...]) -> bool:
     return False
 
 
-def get_client(request: Request, kit: KitDep) -> ClientInfo:
+async def get_client(request: Request, kit: KitDep) -> ClientInfo:
     peer = request.client.host if request.client else "unknown"
     ip = peer
     trusted = getattr(kit.settings, "trusted_proxies", ())
