@@ -165,6 +165,27 @@ def write(rows: list[dict[str, Any]], extra: dict[str, Any]) -> None:
             " | | | |",
             f"| ratio to bare consume; target 5,000 events/s | {bus['ratio_to_bare_consume']} | | | |",
         ]
+    ingest = extra.get("analytics_ingest")
+    if ingest:
+        lines += [
+            "",
+            "| analytics ingest (HTTP → PostgreSQL) | events/s | ratio to raw COPY |",
+            "|---|---:|---:|",
+            f"| batches of 1,000 (target 50,000/s) | {ingest['batch_1000_events_per_s']:,.0f} | "
+            f"{ingest['ratio_1000_to_copy']} |",
+            f"| batches of 100 (target 10,000/s) | {ingest['batch_100_events_per_s']:,.0f} | "
+            f"{ingest['ratio_100_to_copy']} |",
+            f"| raw COPY of the same rows (reference) | {ingest['raw_copy_rows_per_s']:,.0f} | 1.0 |",
+        ]
+    moved = extra.get("data_migration")
+    if moved:
+        lines += [
+            "",
+            "| data migration (phase 3) | rows/s |",
+            "|---|---:|",
+            f"| cerebrum data migrate, {moved['rows']:,} rows | {moved['migrate_rows_per_s']:,} |",
+            f"| pg_dump --data-only \\| psql (reference) | {moved['pg_dump_psql_rows_per_s']:,} |",
+        ]
     TABLE.write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
     print(f"\nbench: wrote {RESULTS} and {TABLE}")
@@ -182,9 +203,14 @@ def main() -> None:
         rows += users_scenario(sink_port)
     finally:
         sink.terminate()
-    from bench import bus
+    from bench import bus, datamigration, ingest
 
-    write(rows, {"event_bus": bus.run()})
+    extra: dict[str, Any] = {"event_bus": bus.run()}
+    print("bench: analytics ingest through the HTTP API vs raw COPY…", flush=True)
+    extra["analytics_ingest"] = ingest.run()
+    print("bench: data migration copy vs pg_dump | psql…", flush=True)
+    extra["data_migration"] = datamigration.run()
+    write(rows, extra)
 
 
 if __name__ == "__main__":
