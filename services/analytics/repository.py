@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 import orjson
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -22,6 +24,8 @@ from services.kit.time import utcnow
 register_dependency_error(asyncpg.PostgresConnectionError, "database")
 register_dependency_error(asyncpg.exceptions.ConnectionDoesNotExistError, "database")
 register_dependency_error(asyncpg.exceptions.DeadlockDetectedError, "database")
+
+tracer = trace.get_tracer("cerebrum.analytics")
 
 Row = tuple[str, datetime, str, str, str | None, str | None, str]
 """An event ready for COPY: event_id, occurred_at, user_id, type, course_id, lesson_id, properties (JSON)."""
@@ -72,16 +76,20 @@ async def insert_events(*, db: AsyncSession, rows: Sequence[Row], copy_first: bo
     await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({_INGEST_LOCK})"))
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
-    if copy_first:
-        await raw.execute("SAVEPOINT analytics_copy")
-        try:
-            await raw.copy_records_to_table("analytics_events", records=rows, columns=COLUMNS)
-            return len(rows)
-        except asyncpg.UniqueViolationError:
-            await raw.execute("ROLLBACK TO SAVEPOINT analytics_copy")
-    await raw.copy_records_to_table("analytics_staging", records=rows, columns=COLUMNS)
-    status: str = await raw.execute(_MOVE_STAGED)
-    return int(status.rsplit(" ", 1)[-1])
+    # The raw driver is below the SQLAlchemy instrumentation: the COPY gets its own span.
+    with tracer.start_as_current_span("COPY analytics_events", kind=SpanKind.CLIENT) as span:
+        span.set_attributes({"db.system": "postgresql", "db.operation.name": "COPY", "cerebrum.events": len(rows)})
+        if copy_first:
+            await raw.execute("SAVEPOINT analytics_copy")
+            try:
+                await raw.copy_records_to_table("analytics_events", records=rows, columns=COLUMNS)
+                return len(rows)
+            except asyncpg.UniqueViolationError:
+                await raw.execute("ROLLBACK TO SAVEPOINT analytics_copy")
+                span.set_attribute("cerebrum.analytics.resend", True)
+        await raw.copy_records_to_table("analytics_staging", records=rows, columns=COLUMNS)
+        status: str = await raw.execute(_MOVE_STAGED)
+        return int(status.rsplit(" ", 1)[-1])
 
 
 async def _insert_events_sqlite(conn: AsyncConnection, rows: Sequence[Row]) -> int:

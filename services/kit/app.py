@@ -110,7 +110,7 @@ def build_bus(settings: ServiceSettings) -> EventBus:
             max_retries=settings.consumer_max_retries,
             retry_base_ms=settings.consumer_retry_base_ms,
         )
-    bus = embedded_bus()
+    bus = embedded_bus(str(settings.data_dir))
     bus.max_retries = settings.consumer_max_retries
     return bus
 

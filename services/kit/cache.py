@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import fakeredis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,15 +16,17 @@ register_dependency_error(RedisConnectionError, "redis")
 register_dependency_error(RedisTimeoutError, "redis")
 
 # Embedded mode runs every service in one process; they share one stand-in "server" as they
-# would share one Redis in production.
-_embedded_server: fakeredis.FakeServer | None = None
+# would share one Redis in production. One per data folder: a platform's cache must never show
+# another platform's data (two embedded platforms in one process, as tests run them).
+_embedded_servers: dict[str, fakeredis.FakeServer] = {}
 
 
-def embedded_server() -> fakeredis.FakeServer:
-    global _embedded_server
-    if _embedded_server is None:
-        _embedded_server = fakeredis.FakeServer()
-    return _embedded_server
+def embedded_server(data_dir: str = "data") -> fakeredis.FakeServer:
+    key = str(Path(data_dir).resolve())
+    server = _embedded_servers.get(key)
+    if server is None:
+        server = _embedded_servers[key] = fakeredis.FakeServer()
+    return server
 
 
 def create_redis(settings: ServiceSettings) -> aioredis.Redis:
@@ -35,7 +39,7 @@ def create_redis(settings: ServiceSettings) -> aioredis.Redis:
             socket_connect_timeout=2,
             health_check_interval=30,
         )
-    return fakeredis.FakeAsyncRedis(server=embedded_server(), decode_responses=True)
+    return fakeredis.FakeAsyncRedis(server=embedded_server(str(settings.data_dir)), decode_responses=True)
 
 
 def key(settings: ServiceSettings, *parts: object) -> str:

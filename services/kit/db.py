@@ -15,6 +15,7 @@ import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.kit.errors import DomainError, register_dependency_error
@@ -22,6 +23,8 @@ from services.kit.settings import ServiceSettings
 
 register_dependency_error(OperationalError, "database")
 register_dependency_error(InterfaceError, "database")
+# Every pooled connection busy for longer than the pool's wait: overloaded, so a 503, not a 500.
+register_dependency_error(PoolTimeout, "database")
 register_dependency_error(OSError, "database")
 
 
@@ -56,7 +59,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Database:
     """A service's engine and session factory."""
 
-    def __init__(self, url: URL, *, schema: str | None, pool_size: int = 10) -> None:
+    def __init__(self, url: URL, *, schema: str | None, pool_size: int = 10, pool_timeout: float = 10.0) -> None:
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.schema = None if self.is_sqlite else schema
@@ -67,7 +70,7 @@ class Database:
             kwargs.update(
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_timeout=5,
+                pool_timeout=pool_timeout,
                 connect_args={
                     "server_settings": {"search_path": self.schema or "public"},
                     "timeout": 5,
@@ -92,7 +95,12 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Database:
-        return cls(database_url(settings), schema=settings.db_schema, pool_size=settings.database_pool_size)
+        return cls(
+            database_url(settings),
+            schema=settings.db_schema,
+            pool_size=settings.database_pool_size,
+            pool_timeout=settings.database_pool_timeout,
+        )
 
     async def ensure_schema(self) -> None:
         """Creates the service's schema if missing (PostgreSQL)."""

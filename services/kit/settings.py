@@ -30,6 +30,7 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     database_schema: str | None = None
     database_pool_size: int = 10
+    database_pool_timeout: float = 10.0
     redis_url: str | None = None
     redis_key_prefix: str = "cerebrum:"
     rabbitmq_url: str | None = None

@@ -131,7 +131,7 @@ async def student_journey(platform: Platform, api: httpx.AsyncClient) -> None:
         headers=bearer,
         json={"attempt_id": attempt, "topic": "genetics", "answers": answers, "duration_seconds": 90},
     )
-    assert submitted.status_code == 201
+    assert submitted.status_code == 201, submitted.text
 
     # Every service the platform runs answers at least once, whatever it is (services are being
     # added to the registry while this is written; each records RED under its own name).

@@ -11,6 +11,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
@@ -89,12 +90,13 @@ def _retried(event: Event, retries: int) -> Event:
     return Event(event.id, event.type, event.source, event.occurred_at, event.data, event.headers, retries)
 
 
-_embedded: InProcessBus | None = None
+_embedded: dict[str, InProcessBus] = {}
 
 
-def embedded_bus() -> InProcessBus:
-    """The process's one in-process bus, shared by every service of the embedded platform."""
-    global _embedded
-    if _embedded is None:
-        _embedded = InProcessBus()
-    return _embedded
+def embedded_bus(data_dir: str = "data") -> InProcessBus:
+    """The in-process bus shared by every service of one embedded platform (one per data folder)."""
+    key = str(Path(data_dir).resolve())
+    bus = _embedded.get(key)
+    if bus is None:
+        bus = _embedded[key] = InProcessBus()
+    return bus

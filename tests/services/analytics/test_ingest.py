@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
 from services.kit.time import utcnow
@@ -17,7 +18,9 @@ def duplicates_counted() -> float:
     return REGISTRY.get_sample_value("cerebrum_analytics_events_ingested_total", labels) or 0.0
 
 
-async def test_a_batch_of_a_thousand_is_stored_and_acknowledged_once_committed(analytics: AnalyticsApi) -> None:
+async def test_a_batch_of_a_thousand_is_stored_and_acknowledged_once_committed(
+    analytics: AnalyticsApi, spans: InMemorySpanExporter
+) -> None:
     api = analytics
     duplicates_before = duplicates_counted()
     batch = [learning_event(uuid.uuid4()) for _ in range(1000)]
@@ -25,6 +28,8 @@ async def test_a_batch_of_a_thousand_is_stored_and_acknowledged_once_committed(a
     assert response.status_code == 202, response.text
     assert response.json() == {"received": 1000, "stored": 1000, "duplicates": 0}
     assert await api.stored_events() == 1000, "the 202 comes after the commit"
+    copies = [s for s in spans.get_finished_spans() if s.name == "COPY analytics_events"]
+    assert copies and copies[0].attributes is not None and copies[0].attributes["cerebrum.events"] == 1000
 
     again = await api.send(batch[:300] + [learning_event(uuid.uuid4())])
     assert again.json() == {"received": 301, "stored": 1, "duplicates": 300}, "resent event ids are ignored"

@@ -124,8 +124,10 @@ async def test_the_dispatcher_loop_runs_from_startup(
     async with running(app) as client:
         comms = CommunicationApi(client, app, settings)
         user_id, address = await comms.register()
-        for _ in range(100):
-            if inbox.received:
+        # The mail arrives before the dispatcher commits "sent": wait for the status, not the mail.
+        for _ in range(400):
+            messages = await comms.messages(user_id)
+            if messages and messages[0].status == "sent":
                 break
             await asyncio.sleep(0.05)
         assert [m["To"] for m in inbox.received] == [address]

@@ -72,7 +72,14 @@ class RecordedEvent(NamedTuple):
 
 
 def pg_settings(pg_schema: str, redis_prefix: str, tmp_path: Path, **extra: Any) -> CoursesSettings:
-    return CoursesSettings(**{**real_servers(pg_schema, redis_prefix, tmp_path), "database_pool_size": 20, **extra})
+    return CoursesSettings(
+        **{
+            **real_servers(pg_schema, redis_prefix, tmp_path),
+            "database_pool_size": 20,
+            "database_pool_timeout": 120,
+            **extra,
+        }
+    )
 
 
 @pytest.fixture
