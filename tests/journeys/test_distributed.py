@@ -139,11 +139,17 @@ def _trace_id(response: httpx.Response) -> str:
     return response.headers["traceresponse"].split("-")[1]
 
 
-def _wait_for(receiver: OtlpReceiver, trace_id: str, names: set[str], timeout: float = 20) -> list[ReceivedSpan]:
+def _wait_for(receiver: OtlpReceiver, trace_id: str, names: set[str], timeout: float = 30) -> list[ReceivedSpan]:
+    """Waits until the named spans and every parent they hang from have been exported.
+
+    Each process exports in its own batches, children usually before their parents end.
+    """
     deadline = time.monotonic() + timeout
     while True:
         spans = receiver.trace(trace_id)
-        if names <= {s.name for s in spans} or time.monotonic() > deadline:
+        known = {s.span_id for s in spans}
+        complete = all(s.parent_id is None or s.parent_id in known for s in spans)
+        if (names <= {s.name for s in spans} and complete) or time.monotonic() > deadline:
             return spans
         time.sleep(0.2)
 

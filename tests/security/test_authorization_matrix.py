@@ -123,11 +123,27 @@ async def alices_view(a: Academy) -> dict[str, Any]:
     }
 
 
+async def settled_view(a: Academy, timeout: float = 30.0) -> dict[str, Any]:
+    """Alice's view once her own earlier actions have finished landing (events, aggregates)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    view = await alices_view(a)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.5)  # longer than the aggregator's pass
+        again = await alices_view(a)
+        if again == view:
+            return view
+        view = again
+    return view
+
+
 @pytest.mark.parametrize("prefix", ["", "/api"], ids=["direct", "gateway"])
 async def test_another_student_neither_reads_nor_changes_alices_records(academy: Academy, prefix: str) -> None:
     a, alice, bob = academy, academy.accounts["alice"], academy.accounts["bob"]
     records = a.records["alice"]
-    before = await alices_view(a)
+    before = await settled_view(a)
     forged_identity = {"X-User-Id": str(alice.user_id), "X-User-Role": "admin"}
     attempts: list[tuple[str, str, dict[str, Any] | None]] = [
         ("GET", f"/users/{alice.user_id}", None),

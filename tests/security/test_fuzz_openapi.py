@@ -106,7 +106,7 @@ class Tables:
                 return
             last = now
 
-    def settle(self, timeout: float = 3.0) -> None:
+    def settle(self, timeout: float = 30.0) -> None:
         """Waits until every recorded event has been relayed and handled (consumers write too)."""
         deadline = time.monotonic() + timeout
         while self.unpublished() and time.monotonic() < deadline:
