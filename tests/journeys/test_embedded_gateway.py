@@ -107,6 +107,44 @@ async def test_enrol_pay_and_get_confirmed_across_services(embedded: tuple[Platf
     mine = (await api.get(f"/api/enrollments/student/{user_id}", headers=bearer)).json()
     assert [e["status"] for e in mine["items"]] == ["confirmed"]
 
+    # Progress on a lesson and a test: both reach the student's analytics dashboard through events.
+    detail = (await api.get(f"/api/courses/{course['id']}")).json()
+    progress = await api.put(
+        f"/api/enrollments/{enrollment['enrollment_id']}/progress",
+        headers=bearer,
+        json={"lesson_id": detail["lessons"][0]["id"], "completed": True, "time_spent_seconds": 600},
+    )
+    assert progress.status_code == 200, progress.text
+    attempt = str(uuid.uuid4())
+    drawn = (
+        await api.get(
+            "/api/questions/random", headers=bearer, params={"topic": "genetics", "count": 3, "attempt_id": attempt}
+        )
+    ).json()["questions"]
+    answers = [
+        {"question_id": q["id"], "choice": 0} if q.get("options") else {"question_id": q["id"], "text": "gene"}
+        for q in drawn
+    ]
+    submitted = await api.post(
+        "/api/assessments/submit",
+        headers=bearer,
+        json={"attempt_id": attempt, "topic": "genetics", "answers": answers, "duration_seconds": 120},
+    )
+    assert submitted.status_code == 201, submitted.text
+    board = await api.get("/api/leaderboard/genetics", headers=bearer)
+    assert board.status_code == 200 and board.json()["me"] is not None
+
+    async def dashboard_shows_it() -> bool:
+        view = (await api.get(f"/api/analytics/dashboard/{user_id}", headers=bearer)).json()
+        return bool(view["lessons_completed"] >= 1 and view["assessments"] >= 1)
+
+    assert await _until(dashboard_shows_it, timeout=15), "progress and the test reached the analytics dashboard"
+
+    async def result_sent() -> bool:
+        return "assessment_result" in await notified()
+
+    assert await _until(result_sent), "the assessment result reached the student's notifications"
+
 
 async def test_every_consumers_queue_is_declared_for_the_events_it_handles(
     embedded: tuple[Platform, httpx.AsyncClient],
