@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -180,10 +181,18 @@ class _ConsumerThread(threading.Thread):
             channel.confirm_delivery()
             self.connected.set()
             batch: list[tuple[Any, Any, bytes]] = []
-            for method, properties, body in channel.consume(queue_name(self.sink.service), inactivity_timeout=0.05):
+            opened = 0.0
+            # A batch closes when full, when the queue goes quiet, or 50 ms after its first message:
+            # under a steady trickle it would otherwise wait to fill and add its filling time to
+            # every event's latency.
+            for method, properties, body in channel.consume(queue_name(self.sink.service), inactivity_timeout=0.02):
                 if method is not None:
+                    if not batch:
+                        opened = time.monotonic()
                     batch.append((method, properties, body))
-                if batch and (method is None or len(batch) >= self.bus.consumer_batch):
+                if batch and (
+                    method is None or len(batch) >= self.bus.consumer_batch or time.monotonic() - opened >= 0.05
+                ):
                     self._process(channel, batch)
                     batch = []
                 if self.stop.is_set():
