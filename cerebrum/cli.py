@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from cerebrum import runner
+from chaos.cli import chaos_app
 from datamigration.cli import data_app
 from slo.cli import slo_app
 from slo.load.cli import load_app
@@ -25,6 +26,7 @@ seed_app = typer.Typer(help="Demo and load-test data.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(slo_app, name="slo", help="SLO specs, burn-rate rules, evaluation and migration-phase gates.")
 app.add_typer(load_app, name="load", help="Locust load scenarios against the platform.")
+app.add_typer(chaos_app, name="chaos", help="Chaos Toolkit experiments against the platform on the real servers.")
 app.add_typer(data_app, name="data", help="Phase 3: move the monolith's data to per-service databases, verify it.")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")

@@ -31,6 +31,7 @@ from services.kit.events.contracts import EventBus, Handler
 from services.kit.events.inprocess import InProcessBus, embedded_bus
 from services.kit.events.outbox import OutboxRelay
 from services.kit.events.rabbitmq import RabbitBus
+from services.kit.faults import install_faults
 from services.kit.health import Check, broker_check, database_check, redis_check, run_checks
 from services.kit.migrations import upgrade
 from services.kit.ratelimit import RateLimiter
@@ -183,6 +184,7 @@ def build_service_app(
     for router in routers:
         app.include_router(router)
     app.include_router(operational_router(kit))
+    install_faults(app, settings)
     if settings.observability:
         app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
     return app

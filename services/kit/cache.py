@@ -6,6 +6,8 @@ from pathlib import Path
 
 import fakeredis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -38,6 +40,10 @@ def create_redis(settings: ServiceSettings) -> aioredis.Redis:
             socket_timeout=2,
             socket_connect_timeout=2,
             health_check_interval=30,
+            # A pooled connection the server (or a proxy) reset surfaces, under uvloop, as a
+            # RuntimeError on a closed transport: retry once on a fresh connection.
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RuntimeError, RedisConnectionError],
         )
     return fakeredis.FakeAsyncRedis(server=embedded_server(str(settings.data_dir)), decode_responses=True)
 

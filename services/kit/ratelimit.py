@@ -65,7 +65,8 @@ class RateLimiter:
         item = parse(limit) if isinstance(limit, str) else limit
         try:
             return await self._decide(self._shared, item, identifiers)
-        except (RedisError, OSError, ConnectionError) as exc:
+        except (RedisError, OSError, ConnectionError, RuntimeError) as exc:
+            # RuntimeError: a connection the server reset, as uvloop reports it (closed transport).
             FALLBACKS.labels(self.service).inc()
             log.warning("ratelimit_fallback", reason=type(exc).__name__)
             return await self._decide(self._local, item, identifiers)

@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     redis_key_prefix: str = "cerebrum:"
     rabbitmq_url: str | None = None
     migrate_on_start: bool = True
+    chaos_enabled: bool = False
+    """Run-time fault injection (latency, errors) on chosen routes; off unless CHAOS_ENABLED=true."""
+    chaos_token: SecretStr | None = None
     relay_batch_size: int = 500
     consumer_batch_size: int = 200
     consumer_max_retries: int = 5
