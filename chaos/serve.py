@@ -39,11 +39,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--migrate", action="store_true")
     args = parser.parse_args(argv)
     from services.kit.app import setup_process_telemetry
+    from services.kit.settings import ServiceSettings
 
+    # Telemetry first: the database and Redis instrumentation must see the engines being made.
+    setup_process_telemetry(ServiceSettings(service_name=args.name))
     app, settings = build(args.name, migrate=args.migrate)
     enabled = os.environ.get("CHAOS_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
     install_faults(app, settings, enabled=enabled or None, token=os.environ.get("CHAOS_TOKEN") or None)
-    setup_process_telemetry(settings)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=args.port, log_config=None, access_log=False, lifespan="on", server_header=False
     )
