@@ -143,12 +143,17 @@ def restore_dependency(
 
 
 # Real servers ------------------------------------------------------------------------------------------
-def wait_for_quiet(timeout: float = 240.0, configuration: Configuration = None) -> dict[str, Any]:
+def wait_for_quiet(
+    timeout: float = 240.0, server: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
     """Waits until no other engineer's tests run on this machine (before breaking a shared server).
 
     If they keep running, the rest of the method breaks nothing and starts no load (Chaos Toolkit
-    plays on after a failed activity); the runner tries the experiment again later.
+    plays on after a failed activity); the runner tries the experiment again later. A server of the
+    run's own (a private RabbitMQ node) is no one else's: there is nothing to wait for.
     """
+    if server is not None and servers.is_private(server):
+        return {"waited_seconds": 0.0, "server": server, "private": True}
     started = time.monotonic()
     try:
         servers.wait_for_quiet(timeout=timeout, say=logging.getLogger("chaostoolkit").warning)
@@ -164,7 +169,7 @@ def _go_on(configuration: Configuration) -> None:
 
 
 def stop_server(server: str, quiet_timeout: float = 240.0, configuration: Configuration = None) -> dict[str, Any]:
-    """Stops the machine's real PostgreSQL, Redis or RabbitMQ (once no other test run is going)."""
+    """Stops the real PostgreSQL, Redis or RabbitMQ (a shared one once no other test run is going)."""
     _go_on(configuration)
     load(configuration)  # only against a platform under test
     try:

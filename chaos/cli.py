@@ -26,6 +26,13 @@ def run(
     ] = None,
     out: Annotated[Path, typer.Option(help="Where journals go.")] = runner.OUT_DIR,
     engine: Annotated[str, typer.Option(help="python (chaoslib's API) or cli (the `chaos run` command).")] = "python",
+    shared_rabbitmq: Annotated[
+        bool,
+        typer.Option(
+            "--shared-rabbitmq",
+            help="Stop the machine's RabbitMQ (once no other test run is going), not a node of the run's own.",
+        ),
+    ] = False,
 ) -> None:
     """Runs one experiment, or all of them, and writes a journal for each to chaos/out/<name>.json."""
     known = runner.discover()
@@ -47,6 +54,7 @@ def run(
             out_dir=out,
             engine=cast(runner.Engine, engine),
             console=console,
+            private_broker=not shared_rabbitmq,
         )
     except ValueError as exc:
         console.print(f"[red]{exc}[/]")

@@ -1,7 +1,8 @@
 """A private distributed platform for chaos runs: every service its own process, on free ports.
 
-Like ``cerebrum up --distributed`` (and ``tests/journeys/test_distributed.py``): its own database,
-RabbitMQ vhost and Redis key prefix on the shared servers, migrated and seeded before any service
+Like ``cerebrum up --distributed`` (and ``tests/journeys/test_distributed.py``): its own database
+and Redis key prefix on the shared servers, its own RabbitMQ node (``chaos.broker``; or a vhost on
+the shared RabbitMQ with ``private_broker=False``), migrated and seeded before any service
 starts. Unlike it, every service reaches PostgreSQL, Redis and RabbitMQ through a listener of the
 chaos proxy (``<service>.<dependency>``), so one service can be cut off without touching anyone
 else, and the runner keeps each process's id and command so that actions can kill and restart it.
@@ -25,6 +26,7 @@ from pathlib import Path
 import asyncpg
 import redis
 
+from chaos.broker import PrivateBroker
 from chaos.processes import alive, free_port, reachable, spawn, terminate, terminate_all, wait_ready
 from chaos.state import PlatformState, ProcessInfo, save
 from chaos.state import load_file as load_state_file
@@ -78,7 +80,9 @@ def _rabbitmqctl(*args: str) -> None:
 class Platform:
     """Starts, describes and tears down one private distributed platform."""
 
-    def __init__(self, out_dir: Path, *, say: Callable[[str], None] = lambda _message: None) -> None:
+    def __init__(
+        self, out_dir: Path, *, say: Callable[[str], None] = lambda _message: None, private_broker: bool = True
+    ) -> None:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.run_dir = out_dir / "runs" / run_id
         self.state_file = self.run_dir / "platform.json"
@@ -89,6 +93,14 @@ class Platform:
         self.token = secrets.token_urlsafe(24)
         self.state: PlatformState | None = None
         self._created: list[str] = []
+        self.broker = PrivateBroker() if private_broker else None
+        self.dependencies = dict(DEPENDENCIES)
+
+    def _rabbitmqctl(self, *args: str) -> None:
+        if self.broker is not None:
+            self.broker.ctl(*args)
+        else:
+            _rabbitmqctl(*args)
 
     @property
     def database_url(self) -> str:
@@ -107,7 +119,7 @@ class Platform:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": REDIS_URL,
             "REDIS_KEY_PREFIX": self.redis_prefix,
-            "RABBITMQ_URL": self._url("rabbitmq", RABBITMQ_PORT),
+            "RABBITMQ_URL": self._url("rabbitmq", self.dependencies["rabbitmq"][1]),
             "DATA_DIR": str(self.run_dir / "data"),
             "OBSERVABILITY": "on",
             "OTEL_TRACES_EXPORTER": "none",
@@ -116,16 +128,22 @@ class Platform:
     def start(self, *, timeout: float = 180.0) -> PlatformState:
         """Creates the private spaces, migrates and seeds, starts the proxy and every process."""
         for name, (host, port) in DEPENDENCIES.items():
-            if not reachable(host, port):
+            if not reachable(host, port) and not (name == "rabbitmq" and self.broker is not None):
                 raise RuntimeError(f"{name} is not answering on {host}:{port}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
+        if self.broker is not None:
+            self.say("starting a RabbitMQ node of this run's own")
+            self.broker.start()
+            self.broker.export()
+            self.dependencies["rabbitmq"] = (RABBITMQ_HOST, self.broker.port)
+            self.say(f"RabbitMQ node {self.broker.node} on port {self.broker.port} (log {self.broker.log_file})")
         self.say(f"database {self.database}, vhost {self.vhost}, redis prefix {self.redis_prefix}")
         _sql(ADMIN_DATABASE_URL, f'CREATE DATABASE "{self.database}"')
         self._created.append("database")
-        _rabbitmqctl("add_vhost", self.vhost)
+        self._rabbitmqctl("add_vhost", self.vhost)
         self._created.append("vhost")
-        _rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        self._rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
         direct = self._direct_env()
         self.say("migrating and seeding the catalogue")
         self._prepare(direct)
@@ -220,7 +238,7 @@ class Platform:
         ready = self.run_dir / "proxy.json"
         argv = [sys.executable, "-m", "chaos.proxy", "--ready-file", str(ready)]
         for name in names:
-            for dependency, (host, port) in DEPENDENCIES.items():
+            for dependency, (host, port) in self.dependencies.items():
                 argv += ["--route", f"{name}.{dependency}=0:{host}:{port}"]
         info = ProcessInfo(name="proxy", url="", port=0, argv=argv, log=str(self.run_dir / "logs" / "proxy.log"))
         pid = spawn(info, cwd=str(ROOT))
@@ -245,7 +263,9 @@ class Platform:
         _quietly(lambda: terminate(getattr(self, "_proxy_pid", None), grace=5))
         if "database" in self._created:
             _quietly(lambda: _sql(ADMIN_DATABASE_URL, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
-        if "vhost" in self._created:
+        if self.broker is not None:
+            _quietly(self.broker.stop)  # the vhost goes with the node
+        elif "vhost" in self._created:
             _quietly(lambda: _rabbitmqctl("delete_vhost", self.vhost))
         _quietly(self._forget_redis_keys)
         # The data folder holds the run's signing key; logs and journals stay for reading.

@@ -219,8 +219,14 @@ def run(
     out_dir: Path = OUT_DIR,
     engine: Engine = "python",
     console: Console | None = None,
+    private_broker: bool = True,
 ) -> list[Outcome]:
-    """Runs the named experiments; returns each one's outcome (journals written to ``out_dir``)."""
+    """Runs the named experiments; returns each one's outcome (journals written to ``out_dir``).
+
+    The platform the runner starts gets a RabbitMQ node of its own unless ``private_broker`` is
+    false: then the rabbitmq-down experiment stops the machine's shared RabbitMQ, once no other
+    engineer's tests run.
+    """
     console = console or Console(stderr=True)
     known = discover()
     unknown = [n for n in names if n not in known]
@@ -235,7 +241,9 @@ def run(
     interrupted = _Interrupts()
     try:
         if url is None:
-            platform = Platform(out_dir, say=lambda m: console.print(f"[cyan]platform:[/] {m}"))
+            platform = Platform(
+                out_dir, say=lambda m: console.print(f"[cyan]platform:[/] {m}"), private_broker=private_broker
+            )
             state = platform.start()
             state_file = platform.state_file
         else:

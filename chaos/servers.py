@@ -3,7 +3,8 @@
 They are shared with other engineers' tests, so a stop first waits until no other pytest runs on
 the machine, every stop is written down (in memory and in a file beside the run) and ``restore``
 starts whatever we stopped, whatever happened meanwhile. Prefer the proxy (``chaos.proxy``),
-which cuts only our own processes off.
+which cuts only our own processes off, or a node of the run's own: when the runner started a
+private RabbitMQ node (``chaos.broker``), "rabbitmq" means that node, and stopping it waits for no one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from chaos import broker
 from chaos.processes import reachable
 
 log = structlog.get_logger("cerebrum.chaos.servers")
@@ -38,6 +40,7 @@ class Server:
     port: int
     stop: Callable[[], None]
     start: Callable[[], None]
+    private: bool = False  # only this run uses it
 
 
 def _run(argv: list[str], *, timeout: float = 120) -> None:
@@ -82,6 +85,20 @@ SERVERS = {
 }
 
 
+def server(name: str) -> Server:
+    """The server a name means here: the run's private RabbitMQ node when there is one."""
+    private = broker.configured() if name == "rabbitmq" else None
+    if private is None:
+        return SERVERS[name]
+    node, port = private
+    ctl = ["rabbitmqctl", "-n", node]
+    return Server(name, port, lambda: _run([*ctl, "stop_app"]), lambda: _run([*ctl, "start_app"]), private=True)
+
+
+def is_private(name: str) -> bool:
+    return server(name).private
+
+
 def _own_family() -> set[int]:
     """This process, its ancestors and its descendants: our own pytest does not count."""
     family = {os.getpid()}
@@ -110,11 +127,29 @@ def _own_family() -> set[int]:
     return family
 
 
+def _is_pytest(pid: int) -> bool:
+    """Whether a process runs pytest (``pytest …``, ``python -m pytest …``), not merely names a pytest folder."""
+    try:
+        argv = [os.fsdecode(a) for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return False
+    if not argv:
+        return False
+    program, rest = os.path.basename(argv[0]), argv[1:]
+    if program in ("pytest", "py.test"):
+        return True
+    if not program.startswith("python"):
+        return False
+    if "-m" in rest and rest[rest.index("-m") + 1 : rest.index("-m") + 2] == ["pytest"]:
+        return True
+    return bool(rest) and os.path.basename(rest[0]) in ("pytest", "py.test")
+
+
 def other_test_runs() -> list[int]:
-    """Ids of pytest processes on this machine that are not ours (as ``pgrep -f pytest`` sees them)."""
+    """Ids of pytest runs on this machine that are not ours (a path under /tmp/pytest-of-… is not one)."""
     done = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True)
     found = {int(line) for line in done.stdout.split()}
-    return sorted(found - _own_family())
+    return sorted(pid for pid in found - _own_family() if _is_pytest(pid))
 
 
 def wait_for_quiet(*, timeout: float, poll: float = 2.0, say: Callable[[str], None] | None = None) -> None:
@@ -135,10 +170,10 @@ def wait_for_quiet(*, timeout: float, poll: float = 2.0, say: Callable[[str], No
 
 def wait_until(name: str, *, up: bool, timeout: float = 60.0) -> float:
     """Waits until a server answers (or stops answering) on its port; returns the seconds it took."""
-    server = SERVERS[name]
+    target = server(name)
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if _answers(server) == up:
+        if _answers(target) == up:
             return time.monotonic() - started
         time.sleep(0.2)
     raise TimeoutError(f"{name} still {'down' if up else 'up'} after {timeout:.0f}s")
@@ -179,23 +214,24 @@ def stopped() -> set[str]:
 
 
 def stop(name: str, *, quiet_timeout: float = 240.0, say: Callable[[str], None] | None = None) -> float:
-    """Stops a shared server once no one else is testing; returns the seconds until it stopped answering."""
-    server = SERVERS[name]
-    wait_for_quiet(timeout=quiet_timeout, say=say)
+    """Stops a server (a shared one once no one else is testing); returns the seconds until it stopped answering."""
+    target = server(name)
+    if not target.private:
+        wait_for_quiet(timeout=quiet_timeout, say=say)
     with _lock:
         _stopped.add(name)  # written down before the stop: a crash mid-stop still gets it restored
         _write_ledger()
-    log.warning("chaos_server_stopping", server=name)
-    server.stop()
+    log.warning("chaos_server_stopping", server=name, port=target.port, private=target.private)
+    target.stop()
     return wait_until(name, up=False, timeout=60)
 
 
 def start(name: str, *, timeout: float = 90.0) -> float:
     """Starts a server (if it is not answering) and waits until it answers; returns the seconds it took."""
-    server = SERVERS[name]
+    target = server(name)
     started = time.monotonic()
-    if not _answers(server):
-        server.start()
+    if not _answers(target):
+        target.start()
         wait_until(name, up=True, timeout=timeout)
     with _lock:
         _stopped.discard(name)

@@ -75,16 +75,43 @@ def test_a_slow_detection_or_a_broken_claim_fails_the_run(tmp_path: Path) -> Non
     assert len(section["reasons"]) == 4  # steady state after, the failed claim, detection, recovery
 
 
-def test_our_own_pytest_and_its_children_do_not_count_as_another_engineers() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "pytest-lookalike"])
+def _sleeper(folder: Path, name: str) -> Path:
+    script = folder / name
+    script.write_text("import time\ntime.sleep(30)\n")
+    return script
+
+
+def _orphan(argv: list[str]) -> int:
+    """Starts a process whose parent exits at once: it belongs to no one here, like another engineer's."""
+    quoted = " ".join(f"'{a}'" for a in argv)
+    shell = subprocess.run(["sh", "-c", f"{quoted} >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
+    return int(shell.stdout.strip())
+
+
+def test_our_own_pytest_and_its_children_do_not_count_as_another_engineers(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, str(_sleeper(tmp_path, "pytest"))])
     try:
-        seen = subprocess.run(["pgrep", "-f", "pytest-lookalike"], capture_output=True, text=True).stdout.split()
-        assert str(child.pid) in seen  # pgrep sees it...
+        seen = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+        assert str(child.pid) in seen  # pgrep sees a pytest run...
         others = servers.other_test_runs()
         assert child.pid not in others and os.getpid() not in others  # ...but it is ours
     finally:
         child.kill()
         child.wait()
+
+
+def test_another_pytest_run_counts_and_a_process_in_a_pytest_folder_does_not(tmp_path: Path) -> None:
+    folder = tmp_path / "pytest-of-someone"
+    folder.mkdir()
+    another_run = _orphan([sys.executable, str(_sleeper(tmp_path, "pytest"))])
+    in_a_folder = _orphan([sys.executable, str(_sleeper(folder, "server.py")), "--data", str(folder)])
+    try:
+        others = servers.other_test_runs()
+        assert another_run in others
+        assert in_a_folder not in others, "a server started from a test's folder is not a test run"
+    finally:
+        for pid in (another_run, in_a_folder):
+            os.kill(pid, 9)
 
 
 def test_a_stopped_server_is_remembered_in_the_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

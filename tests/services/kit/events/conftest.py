@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, select
 
+from chaos.broker import PrivateBroker
 from services.kit.db import Database, async_url
 from services.kit.events import Event, define_inbox, define_outbox, record_event
 from tests.conftest import PG_URL, require_server
@@ -79,3 +80,14 @@ def amqp_url() -> Iterator[str]:
         yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     finally:
         rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def private_broker() -> Iterator[PrivateBroker]:
+    """A RabbitMQ node of this test's own, for tests that stop the broker: the shared one stays up."""
+    broker = PrivateBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 
 import pika
@@ -11,6 +10,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from chaos.broker import PrivateBroker
 from services.kit.events.consumer import EventConsumer
 from services.kit.events.outbox import OutboxRelay
 from services.kit.events.rabbitmq import RabbitBus
@@ -118,18 +118,18 @@ async def test_a_poison_event_is_retried_then_dead_lettered_with_its_error(probe
         await _stop(bus, relay)
 
 
-async def test_broker_down_loses_nothing_and_duplicates_nothing(probe: Probe, amqp_url: str) -> None:
-    bus, relay = await _start(probe, amqp_url)
+async def test_broker_down_loses_nothing_and_duplicates_nothing(probe: Probe, private_broker: PrivateBroker) -> None:
+    bus, relay = await _start(probe, f"amqp://guest:guest@127.0.0.1:{private_broker.port}/%2F")
     try:
         await probe.record("before-outage")
         await _until(lambda: _has(probe, "before-outage"))
-        subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=60)
+        await asyncio.to_thread(private_broker.ctl, "stop_app")  # a node of this test's own: no one else's broker
         try:
             await probe.record(*(f"during-{i}" for i in range(20)))
             await asyncio.sleep(1.0)
             assert await probe.unsent() == 20, "events wait in the outbox while the broker is down"
         finally:
-            subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=120)
+            await asyncio.to_thread(private_broker.ctl, "start_app")
 
         async def all_in() -> bool:
             return len(await probe.ledger()) == 21
