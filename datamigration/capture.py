@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from datamigration import checkpoint, sql
 from datamigration.endpoints import STATE_SCHEMA, qident, qlit, qname
@@ -76,11 +77,39 @@ CREATE TRIGGER {TRIGGER}_del AFTER DELETE ON {table.source}
 """
 
 
+# How long the install waits for a table the monolith is writing before it lets go and tries again.
+# Shorter than PostgreSQL's deadlock_timeout (1s by default): when a monolith transaction that
+# holds one table waits for another we hold, we give way before the deadlock check could pick the
+# monolith's transaction as its victim.
+INSTALL_LOCK_TIMEOUT = "200ms"
+
+
 async def install(conn: asyncpg.Connection, plan: ServicePlan) -> None:
-    """Starts logging changes to the service's source tables (idempotent; before the copy reads a row)."""
+    """Starts logging changes to the service's source tables (idempotent; before the copy reads a row).
+
+    The monolith keeps writing meanwhile: the triggers need every table locked against writes for
+    an instant, and a busy table makes the install let go of all of them and try again shortly.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError)),
+        wait=wait_random_exponential(multiplier=0.05, max=2),
+        stop=stop_after_delay(120),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await _install(conn, plan)
+
+
+async def _install(conn: asyncpg.Connection, plan: ServicePlan) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cerebrum_migration.install'))")
         await conn.execute(_SOURCE_DDL)
+        await conn.execute(f"SET LOCAL lock_timeout = '{INSTALL_LOCK_TIMEOUT}'")
+        # Every table at once, before any trigger: no window holding some while creating others.
+        if plan.tables:
+            tables = ", ".join(table.source for table in plan.tables)
+            await conn.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
         for table in plan.tables:
             await conn.execute(_capture_ddl(table))
             if not await has_trigger(conn, table, f"{TRIGGER}_ins"):
