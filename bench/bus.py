@@ -9,11 +9,15 @@ one ack per batch, on the same broker in the same run.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import statistics
 import subprocess
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pika
@@ -22,11 +26,13 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, sel
 from services.kit.db import Database, async_url
 from services.kit.events import Event, define_inbox, define_outbox, record_event
 from services.kit.events.consumer import EventConsumer
+from services.kit.events.contracts import Handler, in_batches
 from services.kit.events.outbox import OutboxRelay
 from services.kit.events.rabbitmq import RabbitBus
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 EVENTS = 50_000
+T = TypeVar("T")
 
 metadata = MetaData()
 OUTBOX = define_outbox(metadata)
@@ -37,7 +43,16 @@ LEDGER = Table(
 
 
 async def _handle(event: Event, session: Any) -> None:
-    await session.execute(LEDGER.insert().values(event_id=event.id, note=event.data["n"]))
+    """A handler of one event at a time: a row each, one statement each."""
+    await session.execute(LEDGER.insert(), {"event_id": event.id, "note": event.data["n"]})
+
+
+async def _handle_many(events: Sequence[Event], session: Any) -> None:
+    """The same rows, written for a run of consecutive events in one statement (``in_batches``)."""
+    await session.execute(LEDGER.insert(), [{"event_id": e.id, "note": e.data["n"]} for e in events])
+
+
+HANDLERS: dict[str, Handler] = {"batched": in_batches(_handle_many), "one at a time": _handle}
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -69,7 +84,42 @@ def bare_pika(url: str, count: int) -> dict[str, float]:
     return {"publishes_per_s": round(count / published), "consumes_per_s": round(count / consumed)}
 
 
-async def platform_bus(url: str, schema: str, count: int) -> dict[str, float]:
+async def _consume(url: str, schema: str, handler: str, ready: Any, stop: Any) -> None:
+    db = Database(async_url(PG_URL), schema=schema, pool_size=4)
+    bus = RabbitBus(url, consumer_batch=500, prefetch=2000)
+    await bus.start_consumer(
+        EventConsumer(service="bench", db=db, inbox=INBOX, handlers={"bench.noted": HANDLERS[handler]})
+    )
+    ready.set()
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
+    await bus.close()
+    await db.dispose()
+
+
+def consumer_process(url: str, schema: str, handler: str, ready: Any, stop: Any) -> None:
+    """The consuming service: a process of its own, as in distributed mode."""
+    asyncio.run(_consume(url, schema, handler, ready, stop))
+
+
+def _process_cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(consumer: int | None) -> dict[str, float]:
+    """CPU time so far of the relaying process (this one), the consuming process and the broker."""
+    found = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout.split()
+    return {
+        "relay_process": time.process_time(),
+        "consumer_process": _process_cpu(consumer),
+        "rabbitmq": _process_cpu(int(found[0])) if found else 0.0,
+    }
+
+
+async def platform_bus(url: str, schema: str, count: int, handler: str) -> dict[str, Any]:
     db = Database(async_url(PG_URL), schema=schema, pool_size=10)
     await db.ensure_schema()
     async with db.engine.begin() as conn:
@@ -92,11 +142,15 @@ async def platform_bus(url: str, schema: str, count: int) -> dict[str, float]:
     )
     await raw.close()
 
-    bus = RabbitBus(url, consumer_batch=500, prefetch=2000)
-    consumer = EventConsumer(service="bench", db=db, inbox=INBOX, handlers={"bench.noted": _handle})
-    await bus.start_consumer(consumer)
+    bus = RabbitBus(url)
+    bus.declare("bench", ["bench.noted"])
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop = spawn.Event(), spawn.Event()
+    consumer = spawn.Process(target=consumer_process, args=(url, schema, handler, ready, stop), name="bench-consumer")
+    consumer.start()
+    await asyncio.get_running_loop().run_in_executor(None, ready.wait, 60)
     relay = OutboxRelay(service="bench", db=db, outbox=OUTBOX, bus=bus, batch_size=1000, poll_interval=0.05)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds(consumer.pid)
     relay.start()
 
     async def handled() -> int:
@@ -106,6 +160,7 @@ async def platform_bus(url: str, schema: str, count: int) -> dict[str, float]:
     while await handled() < count:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
+    spent = {name: round((after - cpu[name]) / count * 1e6) for name, after in _cpu_seconds(consumer.pid).items()}
     # Latency at a steady pace: 40 transactions of 25 events, 20 ms apart (about 1,250 events/s).
     marks: list[float] = []
     for _ in range(40):
@@ -127,6 +182,8 @@ async def platform_bus(url: str, schema: str, count: int) -> dict[str, float]:
         ledger = int((await session.execute(select(func.count()).select_from(LEDGER))).scalar_one())
     marks = sorted((handled_at - created_at).total_seconds() * 1000 for created_at, handled_at in pairs)
     await relay.stop()
+    stop.set()
+    consumer.join(30)
     await bus.close()
     await db.dispose()
     return {
@@ -134,19 +191,17 @@ async def platform_bus(url: str, schema: str, count: int) -> dict[str, float]:
         "latency_p50_ms": round(statistics.median(marks), 1),
         "latency_p99_ms": round(marks[int(len(marks) * 0.99) - 1], 1),
         "events_lost": target - ledger,
+        "cpu_us_per_event": spent,
     }
 
 
-def run(count: int = EVENTS) -> dict[str, Any]:
+def _isolated(run: Callable[[str, str], T]) -> T:
+    """Runs ``run(amqp_url, schema)`` in a vhost and a schema of its own, dropped afterwards."""
     vhost, schema = f"bench-{uuid.uuid4().hex[:8]}", f"bench_bus_{uuid.uuid4().hex[:8]}"
     _rabbitmqctl("add_vhost", vhost)
     try:
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-        print(f"bench: bare pika, {count:,} messages…", flush=True)
-        reference = bare_pika(url, count)
-        print(f"bench: outbox → RabbitMQ → consumer, {count:,} events…", flush=True)
-        platform = asyncio.run(platform_bus(url, schema, count))
+        return run(f"amqp://guest:guest@127.0.0.1:5672/{vhost}", schema)
     finally:
         _rabbitmqctl("delete_vhost", vhost)
 
@@ -156,12 +211,26 @@ def run(count: int = EVENTS) -> dict[str, Any]:
             await conn.close()
 
         asyncio.run(drop())
+
+
+def run(count: int = EVENTS) -> dict[str, Any]:
+    print(f"bench: bare pika, {count:,} messages…", flush=True)
+    reference = _isolated(lambda url, _schema: bare_pika(url, count))
+    measured = {}
+    for name in HANDLERS:
+        print(f"bench: outbox → RabbitMQ → consumer, {count:,} events, handler {name}…", flush=True)
+        measured[name] = _isolated(lambda url, schema: asyncio.run(platform_bus(url, schema, count, name)))  # noqa: B023
     return {
         "events": count,
-        "platform": platform,
+        "platform": measured["batched"],
+        "platform_handler_one_at_a_time": measured["one at a time"],
         "bare_pika": reference,
-        "ratio_to_bare_consume": round(platform["events_per_s"] / reference["consumes_per_s"], 3),
+        "ratio_to_bare_consume": round(measured["batched"]["events_per_s"] / reference["consumes_per_s"], 3),
         "target_events_per_s": 5000,
+        "handlers": {
+            "batched": "in_batches: one INSERT of a row per event for each run of consecutive events",
+            "one at a time": "one INSERT per event",
+        },
     }
 
 

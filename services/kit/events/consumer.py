@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 from opentelemetry import context as otel_context
-from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, get_current_span, set_span_in_context
+from sqlalchemy import Table, Uuid, bindparam, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.db import Database
-from services.kit.events.contracts import Event, Handler
+from services.kit.events.contracts import Event, EventHandler, Handler, InBatches
 from services.kit.events.telemetry import CONSUMED, context_from, tracer
 from services.kit.time import utcnow
 
@@ -28,6 +28,18 @@ class EventConsumer:
         self.inbox = inbox
         self.handlers = dict(handlers)
         self.routing_keys = tuple(self.handlers)
+        # PostgreSQL: the batch's ids go in as two arrays, one statement of constant shape (a
+        # multi-row VALUES would be compiled afresh for every batch size).
+        # (Text, because SQLAlchemy does not cache the compiled form of INSERT … FROM SELECT.)
+        self._claim_pg = (
+            text(
+                f'INSERT INTO "{inbox.name}" (event_id, event_type, handled_at) '
+                "SELECT unnest(CAST(:ids AS uuid[])), unnest(CAST(:types AS varchar[])), :now "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            )
+            .bindparams(bindparam("now", type_=inbox.c.handled_at.type))
+            .columns(event_id=Uuid)
+        )
 
     async def handle_batch(self, events: Sequence[Event]) -> list[str | None]:
         """Handles events; returns, per event, None when done (or seen before) or the error."""
@@ -65,10 +77,16 @@ class EventConsumer:
     async def _claim(self, session: AsyncSession, events: Sequence[Event]) -> set[str]:
         """Inserts the events' ids into the inbox; returns the ids not handled before."""
         now = utcnow()
-        rows = [{"event_id": e.id, "event_type": e.type, "handled_at": now} for e in {e.id: e for e in events}.values()]
-        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.event_id)
-        return {str(event_id) for event_id in (await session.execute(statement)).scalars()}
+        unique = list({e.id: e for e in events}.values())
+        if session.bind.dialect.name == "postgresql":
+            claimed = await session.execute(
+                self._claim_pg, {"ids": [e.id for e in unique], "types": [e.type for e in unique], "now": now}
+            )
+        else:
+            rows = [{"event_id": e.id, "event_type": e.type, "handled_at": now} for e in unique]
+            statement = sqlite.insert(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.event_id)
+            claimed = await session.execute(statement)
+        return {str(event_id) for event_id in claimed.scalars()}
 
     def _count(self, outcomes: list[tuple[str, str]]) -> None:
         for event_type, outcome in outcomes:
@@ -77,19 +95,45 @@ class EventConsumer:
     async def _handle(self, session: AsyncSession, events: Sequence[Event]) -> list[tuple[str, str]]:
         fresh = await self._claim(session, events)
         outcomes = []
+        run: list[Event] = []  # consecutive new events of one type whose handler takes them together
         for event in events:
             if str(event.id) not in fresh:
                 outcomes.append((event.type, "duplicate"))
                 continue
             fresh.discard(str(event.id))  # the same id twice in one batch is handled once
-            await self._run_handler(session, event)
             outcomes.append((event.type, "handled"))
+            handler = self.handlers.get(event.type)
+            if run and run[0].type != event.type:
+                await self._run_batch(session, run)
+                run = []
+            if isinstance(handler, InBatches):
+                run.append(event)
+            elif handler is not None:
+                await self._run_handler(session, event, handler)
+        if run:
+            await self._run_batch(session, run)
         return outcomes
 
-    async def _run_handler(self, session: AsyncSession, event: Event) -> None:
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return
+    async def _run_batch(self, session: AsyncSession, events: list[Event]) -> None:
+        handler = self.handlers[events[0].type]
+        assert isinstance(handler, InBatches)
+        # One span for the run, linked to each event's publish span (messaging conventions for batches).
+        links = [Link(get_current_span(context_from(e.headers)).get_span_context()) for e in events if e.headers]
+        span = tracer.start_span(
+            f"{events[0].type} process",
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": f"{self.service}.events",
+                "messaging.batch.message_count": len(events),
+                "cerebrum.service": self.service,
+            },
+        )
+        await self._within(span, lambda: handler.handle(events, session))
+
+    async def _run_handler(self, session: AsyncSession, event: Event, handler: EventHandler) -> None:
         span = tracer.start_span(
             f"{event.type} process",
             context=context_from(event.headers),
@@ -103,10 +147,17 @@ class EventConsumer:
                 "cerebrum.event.retries": event.retries,
             },
         )
-        token = otel_context.attach(set_span_in_context(span))
-        bound = structlog.contextvars.bind_contextvars(service=self.service, event_id=str(event.id))
+        bound = structlog.contextvars.bind_contextvars(event_id=str(event.id))
         try:
-            await handler(event, session)
+            await self._within(span, lambda: handler(event, session))
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+
+    async def _within(self, span: Span, call: Callable[[], Awaitable[None]]) -> None:
+        token = otel_context.attach(set_span_in_context(span))
+        bound = structlog.contextvars.bind_contextvars(service=self.service)
+        try:
+            await call()
         except Exception as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))

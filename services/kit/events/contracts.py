@@ -82,4 +82,22 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
-Handler = Callable[[Event, Any], Awaitable[None]]
+EventHandler = Callable[[Event, Any], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Event], Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class InBatches:
+    """A handler that takes consecutive new events of its type together, in the consumer's transaction.
+
+    For effects that are one row per event: one statement for the whole run instead of one each.
+    """
+
+    handle: BatchHandler
+
+
+def in_batches(handler: BatchHandler) -> InBatches:
+    return InBatches(handler)
+
+
+Handler = EventHandler | InBatches

@@ -9,7 +9,21 @@ from typing import Any
 
 import structlog
 from opentelemetry.trace import SpanKind, set_span_in_context
-from sqlalchemy import JSON, Column, DateTime, Index, MetaData, String, Table, Uuid, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.db import Database
@@ -103,6 +117,19 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         db.on_commit(self._after_commit)
+        oldest_unsent = (
+            select(outbox.c.id)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.created_at)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        self._claim = (
+            update(outbox)
+            .where(outbox.c.id.in_(oldest_unsent.scalar_subquery()))
+            .values(published_at=bindparam("sent_at"))
+            .returning(outbox.c.id, outbox.c.event_type, outbox.c.payload, outbox.c.headers, outbox.c.created_at)
+        )
 
     def _after_commit(self, session_info: dict[str, Any]) -> None:
         if session_info.pop("events_recorded", False):
@@ -148,15 +175,11 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publishes the oldest unsent batch; returns how many went out."""
         async with self.db.session_scope() as session:
-            rows = (
-                await session.execute(
-                    select(self.outbox)
-                    .where(self.outbox.c.published_at.is_(None))
-                    .order_by(self.outbox.c.created_at)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            # One statement claims the batch: rows are marked sent and locked until the commit,
+            # which happens only once the broker has them (a failed publish rolls the mark back).
+            rows = sorted(
+                (await session.execute(self._claim, {"sent_at": utcnow()})).all(), key=lambda row: row.created_at
+            )
             if not rows:
                 OUTBOX_AGE.labels(self.service).set(0)
                 OUTBOX_PENDING.labels(self.service).set(0)
@@ -164,9 +187,6 @@ class OutboxRelay:
             OUTBOX_AGE.labels(self.service).set((utcnow() - as_utc(rows[0].created_at)).total_seconds())
             messages = [self._message(row) for row in rows]
             await self.bus.publish(messages)
-            await session.execute(
-                update(self.outbox).where(self.outbox.c.id.in_([m.id for m in messages])).values(published_at=utcnow())
-            )
         for message in messages:
             PUBLISHED.labels(self.service, message.type).inc()
         return len(messages)

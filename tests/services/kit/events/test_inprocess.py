@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Sequence
+from typing import Any
 
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.kit.events import Event, record_event
 from services.kit.events.consumer import EventConsumer
-from services.kit.events.contracts import OutgoingMessage, encode
+from services.kit.events.contracts import Handler, OutgoingMessage, encode, in_batches
 from services.kit.events.inprocess import InProcessBus
 from services.kit.events.outbox import OutboxRelay
 from services.kit.time import utcnow
-from tests.services.kit.events.conftest import INBOX, OUTBOX, Probe
+from tests.services.kit.events.conftest import INBOX, LEDGER, OUTBOX, Probe
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +77,70 @@ async def test_a_rolled_back_change_publishes_nothing(probe: Probe) -> None:
             await record_event(session, OUTBOX, type_="probe.noted", source="probe", data={"note": "ghost"})
             raise RuntimeError("the change failed")
     assert await probe.unsent() == 0
+
+
+async def test_a_batch_handler_takes_consecutive_new_events_together_and_never_a_duplicate(probe: Probe) -> None:
+    calls: list[list[str]] = []
+
+    async def handle_many(events: Sequence[Event], session: Any) -> None:
+        calls.append([e.data["note"] for e in events])
+        await session.execute(LEDGER.insert(), [{"event_id": e.id, "note": e.data["note"]} for e in events])
+
+    bus = InProcessBus()
+    handlers: dict[str, Handler] = {"probe.noted": in_batches(handle_many), "probe.other": probe.handle}
+    await bus.start_consumer(EventConsumer(service="probe", db=probe.db, inbox=INBOX, handlers=handlers))
+    relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus)
+    await probe.record("prophase", "metaphase")
+    async with probe.db.session_scope() as session:
+        await record_event(session, OUTBOX, type_="probe.other", source="probe", data={"note": "interlude"})
+    await probe.record("anaphase")
+    assert await relay.relay_once() == 4
+    assert calls == [["prophase", "metaphase"], ["anaphase"]]  # order kept around the other type
+    assert await probe.ledger() == ["prophase", "metaphase", "interlude", "anaphase"]
+
+    async with probe.db.session_scope() as session:
+        rows = (await session.execute(OUTBOX.select().order_by(OUTBOX.c.created_at))).all()
+    again = [
+        OutgoingMessage(r.id, r.event_type, encode(event_id=r.id, type_=r.event_type, source="probe",
+                                                   occurred_at=utcnow(), data=r.payload["data"]), {})
+        for r in rows
+    ]  # fmt: skip
+    await bus.publish(again)
+    assert calls == [["prophase", "metaphase"], ["anaphase"]]
+    assert len(await probe.ledger()) == 4
+
+
+async def test_a_failing_batch_handler_is_retried_event_by_event(probe: Probe) -> None:
+    async def handle_many(events: Sequence[Event], session: Any) -> None:
+        for event in events:
+            await probe.handle(event, session)
+
+    bus = InProcessBus(max_retries=1, retry_base_seconds=0.001)
+    consumer = EventConsumer(
+        service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": in_batches(handle_many)}
+    )
+    await bus.start_consumer(consumer)
+    relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus)
+    await probe.record("good", "poison-pill", "after")
+    await relay.relay_once()
+    assert await probe.ledger() == ["good", "after"]
+    assert [d.event.data["note"] for d in bus.dead_letters] == ["poison-pill"]
+
+
+async def test_a_batch_handler_span_links_every_event_it_took(probe: Probe, spans: InMemorySpanExporter) -> None:
+    async def handle_many(events: Sequence[Event], session: Any) -> None:
+        await session.execute(LEDGER.insert(), [{"event_id": e.id, "note": e.data["note"]} for e in events])
+
+    bus = InProcessBus()
+    consumer = EventConsumer(
+        service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": in_batches(handle_many)}
+    )
+    await bus.start_consumer(consumer)
+    relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus)
+    await probe.record("haploid", "diploid", "triploid")
+    await relay.relay_once()
+    finished = spans.get_finished_spans()
+    publishes = {s.context.span_id for s in finished if s.name == "probe.noted publish"}
+    (process,) = [s for s in finished if s.name == "probe.noted process"]
+    assert len(publishes) == 3 and {link.context.span_id for link in process.links} == publishes
+    assert process.attributes is not None and process.attributes["messaging.batch.message_count"] == 3
