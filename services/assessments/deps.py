@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from services.assessments.service import AssessmentsContext
 
 
-def get_context(request: Request) -> AssessmentsContext:
+async def get_context(request: Request) -> AssessmentsContext:
     ctx: AssessmentsContext = request.app.state.assessments
     return ctx
 

@@ -16,7 +16,7 @@ class PayloadTooLarge(DomainError):
     status, type, title = 413, "payload-too-large", "Payload too large"
 
 
-def get_context(request: Request) -> CommunicationContext:
+async def get_context(request: Request) -> CommunicationContext:
     ctx: CommunicationContext = request.app.state.communication
     return ctx
 

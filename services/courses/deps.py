@@ -16,7 +16,7 @@ _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def get_courses_context(request: Request) -> CoursesContext:
+async def get_courses_context(request: Request) -> CoursesContext:
     ctx: CoursesContext = request.app.state.courses
     return ctx
 

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from services.enrollments.service import EnrollmentsContext
 
 
-def get_enrollments_context(request: Request) -> EnrollmentsContext:
+async def get_enrollments_context(request: Request) -> EnrollmentsContext:
     ctx: EnrollmentsContext = request.app.state.enrollments
     return ctx
 

@@ -7,7 +7,7 @@ from fastapi import Depends, Header, Request
 from services.payments.service import PaymentsContext
 
 
-def get_payments_context(request: Request) -> PaymentsContext:
+async def get_payments_context(request: Request) -> PaymentsContext:
     ctx: PaymentsContext = request.app.state.payments
     return ctx
 
@@ -33,7 +33,7 @@ async def read_raw_body(request: Request) -> bytes:
 RawBody = Annotated[bytes, Depends(read_raw_body)]
 
 
-def read_headers(request: Request) -> dict[str, str]:
+async def read_headers(request: Request) -> dict[str, str]:
     """The request's headers with lower-case names."""
     return {k.lower(): v for k, v in request.headers.items()}
 

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from services.users.service import AuthContext
 
 
-def get_auth_context(request: Request) -> AuthContext:
+async def get_auth_context(request: Request) -> AuthContext:
     ctx: AuthContext = request.app.state.auth
     return ctx
 

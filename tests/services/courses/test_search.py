@@ -59,9 +59,11 @@ async def test_drafts_are_found_only_by_admins_and_updates_reach_the_index(cours
 
 async def test_search_uses_the_gin_index_and_refuses_empty_queries(courses: CoursesApi) -> None:
     async with courses.app.state.kit.db.session_scope() as db:
-        index = (
-            await db.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_course_search_document'"))
-        ).scalar_one()
+        query = (
+            "SELECT indexdef FROM pg_indexes "
+            "WHERE indexname = 'ix_course_search_document' AND schemaname = current_schema()"
+        )
+        index = (await db.execute(text(query))).scalar_one()
     assert "USING gin (document)" in index
     for q in ("", "!!!", "x" * 201):
         response = await courses.client.get("/courses/search", params={"q": q})
