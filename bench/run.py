@@ -1,7 +1,16 @@
-"""`make bench`: the observability tax, each variant measured against OBSERVABILITY=off in one run.
+"""`make bench`: what the platform costs, each figure against a reference measured in the same run.
 
-Variants run interleaved (off, on, on-10%, off, …) and the median of the rounds is kept, so that
-a noisy neighbour on the shared machine hits every variant alike.
+1. observability tax (bench/tax.py): empty route, GET /courses/{id}, PUT /users/profile and
+   POST /auth/login, each with instrumentation off, on at 100% and at 10% sampling;
+2. gateway overhead (bench/gateway.py): direct, through our gateway, through nginx;
+3. framework ceiling (bench/ceiling.py): a bare FastAPI route against each service's hot read;
+6. capacity (bench/capacity.py): open-loop rates per service within its p95 SLO, and concurrent
+   students on the distributed and the embedded platform;
+7. memory (bench/memory.py): RSS of both platforms, idle and under the students;
+then the event bus, the analytics ingest and the phase-3 data copy.
+Servers run on core 0, load generators on core 1; where a target is missed, py-spy says where
+the time goes. Writes bench/results.json (machine, versions, settings, every command) and
+bench/results.md.
 """
 
 from __future__ import annotations
@@ -9,208 +18,188 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import uuid
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
+from bench import capacity, ceiling, gateway, memory, platforms, report, tax
+from bench.harness import COMMANDS, LOAD_CPU, OUT, SERVER_CPU, ensure_wrk, free_port
 
-from bench.harness import LOAD_CPU, OUT, SERVER_CPU, WrkResult, ensure_wrk, free_port, server, wrk
-
-SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RESULTS = Path("bench/results.json")
 TABLE = Path("bench/results.md")
+T = TypeVar("T")
 
 
-def variants(sink_port: int) -> dict[str, dict[str, str]]:
-    exporting = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}", "OTEL_TRACES_EXPORTER": "otlp"}
-    return {
-        "off": {"OBSERVABILITY": "off"},
-        "full, 100% sampled": {**exporting, "OTEL_TRACES_SAMPLER": "parentbased_always_on"},
-        "full, 10% sampled": {
-            **exporting,
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0.1",
-        },
-    }
+def _version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr).strip() else "?"
 
 
-def measure(
-    scenario: str, app_env: dict[str, str], path: str, probe: str, sink_port: int, headers: dict[str, str] | None = None
-) -> list[dict[str, Any]]:
-    runs: dict[str, list[WrkResult]] = {}
-    for round_no in range(ROUNDS):
-        for variant, env in variants(sink_port).items():
-            print(f"bench: {scenario} — {variant} (round {round_no + 1}/{ROUNDS}, {SECONDS}s)…", flush=True)
-            port = free_port()
-            with server(f"{scenario}-{round_no}-{variant[:4]}", {**app_env, **env}, port, probe) as url:
-                wrk(url + path, seconds=2, headers=headers)  # warm-up
-                runs.setdefault(variant, []).append(wrk(url + path, seconds=SECONDS, headers=headers))
-    baseline = statistics.median(r.requests_per_s for r in runs["off"])
-    rows = []
-    for variant, results in runs.items():
-        rps = statistics.median(r.requests_per_s for r in results)
-        rows.append(
-            {
-                "scenario": scenario,
-                "variant": variant,
-                "requests_per_s": round(rps, 1),
-                "ratio_to_off": round(rps / baseline, 3),
-                "p50_ms": round(statistics.median(r.p50_ms for r in results), 3),
-                "p99_ms": round(statistics.median(r.p99_ms for r in results), 3),
-                "non_2xx": sum(r.non_2xx for r in results),
-                "command": results[0].command,
-            }
-        )
-    return rows
-
-
-def users_scenario(sink_port: int) -> list[dict[str, Any]]:
+def _servers() -> dict[str, str]:
     import asyncio
 
-    import asyncpg  # noqa: F401 - checked here so a missing server fails before any run
+    import asyncpg
     import redis
 
-    schema, prefix = f"bench_{uuid.uuid4().hex[:10]}", f"bench:{uuid.uuid4().hex[:8]}:"
-    env = {
-        "BENCH_APP": "users",
-        "DATABASE_URL": PG_URL,
-        "DATABASE_SCHEMA": schema,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_KEY_PREFIX": prefix,
-        "DATA_DIR": str(OUT / "data"),
-        "ACCESS_TOKEN_TTL_SECONDS": "3600",
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "INFO",
-    }
-    with server("users-setup", {**env, "OBSERVABILITY": "off"}, free_port(), "/health") as url:
-        body = {"email": "bench@example.com", "password": "Mendel-Genetics-1", "full_name": "Bench Student"}
-        httpx.post(url + "/auth/register", json=body, timeout=30).raise_for_status()
-        login = httpx.post(url + "/auth/login", json={"email": body["email"], "password": body["password"]}, timeout=30)
-        token = login.json()["access_token"]
-    try:
-        return measure(
-            "users GET /users/profile",
-            env,
-            "/users/profile",
-            "/health",
-            sink_port,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    finally:
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(PG_URL)
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    async def postgres() -> str:
+        conn = await asyncpg.connect(tax.PG_URL)
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
             await conn.close()
 
-        asyncio.run(drop())
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match=f"*{prefix}*"):
-            client.delete(key)
+    return {
+        "postgresql server": asyncio.run(postgres()),
+        "redis server": str(redis.Redis.from_url(tax.REDIS_URL).info("server")["redis_version"]),
+        "rabbitmq server": _version(["rabbitmqctl", "-q", "version"]),
+    }
 
 
 def versions() -> dict[str, str]:
-    names = ["fastapi", "starlette", "uvicorn", "opentelemetry-sdk", "prometheus-client", "structlog", "sqlalchemy"]
+    names = [
+        "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "opentelemetry-sdk",
+        "prometheus-client", "structlog", "sqlalchemy", "asyncpg", "redis", "locust",
+    ]  # fmt: skip
     found = {name: metadata.version(name) for name in names}
     found["python"] = platform.python_version()
-    found["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    return found
+    found["wrk"] = _version(["wrk", "--version"])
+    found["nginx"] = _version(["nginx", "-v"])
+    found["py-spy"] = _version([str(Path(sys.executable).with_name("py-spy")), "--version"])
+    return {**found, **_servers()}
 
 
-def write(rows: list[dict[str, Any]], extra: dict[str, Any]) -> None:
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "server_cpu": SERVER_CPU,
-                    "load_cpu": LOAD_CPU,
-                },
-                "settings": {"seconds": SECONDS, "rounds": ROUNDS, "connections": 16, "statistic": "median of rounds"},
-                "versions": versions(),
-                "observability_tax": rows,
-                **extra,
-            },
-            indent=2,
+def machine() -> dict[str, Any]:
+    model = "?"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory_kb = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "platform": platform.platform(),
+        "server_cpu": SERVER_CPU,
+        "load_cpu": LOAD_CPU,
+        "load_average_before": round(os.getloadavg()[0], 2),
+        "shared": "other work runs on this machine at the same time: compare figures within one run only",
+    }
+
+
+def settings() -> dict[str, Any]:
+    return {
+        "tax": {"seconds": tax.SECONDS, "rounds": tax.ROUNDS, "login_seconds": tax.LOGIN_SECONDS, "connections": 16},
+        "tax_statistic": "median of interleaved rounds; three servers side by side, one loaded at a time",
+        "gateway": {"seconds": gateway.SECONDS, "latency_seconds": gateway.LATENCY_SECONDS},
+        "ceiling": {"seconds": ceiling.SECONDS, "connections": 16},
+        "capacity": {
+            "step_seconds": capacity.STEP_SECONDS,
+            "student_seconds": capacity.STUDENT_SECONDS,
+            "arrivals_per_s": capacity.SPAWN_RATE,
+            "think_time_s": list(capacity.THINK),
+            "levels": capacity.LEVELS,
+            "settle_s": capacity.SETTLE,
+            "hold_s": capacity.HOLD,
+        },
+        "platforms": {"environment": platforms.TUNING, "traces": "parentbased_traceidratio 0.1, OTLP to a sink"},
+        "uvicorn": "one process, uvloop + httptools, no access log (as cerebrum serve runs each service)",
+        "pinning": "servers start on both cores and every thread is moved to the server core once ready",
+        "data": "schemas migrated and the demo catalogue and questions seeded in-process, as `cerebrum db upgrade`, "
+        "`cerebrum seed catalogue` and `cerebrum up` do, into a scratch schema or database dropped afterwards",
+        "environment": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
+    }
+
+
+def timed(timings: dict[str, float], name: str, step: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    try:
+        return step()
+    finally:
+        timings[name] = round(time.perf_counter() - started, 1)
+
+
+def platform_figures(sink_port: int, results: dict[str, Any], timings: dict[str, float]) -> None:
+    """Gateway, ceiling, capacity and memory: on the distributed platform, then the embedded one."""
+    started = time.perf_counter()
+    with platforms.distributed(sink_port) as distributed:
+        timings["distributed_start"] = round(time.perf_counter() - started, 1)
+        pids = {name: running.pid for name, running in distributed.processes.items()}
+        idle = memory.snapshot(pids)
+        results["framework_ceiling"] = timed(timings, "ceiling", lambda: ceiling.run(distributed))
+        results["gateway_overhead"] = timed(timings, "gateway", lambda: gateway.run(distributed))
+        rates = timed(timings, "rates", lambda: capacity.rates(distributed, results["framework_ceiling"]))
+        spread, peak = timed(
+            timings, "students_distributed", lambda: capacity.students(distributed.gateway.url, "distributed", pids)
         )
-        + "\n"
-    )
-    lines = ["| scenario | instrumentation | req/s | vs off | p50 ms | p99 ms |", "|---|---|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(
-            f"| {r['scenario']} | {r['variant']} | {r['requests_per_s']:,.0f} | "
-            f"{r['ratio_to_off']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+        results["memory"] = {"distributed": {"idle_mb": idle, "load_mb": peak}}
+    started = time.perf_counter()
+    with platforms.embedded(sink_port) as embedded:
+        from slo.load.runner import warm_up
+
+        warm_up(embedded.url, embedded_accounts(embedded.argv))
+        timings["embedded_start"] = round(time.perf_counter() - started, 1)
+        idle_mb = memory.rss_mb(embedded.pid)
+        one, peak = timed(
+            timings,
+            "students_embedded",
+            lambda: capacity.students(embedded.url, "embedded", {"embedded": embedded.pid}, profile_pid=embedded.pid),
         )
-    bus = extra.get("event_bus")
-    if bus:
-        measured, bare = bus["platform"], bus["bare_pika"]
-        lines += [
-            "",
-            "| event bus (outbox → RabbitMQ → idempotent consumer) | events/s | p50 ms | p99 ms | lost |",
-            "|---|---:|---:|---:|---:|",
-            f"| platform, {bus['events']:,} events | {measured['events_per_s']:,} | {measured['latency_p50_ms']} | "
-            f"{measured['latency_p99_ms']} | {measured['events_lost']} |",
-            f"| bare pika: publish / consume (reference) | {bare['publishes_per_s']:,} / {bare['consumes_per_s']:,}"
-            " | | | |",
-            f"| ratio to bare consume; target 5,000 events/s | {bus['ratio_to_bare_consume']} | | | |",
-        ]
-    ingest = extra.get("analytics_ingest")
-    if ingest:
-        lines += [
-            "",
-            "| analytics ingest (HTTP → PostgreSQL) | events/s | ratio to raw COPY |",
-            "|---|---:|---:|",
-            f"| batches of 1,000 (target 50,000/s) | {ingest['batch_1000_events_per_s']:,.0f} | "
-            f"{ingest['ratio_1000_to_copy']} |",
-            f"| batches of 100 (target 10,000/s) | {ingest['batch_100_events_per_s']:,.0f} | "
-            f"{ingest['ratio_100_to_copy']} |",
-            f"| raw COPY of the same rows (reference) | {ingest['raw_copy_rows_per_s']:,.0f} | 1.0 |",
-        ]
-    moved = extra.get("data_migration")
-    if moved:
-        lines += [
-            "",
-            "| data migration (phase 3) | rows/s |",
-            "|---|---:|",
-            f"| cerebrum data migrate, {moved['rows']:,} rows | {moved['migrate_rows_per_s']:,} |",
-            f"| pg_dump --data-only \\| psql (reference) | {moved['pg_dump_psql_rows_per_s']:,} |",
-        ]
-    TABLE.write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
-    print(f"\nbench: wrote {RESULTS} and {TABLE}")
+        results["memory"]["embedded"] = {"idle_mb": idle_mb, "load_mb": peak["embedded"]}
+    results["capacity"] = {"rates": rates, "students": [spread, one]}
+
+
+def embedded_accounts(argv: list[str]) -> Path:
+    return Path(argv[argv.index("--data-dir") + 1]) / "demo-accounts.json"
 
 
 def main() -> None:
+    began = time.perf_counter()
     ensure_wrk()
     OUT.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+    timings: dict[str, float] = {}
     sink_port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "bench.otlp_sink", str(sink_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    sink_argv = [sys.executable, "-m", "bench.otlp_sink", str(sink_port)]
+    COMMANDS.append(" ".join(sink_argv))
+    sink = subprocess.Popen(sink_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        rows = measure("empty route", {"BENCH_APP": "empty"}, "/ping/1", "/ping/1", sink_port)
-        rows += users_scenario(sink_port)
+        results["observability_tax"] = timed(timings, "tax", lambda: tax.run(sink_port))
+        platform_figures(sink_port, results, timings)
     finally:
         sink.terminate()
     from bench import bus, datamigration, ingest
 
-    extra: dict[str, Any] = {"event_bus": bus.run()}
+    results["event_bus"] = timed(timings, "event_bus", bus.run)
     print("bench: analytics ingest through the HTTP API vs raw COPY…", flush=True)
-    extra["analytics_ingest"] = ingest.run()
+    results["analytics_ingest"] = timed(timings, "analytics_ingest", ingest.run)
     print("bench: data migration copy vs pg_dump | psql…", flush=True)
-    extra["data_migration"] = datamigration.run()
-    write(rows, extra)
+    results["data_migration"] = timed(timings, "data_migration", datamigration.run)
+    results["machine"]["load_average_after"] = round(os.getloadavg()[0], 2)
+    results["wall_seconds"] = round(time.perf_counter() - began, 1)
+    results |= {"timings_s": timings, "settings": settings(), "versions": versions(), "commands": COMMANDS}
+    results["wrk_scripts"] = {
+        path.as_posix(): path.read_text()
+        for path in sorted(OUT.glob("wrk-*.lua"))
+        if any(path.as_posix() in c for c in COMMANDS)
+    }
+    write(results)
+
+
+def write(results: dict[str, Any]) -> None:
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    table = report.markdown(results)
+    TABLE.write_text(table)
+    print("\n" + table)
+    print(f"bench: wrote {RESULTS} and {TABLE}")
 
 
 if __name__ == "__main__":

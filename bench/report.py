@@ -1,0 +1,211 @@
+"""bench/results.md: one table per figure, each with its target and by how much it is missed.
+
+``python -m bench.report`` writes it again from bench/results.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.profile import headline
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    return "met" if not row.get("miss") else f"**missed**: {row['miss']}"
+
+
+def _where(label: str, summary: dict[str, Any] | None) -> list[str]:
+    if not summary:
+        return []
+    return ["", f"Where the time goes ({label}, py-spy): {headline(summary)}."]
+
+
+def tax(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "| observability tax | instrumentation | req/s | vs off | p50 ms | p99 ms | target (throughput loss) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in section["rows"]:
+        target = "" if "target_max_loss" not in r else f"≤ {r['target_max_loss']:.0%}: {_verdict(r)}"
+        lines.append(
+            f"| {r['scenario']} | {r['variant']} | {_n(r['requests_per_s'], 1 if r['requests_per_s'] < 100 else 0)} "
+            f"| {r['ratio_to_off']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {target} |"
+        )
+    where = section.get("where_the_time_goes")
+    label = f"{where['scenario']}, {where['variant']}" if where else ""
+    lines += _where(label, where)
+    shares = (where or {}).get("instrumentation_share_by_variant") or {}
+    if len(shares) > 1 and None not in shares.values():
+        lines[-1] += (
+            " Own time in opentelemetry, structlog, prometheus_client and observability: "
+            + ", ".join(f"{share:.0%} {variant}" for variant, share in shares.items())
+            + "."
+        )
+    return lines
+
+
+def gateway(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "| gateway overhead | direct req/s | gateway req/s | nginx req/s | gateway ÷ nginx (≥ 0.70) "
+        "| added p50 ms, gateway / nginx (< 1 ms) | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in section["rows"]:
+        loaded = r["loaded"]
+        lines.append(
+            f"| {r['scenario']} | {_n(loaded['direct']['requests_per_s'])} | {_n(loaded['gateway']['requests_per_s'])} "
+            f"| {_n(loaded['nginx']['requests_per_s'])} | {r['gateway_to_nginx_throughput']:.2f} "
+            f"| {r['gateway_added_p50_ms']:.2f} / {r['nginx_added_p50_ms']:.2f} | {_verdict(r)} |"
+        )
+    return lines + _where("the gateway", section.get("where_the_time_goes"))
+
+
+def ceiling(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "| framework ceiling (closed loop, 16 connections) | read | req/s | of bare FastAPI | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in section["rows"]:
+        lines.append(
+            f"| {r['service']} | {r['read']} | {_n(r['requests_per_s'])} | {r['fraction_of_ceiling']:.2f} "
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+        )
+    return lines
+
+
+def rates(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "| capacity, distributed (open loop) | hot read | p95 SLO ms | highest rate within SLO, req/s "
+        "| p95 ms there | plan's req/s | verdict |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in section["rows"]:
+        lines.append(
+            f"| {r['service']} | {r['read']} | {r['slo_p95_ms']:.0f} | {_n(r['highest_rate_within_slo'])} "
+            f"| {_n(r['p95_ms_at_that_rate'], 1)} | {_n(r['plan_throughput'])} | {_verdict(r)} |"
+        )
+    return lines
+
+
+def _cores(busy: dict[str, float]) -> str:
+    return " / ".join(f"{share:.0%}" for _, share in sorted(busy.items())) or "—"
+
+
+def students(runs: list[dict[str, Any]]) -> list[str]:
+    think = runs[0]["think_time_s"].replace("-", "–") if runs else "1–5"
+    lines = [
+        f"| concurrent students (think time {think} s) | held within every p95 SLO | req/s then | broke at "
+        "| first SLO broken | cores busy (server / load) | target 10,000 |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for r in runs:
+        broken = ", ".join(f"{k} p95 {v['p95_ms']:.0f} ms" for k, v in (r.get("broken_services") or {}).items())
+        lines.append(
+            f"| {r['platform']} | {_n(r['students_held'])} | {_n(r['requests_per_s_at_that_load'])} "
+            f"| {_n(r.get('broke_at_students')) if r['broke'] else 'did not break'} | {broken or '—'} "
+            f"| {_cores(r.get('cores_busy') or {})} | {_verdict(r)} |"
+        )
+    where = next((r["where_the_time_goes"] for r in runs if r.get("where_the_time_goes")), None)
+    return lines + _where("embedded platform under the students", where)
+
+
+def memory(section: dict[str, Any]) -> list[str]:
+    lines = ["| resident memory (RSS) | idle MiB | under the students' load MiB |", "|---|---:|---:|"]
+    embedded = section.get("embedded")
+    if embedded:
+        lines.append(f"| embedded platform (one process) | {_n(embedded['idle_mb'])} | {_n(embedded['load_mb'])} |")
+    distributed = section.get("distributed")
+    if distributed:
+        for name, idle in distributed["idle_mb"].items():
+            lines.append(f"| distributed: {name} | {_n(idle)} | {_n(distributed['load_mb'].get(name))} |")
+        lines.append(
+            f"| distributed: all {len(distributed['idle_mb'])} processes | {_n(sum(distributed['idle_mb'].values()))} "
+            f"| {_n(sum(distributed['load_mb'].values()))} |"
+        )
+    return lines
+
+
+def bus(section: dict[str, Any]) -> list[str]:
+    bare, target = section["bare_pika"], section.get("target_events_per_s", 5000)
+    lines = [
+        "| event bus (outbox → RabbitMQ → idempotent consumer) | events/s | p50 ms | p99 ms | lost |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, measured in section.items():
+        if key.startswith("platform") and isinstance(measured, dict) and "events_per_s" in measured:
+            how = key.removeprefix("platform").strip("_").replace("_", " ")
+            label = f"platform, {section['events']:,} events" + (f", {how}" if how else "")
+            lines.append(
+                f"| {label} | {measured['events_per_s']:,} | {measured['latency_p50_ms']} | "
+                f"{measured['latency_p99_ms']} | {measured['events_lost']} |"
+            )
+    rate = section["platform"]["events_per_s"]
+    verdict = "met" if rate >= target else f"**missed**: {1 - rate / target:.0%} short"
+    lines += [
+        f"| bare pika: publish / consume (reference) | {bare['publishes_per_s']:,} / {bare['consumes_per_s']:,}"
+        " | | | |",
+        f"| ratio to bare consume: {section['ratio_to_bare_consume']}; target {target:,} events/s: {verdict} | | | | |",
+    ]
+    return lines
+
+
+def ingest(section: dict[str, Any]) -> list[str]:
+    return [
+        "| analytics ingest (HTTP → PostgreSQL) | events/s | ratio to raw COPY |",
+        "|---|---:|---:|",
+        f"| batches of 1,000 (target 50,000/s) | {section['batch_1000_events_per_s']:,.0f} | "
+        f"{section['ratio_1000_to_copy']} |",
+        f"| batches of 100 (target 10,000/s) | {section['batch_100_events_per_s']:,.0f} | "
+        f"{section['ratio_100_to_copy']} |",
+        f"| raw COPY of the same rows (reference) | {section['raw_copy_rows_per_s']:,.0f} | 1.0 |",
+    ]
+
+
+def migration(section: dict[str, Any]) -> list[str]:
+    return [
+        "| data migration (phase 3) | rows/s |",
+        "|---|---:|",
+        f"| cerebrum data migrate, {section['rows']:,} rows | {section['migrate_rows_per_s']:,} |",
+        f"| pg_dump --data-only \\| psql (reference) | {section['pg_dump_psql_rows_per_s']:,} |",
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Every table the run produced, in the order the issue lists them."""
+    parts: list[list[str]] = []
+    if "observability_tax" in results:
+        parts.append(tax(results["observability_tax"]))
+    if "gateway_overhead" in results:
+        parts.append(gateway(results["gateway_overhead"]))
+    if "framework_ceiling" in results:
+        parts.append(ceiling(results["framework_ceiling"]))
+    if "capacity" in results:
+        parts.append(rates(results["capacity"]["rates"]))
+        parts.append(students(results["capacity"]["students"]))
+    if "memory" in results:
+        parts.append(memory(results["memory"]))
+    for key, table in (("event_bus", bus), ("analytics_ingest", ingest), ("data_migration", migration)):
+        if results.get(key):
+            parts.append(table(results[key]))
+    machine = results.get("machine", {})
+    footer = [
+        f"_{results.get('when', '')}, {machine.get('cpus')} CPUs ({machine.get('cpu_model', '?')}), "
+        f"load average {machine.get('load_average_before', '?')} at the start; servers on core "
+        f"{machine.get('server_cpu')}, load generators on core {machine.get('load_cpu')}; "
+        f"the run took {results.get('wall_seconds', 0) / 60:.1f} min. Commands, settings and profiles: "
+        "bench/results.json._"
+    ]
+    return "\n\n".join("\n".join(part) for part in [*parts, footer]) + "\n"
+
+
+if __name__ == "__main__":
+    import json
+    from pathlib import Path
+
+    results = json.loads(Path("bench/results.json").read_text())
+    Path("bench/results.md").write_text(markdown(results))
+    print("bench: wrote bench/results.md from bench/results.json")

@@ -1,0 +1,120 @@
+"""Locust file for `make bench`: the academy's students (slo/load/locustfile.py) in steps of concurrency.
+
+The number of students doubles from step to step (BENCH_LEVELS). At each step the new students
+arrive (BENCH_SPAWN_RATE a second, each registering and logging in), the platform is given
+BENCH_SETTLE seconds to absorb their arrival, then BENCH_HOLD seconds of browsing, searching,
+tests and enrolments (LOAD_THINK_MIN–MAX seconds of think time) are judged per service against its
+SLO: p95 latency, and the share of server errors (setup steps left out). After the first step
+that fails, one step halfway back down is tried; then the run stops, as it does after
+BENCH_STUDENT_SECONDS. The verdicts go to ``$LOAD_OUT/students.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from locust import LoadTestShape, events
+
+from slo.load.locustfile import StudentUser  # noqa: F401 - the user Locust runs
+
+OUT = Path(os.environ.get("LOAD_OUT", "."))
+LEVELS = [int(n) for n in os.environ.get("BENCH_LEVELS", "50,100,200,400,800,1600,3200,6400,10000").split(",")]
+SPAWN_RATE = float(os.environ.get("BENCH_SPAWN_RATE", "25"))
+SETTLE = float(os.environ.get("BENCH_SETTLE", "3"))
+HOLD = float(os.environ.get("BENCH_HOLD", "8"))
+SECONDS = float(os.environ.get("BENCH_STUDENT_SECONDS", "90"))
+MINIMUM = 20
+OBJECTIVES: dict[str, dict[str, Any]] = json.loads(os.environ.get("BENCH_OBJECTIVES", "{}"))
+OWNER = {prefix: name for name, o in OBJECTIVES.items() for prefix in o["prefixes"]}
+
+# Every judged request since the start: (seconds since start, service, response ms, server error).
+requests: list[tuple[float, str, float, bool]] = []
+started = time.monotonic()
+judged: list[dict[str, Any]] = []
+
+
+def _service(name: str) -> str | None:
+    if not name.startswith("/api/"):
+        return None  # setup and skipped steps, the gateway's own routes
+    return OWNER.get(name.removeprefix("/api/").split("/", 1)[0].split("?", 1)[0])
+
+
+@events.request.add_listener
+def _record(name: str, response_time: float, response: Any = None, exception: Any = None, **_: Any) -> None:
+    service = _service(name)
+    if service is not None:
+        status = getattr(response, "status_code", 0) or 0
+        failed = exception is not None and (status == 0 or status >= 500)
+        requests.append((time.monotonic() - started, service, response_time, failed))
+
+
+def judge(users: int, since: float, until: float) -> dict[str, Any]:
+    """Each service's p95 and server-error share between ``since`` and ``until`` against its SLO."""
+    window = [r for r in requests if since <= r[0] < until]
+    verdict: dict[str, Any] = {
+        "users": users,
+        "seconds": round(until - since, 1),
+        "rps": round(len(window) / (until - since), 1),
+        "services": {},
+        "ok": True,
+    }
+    for service, objective in OBJECTIVES.items():
+        times = sorted(r[2] for r in window if r[1] == service)
+        if len(times) < MINIMUM:
+            continue
+        failed = sum(1 for r in window if r[1] == service and r[3])
+        p95 = times[math.ceil(0.95 * len(times)) - 1]
+        ok = p95 <= objective["p95_ms"] and failed / len(times) <= objective["error_rate"]
+        verdict["services"][service] = {"n": len(times), "p95_ms": round(p95, 1), "errors": failed, "ok": ok}
+        verdict["ok"] = verdict["ok"] and ok
+    return verdict
+
+
+class Steps(LoadTestShape):
+    """Double the students while every SLO holds; after the first failure, one step halfway back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels = list(LEVELS)
+        self.level = self.levels.pop(0)
+        self.reached: float | None = None
+        self.refined = False
+
+    def tick(self) -> tuple[int, float] | None:
+        now = time.monotonic() - started
+        users = self.runner.user_count if self.runner is not None else 0
+        if self.reached is None:
+            if users == self.level:
+                self.reached = now
+        elif now >= self.reached + SETTLE + HOLD:
+            verdict = judge(self.level, self.reached + SETTLE, now)
+            judged.append(verdict)
+            following = self._next(verdict["ok"])
+            if following is None:
+                return None
+            self.level, self.reached = following, None
+        if self.get_run_time() >= SECONDS:
+            return None
+        return self.level, SPAWN_RATE
+
+    def _next(self, ok: bool) -> int | None:
+        if self.refined or (ok and not self.levels):
+            return None
+        if ok:
+            return self.levels.pop(0)
+        self.refined = True
+        good = [v["users"] for v in judged if v["ok"]]
+        low = max(good) if good else 0
+        middle = (low + self.level) // 2
+        return middle if low < middle < self.level else None
+
+
+@events.quitting.add_listener
+def _write(**_: Any) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "students.json").write_text(json.dumps({"judged": judged}, indent=1) + "\n")
