@@ -113,6 +113,18 @@ def _gate(canary: Canary, tmp_path: Path) -> Any:
     return CliRunner().invoke(slo_app, args)
 
 
+def _said(result: Any, out: Path) -> str:
+    """What the gate printed, its report and any exception: enough to tell a noisy run from a broken gate."""
+    report = out / "slo-gate-phase-6.md"
+    return "\n".join(
+        [
+            result.output,
+            report.read_text() if report.exists() else "(no report written)",
+            repr(result.exception) if result.exception else "",
+        ]
+    )
+
+
 def test_a_passing_canary_is_promoted_and_a_slower_one_rolled_back(canary: Canary, tmp_path: Path) -> None:
     set_ten = httpx.put(
         f"{canary.url}/gateway/weights/courses",
@@ -122,14 +134,14 @@ def test_a_passing_canary_is_promoted_and_a_slower_one_rolled_back(canary: Canar
     assert set_ten.status_code == 200 and canary.weight() == 10
 
     passed = _gate(canary, tmp_path / "pass")
-    assert passed.exit_code == 0, passed.output
+    assert passed.exit_code == 0, _said(passed, tmp_path / "pass")
     assert canary.weight() == 25
     assert "courses 10% → 25% (promoted)" in (tmp_path / "pass" / "slo-gate-phase-6.md").read_text()
     assert canary.service.marks == {"canary; synthetic=true,load_test=canary"}, "canary traffic is marked synthetic"
 
     canary.service.delay = 0.06  # the extracted service got slower
     failed = _gate(canary, tmp_path / "fail")
-    assert failed.exit_code == 1, failed.output
+    assert failed.exit_code == 1, _said(failed, tmp_path / "fail")
     assert canary.weight() == 10, "rolled back to the previous step"
     report = (tmp_path / "fail" / "slo-gate-phase-6.json").read_text()
     assert '"canary-latency"' in report and "Mann-Whitney" in report and "rolled back" in report
