@@ -17,7 +17,12 @@ _JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w\-.~+/=]{6,}")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
-_QUICK = re.compile(r"eyJ|[Bb]earer|[Bb]asic|@|\d{6}")
+# What each of the patterns above needs at the least, to skip text none of them can change. The
+# digit run is the card pattern's own minimum (13 digits, single separators allowed) and the
+# bearer check is as case-blind as _BEARER: spaced card numbers and an upper-case "BEARER" went
+# through unredacted when the filter was "\d{6}" and "[Bb]earer".
+_BEARER_HINT = re.compile(r"(?i)b(?:earer|asic)")
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -44,14 +49,31 @@ def mask_email(email: str) -> str:
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", email)
 
 
+def _may_hold_secret(text: str) -> bool:
+    return "@" in text or "eyJ" in text or _BEARER_HINT.search(text) is not None or _DIGIT_RUN.search(text) is not None
+
+
+# Short texts known to hold nothing to redact (user ids, client addresses, paths seen before):
+# only texts left unchanged are kept, so no secret is ever held here.
+_clean: dict[str, None] = {}
+_CLEAN_MAX, _CLEAN_LEN = 8192, 256
+
+
 def redact_text(text: str) -> str:
     """Removes secrets that can be recognised by their shape from free text."""
-    if not _QUICK.search(text):
+    if text in _clean:
         return text
-    text = _JWT.sub(REDACTED, text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    text = _CARD.sub(_mask_card, text)
-    return mask_email(text)
+    redacted = text
+    if _may_hold_secret(text):
+        redacted = _JWT.sub(REDACTED, redacted)
+        redacted = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", redacted)
+        redacted = _CARD.sub(_mask_card, redacted)
+        redacted = mask_email(redacted)
+    if redacted == text and len(text) <= _CLEAN_LEN:
+        if len(_clean) >= _CLEAN_MAX:
+            _clean.clear()
+        _clean[text] = None
+    return redacted
 
 
 # Fields our own code fills with values that cannot hold a secret; skipped on the hot path.
@@ -96,10 +118,23 @@ def redact(value: Any, key: str | None = None) -> Any:
     return value
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor applying :func:`redact` to every field of a log line."""
     for key, value in event_dict.items():
-        if key in _SAFE_KEYS or value is None or value.__class__ in (int, float, bool):
+        if key in _SAFE_KEYS:
             continue
-        event_dict[key] = redact(value, key)
+        kind = value.__class__
+        if kind is str:
+            # redact() for a string, inlined: most fields are neither under a secret key nor
+            # shaped like a secret, and are left as they are after a lookup or two.
+            if _is_secret_key(key):
+                if value:
+                    event_dict[key] = REDACTED
+            else:
+                event_dict[key] = redact_text(value)
+        elif kind not in _PLAIN:
+            event_dict[key] = redact(value, key)
     return event_dict

@@ -34,3 +34,21 @@ def test_numbers_that_fail_luhn_are_not_cards() -> None:
 
 def test_mask_email_keeps_only_first_letter_and_domain() -> None:
     assert mask_email("student@example.com") == "s***@example.com"
+
+
+def test_spaced_cards_and_any_case_bearer_are_caught_in_text_with_nothing_else_to_give_them_away() -> None:
+    assert redact_text("paid with 4111 1111 1111 1111") == "paid with [CARD ****1111]"
+    assert redact_text("paid with 4111-1111-1111-1111 today") == "paid with [CARD ****1111] today"
+    assert redact_text("Authorization: BEARER abcdefghijk") == f"Authorization: BEARER {REDACTED}"
+    assert redact({"note": "card 4111 1111 1111 1111"}) == {"note": "card [CARD ****1111]"}
+
+
+def test_text_seen_clean_stays_clean_and_secrets_are_never_remembered() -> None:
+    user_id = "12345678-1234-4234-9234-123456789012"
+    assert redact_text(user_id) == redact_text(user_id)
+    jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    for _ in range(2):
+        assert redact_text(f"token {jwt}") == f"token {REDACTED}"
+    from observability.redaction import _clean
+
+    assert not any(jwt in text for text in _clean)
