@@ -217,7 +217,7 @@ def gate(
     path: Annotated[
         str | None, typer.Option(help="Phase 6: the path to request ({user_id}, {uuid} filled in).")
     ] = None,
-    requests: Annotated[int, typer.Option(help="Phase 6: canary requests to send.")] = 200,
+    requests: Annotated[int, typer.Option(help="Phase 6: canary requests to send, half to each side.")] = 200,
     students: Annotated[int, typer.Option(help="Phase 6: at most this many fresh students.")] = 60,
     promote: Annotated[bool, typer.Option(help="Phase 6: PASS moves the weight up a step, FAIL back.")] = False,
     admin_token: Annotated[str | None, typer.Option(envvar="CEREBRUM_ADMIN_TOKEN", help="Admin token.")] = None,
