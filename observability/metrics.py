@@ -7,12 +7,15 @@ Business metrics are named ``cerebrum_<thing>_<unit>`` and declared where they a
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.samples import Exemplar
 
 # Bucket edges include every latency objective of the plan (100, 150, 200, 300, 500 ms, 1 s), so
 # that an SLI "share of requests under the objective" is read straight off a bucket.
@@ -68,6 +71,39 @@ def _get_or_create(kind: type, name: str, documentation: str, labels: tuple[str,
     return metric
 
 
+class _Series:
+    """One (service, route, method, status) series: its counter and its histogram bucket values.
+
+    prometheus-client validates the exemplar and searches the buckets on every call; ours is
+    always ``{"trace_id": <32 hex>}`` (valid by construction), so a series writes its values
+    directly, through the same value objects (and locks) the public ``inc``/``observe`` use.
+    """
+
+    __slots__ = ("count", "sum", "buckets", "bounds", "counter", "histogram")
+
+    def __init__(self, counter: Any, histogram: Any) -> None:
+        self.counter, self.histogram = counter, histogram
+        self.count = getattr(counter, "_value", None)
+        self.sum = getattr(histogram, "_sum", None)
+        self.buckets = getattr(histogram, "_buckets", None)
+        self.bounds = getattr(histogram, "_upper_bounds", None)
+
+    def record(self, seconds: float, trace_id: str | None) -> None:
+        if self.count is None or self.sum is None or self.buckets is None or self.bounds is None:
+            exemplar = {"trace_id": trace_id} if trace_id else None
+            self.counter.inc(1, exemplar)
+            self.histogram.observe(seconds, exemplar)
+            return
+        bucket = self.buckets[bisect_left(self.bounds, seconds)]
+        self.count.inc(1)
+        self.sum.inc(seconds)
+        bucket.inc(1)
+        if trace_id:
+            labels, now = {"trace_id": trace_id}, time.time()
+            self.count.set_exemplar(Exemplar(labels, 1, now))
+            bucket.set_exemplar(Exemplar(labels, seconds, now))
+
+
 class RedMetrics:
     """The request-rate, errors and duration metrics, with label children cached per series."""
 
@@ -81,17 +117,15 @@ class RedMetrics:
             ("service", "route", "method", "status"),
         )
         self.in_flight = gauge("http_requests_in_flight", "HTTP requests being served now.", ("service",))
-        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._series: dict[tuple[str, str, str, int], _Series] = {}
 
     def observe(self, service: str, route: str, method: str, status: int, seconds: float, trace_id: str | None) -> None:
-        key = (service, route, method, str(status))
-        children = self._children.get(key)
-        if children is None:
-            children = (self.requests.labels(*key), self.duration.labels(*key))
-            self._children[key] = children
-        exemplar = {"trace_id": trace_id} if trace_id else None
-        children[0].inc(1, exemplar)
-        children[1].observe(seconds, exemplar)
+        key = (service, route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            labels = (service, route, method, str(status))
+            series = self._series[key] = _Series(self.requests.labels(*labels), self.duration.labels(*labels))
+        series.record(seconds, trace_id)
 
 
 METRICS = RedMetrics()

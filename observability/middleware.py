@@ -7,9 +7,9 @@ pass keeps the observability tax small (``make bench`` measures it).
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from random import getrandbits
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -18,6 +18,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from observability.logging import clear_request_context, write_access_line
 from observability.metrics import METRICS, RedMetrics
 from observability.tracing import current_service
 
@@ -29,6 +30,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 UNMATCHED_ROUTE = "unmatched"
 _PROPAGATION_HEADERS = (b"traceparent", b"tracestate", b"baggage")
+_NO_ADDRESS = ("", None)
 
 
 _INTERNAL_ERROR_HEADERS = [(b"content-type", b"application/problem+json")]
@@ -70,6 +72,18 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED_ROUTE
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id() -> str:
+    """A random request id, formatted as ``uuid.uuid4().hex`` is, without its system call.
+
+    Request ids only need to be unique, not unguessable (nothing is authorised by one).
+    """
+    return f"{(getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+
+
 class ObservabilityMiddleware:
     """Wraps a service's ASGI app: span, metrics, request id and access log for each request."""
 
@@ -91,32 +105,39 @@ class ObservabilityMiddleware:
         self.skip_paths = skip_paths
         self.log = structlog.get_logger("cerebrum.access")
         self._in_flight = metrics.in_flight.labels(service)
+        self._span_names: dict[tuple[str, str], str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
+        start = perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        carrier: dict[str, str] = {}
+        carrier: dict[str, str] | None = None
         request_id: str | None = None
         user_agent: str | None = None
         for name, value in scope["headers"]:
             if name in _PROPAGATION_HEADERS:
+                if carrier is None:
+                    carrier = {}
                 carrier[name.decode()] = value.decode("latin-1")
             elif name == b"x-request-id":
                 request_id = value.decode("latin-1")[:128]
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
         if not request_id:
-            request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+            request_id = new_request_id()
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
 
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
-        service_token = current_service.set(self.service)
-        server = scope.get("server") or ("", None)
-        client = scope.get("client") or ("", None)
+        service = self.service
+        service_token = current_service.set(service)
+        server = scope.get("server") or _NO_ADDRESS
+        client = scope.get("client") or _NO_ADDRESS
         attributes: dict[str, str | int] = {
             "http.request.method": method,
             "url.path": path,
@@ -135,25 +156,23 @@ class ObservabilityMiddleware:
         span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
         ctx_token = context.attach(trace.set_span_in_context(span, parent))
         # A keep-alive connection serves its requests in one task: start each from a clean slate.
-        structlog.contextvars.clear_contextvars()
-        log_tokens = structlog.contextvars.bind_contextvars(request_id=request_id, service=self.service)
+        clear_request_context()
+        log_tokens = structlog.contextvars.bind_contextvars(request_id=request_id, service=service)
         status = 500
         started = False
-        rid_header = request_id.encode("latin-1")
         span_context = span.get_span_context()
-        extra_headers = [(b"x-request-id", rid_header)]
-        if span_context.trace_flags.sampled:
+        sampled = span_context.trace_flags.sampled
+        trace_id = format(span_context.trace_id, "032x") if sampled else None
+        extra_headers = [(b"x-request-id", request_id.encode("latin-1"))]
+        if sampled:
             # W3C Trace Context level 2: tells the caller which trace served them.
-            extra_headers.append(
-                (b"traceresponse", f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-01".encode())
-            )
+            extra_headers.append((b"traceresponse", f"00-{trace_id}-{span_context.span_id:016x}-01".encode()))
 
         async def send_with_status(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], *extra_headers]
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
         self._in_flight.inc()
@@ -169,12 +188,13 @@ class ObservabilityMiddleware:
                 await _send_internal_error(send_with_status, request_id)
         finally:
             self._in_flight.dec()
-            elapsed = time.perf_counter() - start
+            elapsed = perf_counter() - start
             route = route_template(scope)
+            # A span the sampler dropped records nothing: no attribute, name or status work for it.
             recording = span.is_recording()
             if recording:
                 if route != UNMATCHED_ROUTE:
-                    span.update_name(f"{method} {route}")
+                    span.update_name(self._span_name(method, route))
                     span.set_attributes({"http.route": route, "http.response.status_code": status})
                 else:
                     span.set_attribute("http.response.status_code", status)
@@ -187,20 +207,29 @@ class ObservabilityMiddleware:
             elif status >= 500 and recording:
                 span.set_attribute("error.type", str(status))
                 span.set_status(Status(StatusCode.ERROR))
-            span_ctx = span.get_span_context()
-            trace_id = format(span_ctx.trace_id, "032x") if span_ctx.trace_flags.sampled else None
-            self.metrics.observe(self.service, route, method, status, elapsed, trace_id)
+            self.metrics.observe(service, route, method, status, elapsed, trace_id)
             if self.access_log and path not in self.skip_paths:
-                self.log.info(
-                    "request",
-                    method=method,
-                    route=route,
-                    path=path,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 3),
-                    client=client[0],
-                )
+                line = {
+                    "method": method,
+                    "route": route,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": client[0],
+                    "event": "request",
+                }
+                if not write_access_line(line, span_context):
+                    del line["event"]
+                    self.log.info("request", **line)
             span.end()
             structlog.contextvars.reset_contextvars(**log_tokens)
             context.detach(ctx_token)
             current_service.reset(service_token)
+
+    def _span_name(self, method: str, route: str) -> str:
+        name = self._span_names.get((method, route))
+        if name is None:
+            name = f"{method} {route}"
+            if len(self._span_names) < 1024:  # the method is the client's word: bounded
+                self._span_names[(method, route)] = name
+        return name

@@ -77,3 +77,54 @@ async def test_bad_input_names_the_field() -> None:
         response = await client.get("/lessons/abc/notes/x")
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "path.lesson_id"
+
+
+async def test_one_request_one_span_one_line_one_sample_on_the_same_trace(spans, logs) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    template = "/lessons/{lesson_id}/notes/{note_id}"
+    async with _app() as client:
+        response = await client.get("/lessons/7/notes/n7", headers={"user-agent": "probe/1"})
+    assert response.status_code == 200
+    request_id = response.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}", request_id), "uuid4().hex's shape"
+    (span,) = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
+    trace_id, span_id = format(span.context.trace_id, "032x"), format(span.context.span_id, "016x")
+    assert response.headers["traceresponse"] == f"00-{trace_id}-{span_id}-01"
+    assert span.name == f"GET {template}"
+    assert dict(span.attributes or {}) == {
+        "http.request.method": "GET",
+        "url.path": "/lessons/7/notes/n7",
+        "url.scheme": "http",
+        "network.protocol.version": "1.1",
+        "cerebrum.request_id": request_id,
+        "server.address": "t",
+        "client.address": "127.0.0.1",
+        "user_agent.original": "probe/1",
+        "cerebrum.service": "probe",
+        "http.route": template,
+        "http.response.status_code": 200,
+    }
+    (line,) = [line for line in logs.lines() if line.get("event") == "request"]
+    assert {k: line[k] for k in ("method", "route", "path", "status", "client", "service", "request_id")} == {
+        "method": "GET",
+        "route": template,
+        "path": "/lessons/7/notes/n7",
+        "status": 200,
+        "client": "127.0.0.1",
+        "service": "probe",
+        "request_id": request_id,
+    }
+    assert (line["trace_id"], line["span_id"], line["level"]) == (trace_id, span_id, "info")
+    sample = REGISTRY.get_sample_value(
+        "http_request_duration_seconds_count", {"service": "probe", "route": template, "method": "GET", "status": "200"}
+    )
+    assert sample is not None and sample >= 1
+    exemplars = [
+        s.exemplar
+        for metric in REGISTRY.collect()
+        if metric.name == "http_requests"
+        for s in metric.samples
+        if s.labels.get("route") == template and s.exemplar is not None
+    ]
+    assert exemplars and exemplars[0].labels == {"trace_id": trace_id}
