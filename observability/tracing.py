@@ -16,6 +16,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from observability import sampling
+
 _configured_provider: TracerProvider | None = None
 
 # The service serving the current request, stamped on every span started inside it: in embedded
@@ -46,7 +48,8 @@ def _exporters_from_env(env: Mapping[str, str], default: str) -> list[SpanExport
     exporters: list[SpanExporter] = []
     for name in (n.strip().lower() for n in names.split(",")):
         if name == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            # The stock OTLP/HTTP exporter (it reads OTEL_EXPORTER_OTLP_*) with a faster encoder.
+            from observability.otlp import OTLPSpanExporter
 
             exporters.append(OTLPSpanExporter())
         elif name == "console":
@@ -93,18 +96,27 @@ def configure_tracing(
 
 
 def instrument_libraries(*names: str) -> None:
-    """Turns on the contrib instrumentations named (sqlalchemy, redis, pika, aiohttp), once each."""
+    """Turns on the contrib instrumentations named (sqlalchemy, redis, pika, aiohttp), once each.
+
+    Redis, SQLAlchemy and aiohttp are gated (observability.sampling): under a parent-based
+    sampler they do no work inside a request whose span was not sampled.
+    """
+    sampling.watch_sampler()
     for name in names:
         if name in _instrumented:
             continue
         if name == "sqlalchemy":
             from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+            from sqlalchemy.engine.base import Engine
 
             SQLAlchemyInstrumentor().instrument(enable_commenter=False)
+            sampling.gate_sqlalchemy()
+            sampling.gate_wrapper(Engine, "connect")
         elif name == "redis":
             from opentelemetry.instrumentation.redis import RedisInstrumentor
 
             RedisInstrumentor().instrument()
+            sampling.gate_redis()
         elif name == "pika":
             from opentelemetry.instrumentation.pika import PikaInstrumentor
 
@@ -113,6 +125,7 @@ def instrument_libraries(*names: str) -> None:
             from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
             AioHttpClientInstrumentor().instrument()
+            sampling.gate_aiohttp()
         else:
             raise ValueError(f"no instrumentation called {name!r}")
         _instrumented.add(name)
