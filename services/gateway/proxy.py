@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from limits import RateLimitItem, parse
 from purgatory.domain.model import OpenedState
 from starlette.datastructures import MutableHeaders
 
@@ -14,6 +17,7 @@ from observability.metrics import counter, histogram
 from services.gateway.routing import Route, resolve
 from services.gateway.settings import GatewaySettings
 from services.gateway.split import Side, TrafficSplit
+from services.gateway.tokens import VerifiedTokens
 from services.kit.auth import Identity, TokenVerifier, bearer_token
 from services.kit.errors import DependencyUnavailable, NotFound, TooManyRequests, Unauthorized, problem
 from services.kit.http import Reply, ServiceClient
@@ -45,6 +49,62 @@ _HOP_BY_HOP = frozenset(
 _DROP_FROM_REPLY = frozenset({*_HOP_BY_HOP, "content-encoding", "server", "date", "traceresponse", "x-request-id"})
 
 
+_OWN_REPLY_HEADERS = frozenset({"x-served-by", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"})
+# Characters for which Starlette's request.url (quoting, then urlsplit) gives a path or query
+# other than the raw one; requests with any of them take that slower, exact way.
+_URL_REWRITES = re.compile(r"[?#\\\t\r\n]")
+
+
+@dataclass
+class _Incoming:
+    """What the proxy reads from a request's raw headers, in one pass."""
+
+    authorization: str | None
+    forwarded_for: str | None
+    headers: dict[str, str]
+    """The headers passed upstream: all but the hop-by-hop ones (for a repeated name, the last)."""
+
+    @classmethod
+    def of(cls, raw: list[tuple[bytes, bytes]]) -> _Incoming:
+        authorization = forwarded_for = None
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in raw:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            lower = name.lower()
+            if lower == "authorization" and authorization is None:
+                authorization = value
+            elif lower == "x-forwarded-for" and forwarded_for is None:
+                forwarded_for = value
+            if lower not in _HOP_BY_HOP:
+                headers[name] = value
+        return cls(authorization, forwarded_for, headers)
+
+
+def _path_and_query(request: Request) -> tuple[str, str]:
+    """``request.url.path`` and ``request.url.query``, without building the URL when they are the raw ones."""
+    scope = request.scope
+    path: str = scope["path"]
+    query = scope.get("query_string", b"").decode()
+    if _URL_REWRITES.search(path) or _URL_REWRITES.search(query) or path.startswith("//"):
+        return request.url.path, request.url.query
+    return path, query
+
+
+_served: dict[tuple[str, str, int], Any] = {}
+_timed: dict[tuple[str, str], Any] = {}
+
+
+def _count(prefix: str, side: str, status: int, seconds: float) -> None:
+    served = _served.get((prefix, side, status))
+    if served is None:
+        served = _served[(prefix, side, status)] = REQUESTS.labels(prefix, side, str(status))
+    timed = _timed.get((prefix, side))
+    if timed is None:
+        timed = _timed[(prefix, side)] = SECONDS.labels(prefix, side)
+    served.inc()
+    timed.observe(seconds)
+
+
 @dataclass
 class Gateway:
     settings: GatewaySettings
@@ -52,65 +112,79 @@ class Gateway:
     limiter: RateLimiter
     split: TrafficSplit
     clients: dict[tuple[str, Side], ServiceClient]
+    tokens: VerifiedTokens = field(init=False)
+    limits: tuple[RateLimitItem, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = VerifiedTokens(self.verifier)
+        self.limits = tuple(parse(limit) for limit in self.settings.rate_limits.split(";"))
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
-        route = resolve(request.method, request.url.path, self.settings.strip_prefix)
+        path, query = _path_and_query(request)
+        route = resolve(request.method, path, self.settings.strip_prefix)
         if route is None:
-            raise NotFound(f"No service answers {request.url.path}")
-        identity = self._identity(request, route)
-        client_key = str(identity.user_id) if identity else (request.client.host if request.client else "anonymous")
+            raise NotFound(f"No service answers {path}")
+        incoming = _Incoming.of(request.scope["headers"])
+        identity = self._identity(incoming.authorization, route)
+        client = request.scope.get("client")
+        client_key = str(identity.user_id) if identity else (client[0] if client else "anonymous")
         decision = await self._limit(client_key)
         await self.split.refresh()
         side = self.split.side(route.prefix, client_key)
         try:
-            reply = await self._forward(request, route, side, identity)
+            reply = await self._forward(request, route, side, identity, incoming, query)
         except DependencyUnavailable as exc:
             response = self._unavailable(request, exc, route, side)
+            response.headers["x-served-by"] = side
+            _rate_headers(response.headers, decision)
         else:
-            headers = {k: v for k, v in reply.headers.items() if k.lower() not in _DROP_FROM_REPLY}
+            headers = {
+                k: v
+                for k, v in reply.headers.items()
+                if (lower := k.lower()) not in _DROP_FROM_REPLY and lower not in _OWN_REPLY_HEADERS
+            }
+            headers["x-served-by"] = side
+            headers["ratelimit-limit"] = str(decision.limit)
+            headers["ratelimit-remaining"] = str(max(decision.remaining, 0))
+            headers["ratelimit-reset"] = str(decision.reset_after)
             response = Response(reply.body, status_code=reply.status, headers=headers)
-        response.headers["x-served-by"] = side
-        _rate_headers(response.headers, decision)
-        REQUESTS.labels(route.prefix, side, str(response.status_code)).inc()
-        SECONDS.labels(route.prefix, side).observe(time.perf_counter() - started)
+        _count(route.prefix, side, response.status_code, time.perf_counter() - started)
         return response
 
-    def _identity(self, request: Request, route: Route) -> Identity | None:
-        authorization = request.headers.get("authorization")
+    def _identity(self, authorization: str | None, route: Route) -> Identity | None:
         if authorization is None:
             if route.public:
                 return None
             raise Unauthorized("Send an access token: Authorization: Bearer <token>")
         try:
-            return self.verifier.verify(bearer_token(authorization))
+            return self.tokens.verify(bearer_token(authorization))
         except Unauthorized:
             if route.public:
                 return None
             raise
 
     async def _limit(self, client_key: str) -> Decision:
-        tightest: Decision | None = None
-        for limit in self.settings.rate_limits.split(";"):
-            decision = await self.limiter.hit(limit, "gateway", client_key)
-            if not decision.allowed:
-                raise TooManyRequests(
-                    "Rate limit reached; slow down", retry_after=decision.retry_after, limit=decision.limit
-                )
-            if tightest is None or decision.remaining < tightest.remaining:
-                tightest = decision
-        assert tightest is not None
-        return tightest
+        # Every limit in one Redis round trip, stopping at the first that refuses.
+        decision = await self.limiter.hit_all(self.limits, "gateway", client_key)
+        if not decision.allowed:
+            raise TooManyRequests(
+                "Rate limit reached; slow down", retry_after=decision.retry_after, limit=decision.limit
+            )
+        return decision
 
-    async def _forward(self, request: Request, route: Route, side: Side, identity: Identity | None) -> Reply:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        client = request.client.host if request.client else ""
-        forwarded = request.headers.get("x-forwarded-for")
-        headers["x-forwarded-for"] = f"{forwarded}, {client}" if forwarded else client
-        headers["x-forwarded-proto"] = request.url.scheme
+    async def _forward(
+        self, request: Request, route: Route, side: Side, identity: Identity | None, incoming: _Incoming, query: str
+    ) -> Reply:
+        headers = incoming.headers
+        client = request.scope.get("client")
+        host = client[0] if client else ""
+        forwarded = incoming.forwarded_for
+        headers["x-forwarded-for"] = f"{forwarded}, {host}" if forwarded else host
+        headers["x-forwarded-proto"] = request.scope.get("scheme", "http")
         if identity is not None:
             headers["x-user-id"], headers["x-user-role"] = str(identity.user_id), identity.role
-        path = route.path + (f"?{request.url.query}" if request.url.query else "")
+        path = route.path + (f"?{query}" if query else "")
         body = await request.body()
         return await self.clients[(route.service, side)].request(
             request.method, path, content=body or None, headers=headers

@@ -1,4 +1,9 @@
-"""Rate limits kept in Redis (the ``limits`` library's moving-window strategy).
+"""Rate limits kept in Redis (the ``limits`` library's moving window, in one round trip).
+
+A check counts a hit against one or more limits and reads back what is left of each, in a single
+Lua script: the ``limits`` library's own moving-window scripts (acquire, then window stats) run
+one after the other per limit, on its data layout and keys, so replicas running either agree.
+``limits`` needed two round trips per limit; the gateway checks two limits on every request.
 
 If Redis cannot be reached the limiter keeps serving with a per-process limit of the same size,
 and says so in ``cerebrum_ratelimit_fallback_total``: a Redis outage must not lock students out,
@@ -9,11 +14,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import structlog
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
@@ -27,6 +35,54 @@ FALLBACKS = counter(
 )
 log = structlog.get_logger("cerebrum.ratelimit")
 
+# KEYS: one moving-window list per limit. ARGV: now, then (amount, expiry) per limit. For each
+# limit in turn: acquire_moving_window.lua (cost 1), then moving_window.lua's binary search for
+# the oldest entry still in the window; stops after the first limit that refuses the hit.
+# Returns (acquired 0|1, oldest timestamp as text, entries in window) per limit checked.
+_ACQUIRE_ALL = """
+local now = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+    local limit = tonumber(ARGV[2 * i])
+    local expiry = tonumber(ARGV[2 * i + 1])
+    local acquired = 0
+    if limit >= 1 then
+        local entry = redis.call('lindex', key, limit - 1)
+        if not (entry and tonumber(entry) >= now - expiry) then
+            redis.call('lpush', key, now)
+            redis.call('ltrim', key, 0, limit - 1)
+            redis.call('expire', key, expiry)
+            acquired = 1
+        end
+    end
+    local target = now - expiry
+    local low, high, found = 0, limit - 1, nil
+    while low <= high do
+        local mid = math.floor((low + high) / 2)
+        local value = tonumber(redis.call('lindex', key, mid))
+        if value and value >= target then
+            found = mid
+            low = mid + 1
+        else
+            high = mid - 1
+        end
+    end
+    if found then
+        out[#out + 1] = acquired
+        out[#out + 1] = tostring(redis.call('lindex', key, found))
+        out[#out + 1] = found + 1
+    else
+        out[#out + 1] = acquired
+        out[#out + 1] = ''
+        out[#out + 1] = 0
+    end
+    if acquired == 0 then
+        break
+    end
+end
+return out
+"""
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -38,6 +94,22 @@ class Decision:
     @property
     def retry_after(self) -> int:
         return max(1, self.reset_after)
+
+
+@lru_cache(maxsize=256)
+def _parse(limit: str) -> RateLimitItem:
+    return parse(limit)
+
+
+def verdict(decisions: Sequence[Decision]) -> Decision:
+    """The decision to act on: the limit that refused, else the one with the fewest hits left."""
+    tightest = decisions[0]
+    for decision in decisions:
+        if not decision.allowed:
+            return decision
+        if decision.remaining < tightest.remaining:
+            tightest = decision
+    return tightest
 
 
 class RateLimiter:
@@ -57,26 +129,66 @@ class RateLimiter:
             if settings.redis_url
             else self.local
         )
-        self._shared = MovingWindowRateLimiter(self.shared)
         self._local = MovingWindowRateLimiter(self.local)
+        self._shared = MovingWindowRateLimiter(self.shared) if self.shared is not self.local else self._local
+        self._script: Any = None
+        if isinstance(self.shared, RedisStorage) and not isinstance(self.shared, RedisClusterStorage):
+            # The limits storage's own client (its URL, timeouts and key prefix). Not on a cluster,
+            # where one script may not touch keys of several slots: there, one call per limit.
+            bridge: Any = self.shared.bridge
+            self._bridge = bridge
+            self._script = bridge.get_connection().register_script(_ACQUIRE_ALL)
 
     async def hit(self, limit: str | RateLimitItem, *identifiers: str) -> Decision:
         """Counts one hit for the identifiers; tells whether it is within the limit."""
-        item = parse(limit) if isinstance(limit, str) else limit
+        return await self.hit_all((limit,), *identifiers)
+
+    async def hit_all(self, limits: Sequence[str | RateLimitItem], *identifiers: str) -> Decision:
+        """Counts a hit against each limit in turn, up to the first that refuses it (one round trip).
+
+        Returns the refusing limit's decision, or else the one with the fewest hits left.
+        """
+        items = [_parse(limit) if isinstance(limit, str) else limit for limit in limits]
         try:
-            return await self._decide(self._shared, item, identifiers)
+            decisions = await self._decide_shared(items, identifiers)
         except (RedisError, OSError, ConnectionError, RuntimeError) as exc:
             # RuntimeError: a connection the server reset, as uvloop reports it (closed transport).
-            FALLBACKS.labels(self.service).inc()
+            decisions = await self._decide_local(self._local, items, identifiers)
+            FALLBACKS.labels(self.service).inc(len(decisions))
             log.warning("ratelimit_fallback", reason=type(exc).__name__)
-            return await self._decide(self._local, item, identifiers)
+        return verdict(decisions)
+
+    async def _decide_shared(self, items: list[RateLimitItem], identifiers: tuple[str, ...]) -> list[Decision]:
+        if self._script is None:
+            return await self._decide_local(self._shared, items, identifiers)
+        now = time.time()
+        args: list[float | int] = [now]
+        for item in items:
+            args += (item.amount, item.get_expiry())
+        keys = [self._bridge.prefixed_key(item.key_for(*identifiers)) for item in items]
+        raw = await self._script(keys=keys, args=args)
+        decisions = []
+        for i in range(0, len(raw), 3):
+            item = items[i // 3]
+            acquired, oldest, count = int(raw[i]), raw[i + 1], int(raw[i + 2])
+            window_start = float(oldest) if count else now
+            reset_after = math.ceil(window_start + item.get_expiry() - time.time())
+            decisions.append(Decision(bool(acquired), item.amount, item.amount - count, max(reset_after, 0)))
+        return decisions
 
     @staticmethod
-    async def _decide(strategy: MovingWindowRateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]) -> Decision:
-        allowed = await strategy.hit(item, *identifiers)
-        stats = await strategy.get_window_stats(item, *identifiers)
-        reset_after = math.ceil(stats.reset_time - time.time())
-        return Decision(allowed, item.amount, stats.remaining, max(reset_after, 0))
+    async def _decide_local(
+        strategy: MovingWindowRateLimiter, items: list[RateLimitItem], identifiers: tuple[str, ...]
+    ) -> list[Decision]:
+        decisions = []
+        for item in items:
+            allowed = await strategy.hit(item, *identifiers)
+            stats = await strategy.get_window_stats(item, *identifiers)
+            reset_after = math.ceil(stats.reset_time - time.time())
+            decisions.append(Decision(allowed, item.amount, stats.remaining, max(reset_after, 0)))
+            if not allowed:
+                break
+        return decisions
 
     async def reset(self) -> None:
         await self.shared.reset()

@@ -116,3 +116,51 @@ async def test_a_slow_upstream_is_a_504(gateway: GatewayFactory) -> None:
     gw.service.delay = 1.0
     response = await gw.client.get("/api/courses")
     assert response.status_code == 504 and response.json()["upstream"] == "courses"
+
+
+async def test_both_rate_limits_cost_one_redis_round_trip_per_request(
+    gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.asyncio.connection import AbstractConnection
+
+    gw = await gateway(with_monolith=False)
+    headers = gw.token()
+    assert (await gw.client.get("/api/courses", headers=headers)).status_code == 200
+    sent = [0]
+    original = AbstractConnection.send_packed_command
+
+    async def counted(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        sent[0] += 1
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    responses = [await gw.client.get("/api/courses", headers=headers) for _ in range(5)]
+    assert sent[0] == 5
+    assert [r.headers["ratelimit-remaining"] for r in responses] == ["998", "997", "996", "995", "994"]
+    assert all(r.headers["ratelimit-limit"] == "1000" for r in responses)
+    assert all(0 < int(r.headers["ratelimit-reset"]) <= 60 for r in responses)
+
+
+async def test_a_verified_token_is_refused_once_it_expires_and_a_forged_one_every_time(gateway: GatewayFactory) -> None:
+    import asyncio
+    import time
+
+    from services.kit.auth import TokenIssuer
+
+    gw = await gateway(with_monolith=False)
+    user = uuid.uuid4()
+    token = TokenIssuer(gw.settings).issue(user_id=user, role="student", session_id=None, ttl=2)
+    bearer = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        response = await gw.client.get("/api/enrollments/student/me", headers=bearer)
+        assert response.status_code == 200 and response.json()["user"] == str(user)
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        forged = await gw.client.get("/api/enrollments/student/me", headers={"Authorization": f"Bearer {tampered}"})
+        assert forged.status_code == 401
+    expiry = int(time.time()) + 2
+    await asyncio.sleep(max(0.0, expiry - time.time()) + 0.1)
+    expired = await gw.client.get("/api/enrollments/student/me", headers=bearer)
+    assert expired.status_code == 401
+    anonymous = await gw.client.get("/api/courses", headers=bearer)
+    assert anonymous.status_code == 200 and anonymous.json()["user"] is None, "an expired token is no identity"

@@ -1,0 +1,99 @@
+"""Rate limits on the real Redis: several limits in one round trip, on the limits library's own data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from limits import parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from prometheus_client import REGISTRY
+from redis.asyncio.connection import AbstractConnection
+
+from services.kit.ratelimit import RateLimiter
+from services.kit.settings import ServiceSettings
+from tests.apps import real_servers
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Counts commands (or pipelines and scripts) sent to Redis."""
+    sent = [0]
+    original = AbstractConnection.send_packed_command
+
+    async def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        sent[0] += 1
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    yield sent
+
+
+def _limiter(pg_schema: str, redis_prefix: str, tmp_path: Path, **overrides: Any) -> RateLimiter:
+    settings = ServiceSettings(**{**real_servers(pg_schema, redis_prefix, tmp_path), **overrides})
+    return RateLimiter(settings)
+
+
+async def test_two_limits_cost_one_round_trip_and_the_tightest_is_reported(
+    pg_schema: str, redis_prefix: str, tmp_path: Path, round_trips: list[int]
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    limits = ("3/minute", "10/hour")
+    await limiter.hit_all(limits, "gateway", "warm-up")  # loads the script
+    before = round_trips[0]
+    decisions = [await limiter.hit_all(limits, "gateway", "203.0.113.7") for _ in range(4)]
+    assert round_trips[0] - before == 4
+    assert [(d.allowed, d.limit, d.remaining) for d in decisions] == [
+        (True, 3, 2),
+        (True, 3, 1),
+        (True, 3, 0),
+        (False, 3, 0),
+    ]
+    assert all(0 < d.reset_after <= 60 for d in decisions) and decisions[-1].retry_after >= 1
+    # The limits library reads the same windows: three hits in each (the refused one counted nowhere).
+    strategy = MovingWindowRateLimiter(limiter.shared)
+    minute = await strategy.get_window_stats(parse("3/minute"), "gateway", "203.0.113.7")
+    hour = await strategy.get_window_stats(parse("10/hour"), "gateway", "203.0.113.7")
+    assert (minute.remaining, hour.remaining) == (0, 7)
+
+
+async def test_a_refusal_by_a_later_limit_keeps_the_earlier_hits_as_one_by_one_checks_did(
+    pg_schema: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    limits = ("5/minute", "2/hour")
+    assert [(await limiter.hit_all(limits, "login", "a")).allowed for _ in range(3)] == [True, True, False]
+    refused = await limiter.hit_all(limits, "login", "a")
+    assert (refused.allowed, refused.limit, refused.remaining) == (False, 2, 0)
+    minute = await MovingWindowRateLimiter(limiter.shared).get_window_stats(parse("5/minute"), "login", "a")
+    assert minute.remaining == 1, "each check hit the minute limit before the hour limit refused it"
+
+
+async def test_hits_counted_by_the_limits_library_are_seen_and_single_hits_still_work(
+    pg_schema: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    strategy = MovingWindowRateLimiter(limiter.shared)
+    for _ in range(2):
+        assert await strategy.hit(parse("3/minute"), "register", "b")
+    decision = await limiter.hit("3/minute", "register", "b")
+    assert (decision.allowed, decision.remaining) == (True, 0)
+    assert not (await limiter.hit("3/minute", "register", "b")).allowed
+    assert not await strategy.test(parse("3/minute"), "register", "b")
+
+
+async def test_without_redis_every_check_is_served_locally_and_counted(
+    pg_schema: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    labels = {"service": "cerebrum"}
+    before = REGISTRY.get_sample_value("cerebrum_ratelimit_fallback_total", labels) or 0
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    decisions = [await limiter.hit_all(("2/minute", "5/hour"), "gateway", "c") for _ in range(3)]
+    assert [(d.allowed, d.limit, d.remaining) for d in decisions] == [(True, 2, 1), (True, 2, 0), (False, 2, 0)]
+    after = REGISTRY.get_sample_value("cerebrum_ratelimit_fallback_total", labels)
+    assert after == before + 2 + 2 + 1, "one per limit checked, as when each limit was its own check"
