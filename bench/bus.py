@@ -23,6 +23,7 @@ import asyncpg
 import pika
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, select
 
+from bench.harness import rabbitmqctl
 from services.kit.db import Database, async_url
 from services.kit.events import Event, define_inbox, define_outbox, record_event
 from services.kit.events.consumer import EventConsumer
@@ -54,9 +55,6 @@ async def _handle_many(events: Sequence[Event], session: Any) -> None:
 
 HANDLERS: dict[str, Handler] = {"batched": in_batches(_handle_many), "one at a time": _handle}
 
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 def bare_pika(url: str, count: int) -> dict[str, float]:
@@ -198,12 +196,12 @@ async def platform_bus(url: str, schema: str, count: int, handler: str) -> dict[
 def _isolated(run: Callable[[str, str], T]) -> T:
     """Runs ``run(amqp_url, schema)`` in a vhost and a schema of its own, dropped afterwards."""
     vhost, schema = f"bench-{uuid.uuid4().hex[:8]}", f"bench_bus_{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("add_vhost", vhost)
     try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         return run(f"amqp://guest:guest@127.0.0.1:5672/{vhost}", schema)
     finally:
-        _rabbitmqctl("delete_vhost", vhost)
+        rabbitmqctl("delete_vhost", vhost)
 
         async def drop() -> None:
             conn = await asyncpg.connect(PG_URL)

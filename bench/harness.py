@@ -23,6 +23,7 @@ OUT = Path("bench/out")
 CORES = os.cpu_count() or 1
 SERVER_CPU = "0"
 LOAD_CPU = "1" if CORES > 1 else "0"
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _PASSWORD_IN_URL = re.compile(r"//([^:/@]+):[^@]+@")
 COMMANDS: list[str] = []
 """Every load and server command the run gave, in order, for results.json."""
@@ -237,3 +238,19 @@ def wrk(
         errors=int(found["errors"]),
         command=command,
     )
+
+
+def rabbitmqctl(*args: str) -> None:
+    """``rabbitmqctl -q …`` against the machine's RabbitMQ (vhosts of a run's own)."""
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+async def sql(statement: str, url: str = PG_URL) -> None:
+    """One statement on its own connection (databases and schemas made and dropped by a run)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()

@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 import orjson
 
-from bench.harness import LOAD_CPU, OUT, SERVER_CPU, free_port, pinned
+from bench.harness import LOAD_CPU, OUT, SERVER_CPU, free_port, pinned, sql
 
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -145,13 +145,6 @@ async def raw_copy(schema: str, events: list[dict[str, Any]], *, table: str) -> 
         await conn.close()
 
 
-async def _sql(statement: str) -> None:
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
 
 def _clear_redis(prefix: str) -> None:
     import redis
@@ -202,7 +195,7 @@ def run() -> dict[str, float]:
     finally:
         if affinity is not None:
             os.sched_setaffinity(0, affinity)
-        asyncio.run(_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        asyncio.run(sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         _clear_redis(prefix)
     result = {
         "batch_1000_events_per_s": round(EVENTS / statistics.median(seconds[1000]), 1),

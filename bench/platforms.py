@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench import seed
-from bench.harness import OUT, SERVER_CPU, Running, free_port, pin, start, stop, wait_ready
+from bench.harness import OUT, SERVER_CPU, Running, free_port, pin, rabbitmqctl, sql, start, stop, wait_ready
 
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -97,18 +97,6 @@ class Distributed:
         }
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
-async def _sql(statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def _prepare(env: dict[str, str]) -> None:
@@ -190,11 +178,11 @@ def distributed(sink_port: int) -> Iterator[Distributed]:
         "RABBITMQ_URL": f"amqp://{RABBITMQ}/{vhost}",
         "DATA_DIR": str(data_dir),
     }
-    asyncio.run(_sql(f'CREATE DATABASE "{database}"'))
+    asyncio.run(sql(f'CREATE DATABASE "{database}"'))
     started: list[Running] = []
     try:
-        _rabbitmqctl("add_vhost", vhost)
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         print("bench: distributed platform — migrating, seeding the catalogue and questions…", flush=True)
         _prepare(env)
         ports = {name: free_port() for name in (*SERVICES, "gateway")}
@@ -215,10 +203,10 @@ def distributed(sink_port: int) -> Iterator[Distributed]:
         for running in started:
             stop(running)
         try:
-            _rabbitmqctl("delete_vhost", vhost)
+            rabbitmqctl("delete_vhost", vhost)
         except subprocess.CalledProcessError:
             pass  # never made
-        asyncio.run(_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        asyncio.run(sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         _clear_redis(prefix)
         shutil.rmtree(data_dir, ignore_errors=True)
 
