@@ -24,10 +24,9 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import httpx
 import orjson
 
-from bench.harness import LOAD_CPU, OUT, SERVER_CPU, free_port, pinned, sql
+from bench.harness import LOAD_CPU, OUT, SERVER_CPU, free_port, pinned, sql, wait_ready
 
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -80,16 +79,7 @@ def analytics_server(env: dict[str, str]) -> Iterator[str]:
         process = subprocess.Popen(pinned(SERVER_CPU, argv), env={**os.environ, **env}, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"bench: the analytics service did not start; see {log_path}")
-                time.sleep(0.2)
+            wait_ready(url, "/ready", process, timeout=60, name="the analytics service")
             yield url
         finally:
             process.terminate()
