@@ -13,7 +13,7 @@ from chaos.actions import current_load
 from chaos.load import Api
 from chaos.reconcile import outbox_backlog, reconcile
 from chaos.recorder import burn_rate_alert
-from chaos.state import experiment_dir, load, records, timeline
+from chaos.state import PlatformState, experiment_dir, load, records, timeline
 
 Configuration = Mapping[str, Any] | None
 CATALOGUE = "/api/courses"
@@ -75,12 +75,9 @@ def steady_problems(configuration: Configuration, checks: Mapping[str, Any]) -> 
         status = control.gateway_status(state, probe["path"])
         if status != probe.get("status", 200):
             problems.setdefault("gateway", {})[probe["path"]] = status
-    for breaker in checks.get("breakers_closed", []):
-        text = control.scrape(state.service(breaker["service"]).url)
-        labels = {"service": breaker["service"], "upstream": breaker["upstream"]}
-        if control.metric_total(text, "cerebrum_circuit_breaker_state", labels) != 0:
-            problems.setdefault("breakers_open", []).append(f"{breaker['service']}->{breaker['upstream']}")
     if checks.get("enrol") and not problems:
+        # Before the breakers are read: a breaker past its open period closes only on the next call
+        # through it, and once the students have stopped, this enrolment is that call.
         api = Api(state.gateway_url)
         try:
             student = api.new_student(api.courses())
@@ -91,11 +88,25 @@ def steady_problems(configuration: Configuration, checks: Mapping[str, Any]) -> 
             api.close()
         if status != 201:
             problems["enrol"] = status
+    open_breakers = _open_breakers(state, checks.get("breakers_closed", []))
+    if open_breakers:
+        problems["breakers_open"] = open_breakers
     if checks.get("reconcile", True) and not problems:
         outcome = reconciliation(configuration)
         if not outcome["ok"]:
             problems["reconciliation"] = outcome["problems"]
     return problems
+
+
+def _open_breakers(state: PlatformState, breakers: list[dict[str, str]]) -> list[str]:
+    """The named ``service->upstream`` breakers whose state metric says open or half-open."""
+    found = []
+    for breaker in breakers:
+        text = control.scrape(state.service(breaker["service"]).url)
+        labels = {"service": breaker["service"], "upstream": breaker["upstream"]}
+        if control.metric_total(text, "cerebrum_circuit_breaker_state", labels) != 0:
+            found.append(f"{breaker['service']}->{breaker['upstream']}")
+    return found
 
 
 def baselines(configuration: Configuration) -> dict[str, float]:
