@@ -6,10 +6,9 @@ import time
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from services.analytics.settings import AnalyticsSettings
-from services.kit.cache import key
+from services.kit.cache import REDIS_UNAVAILABLE, key
 
 log = structlog.get_logger("cerebrum.analytics.live")
 
@@ -34,7 +33,7 @@ class EventRate:
                 pipe.incrby(self._key(minute), events)
                 pipe.expire(self._key(minute), 3600)
                 await pipe.execute()
-        except RedisError as exc:
+        except REDIS_UNAVAILABLE as exc:
             log.warning("analytics_live_count_failed", error=type(exc).__name__)
 
     async def per_minute(self, now: float | None = None) -> int:
@@ -43,7 +42,7 @@ class EventRate:
         minute = int(now // 60)
         try:
             current, previous = await self.redis.mget([self._key(minute), self._key(minute - 1)])
-        except RedisError as exc:
+        except REDIS_UNAVAILABLE as exc:
             log.warning("analytics_live_read_failed", error=type(exc).__name__)
             return 0
         elapsed = (now % 60) / 60

@@ -14,11 +14,10 @@ import uuid
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from services.assessments.schemas import LeaderboardEntry, LeaderboardOut
 from services.assessments.settings import AssessmentsSettings
-from services.kit.cache import key
+from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.errors import DependencyUnavailable
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -60,7 +59,7 @@ class Leaderboard:
                 pipe.zrank(board, str(user_id))
                 pipe.zscore(board, str(user_id))
                 top, my_rank, my_score = await pipe.execute()
-        except RedisError as exc:
+        except REDIS_UNAVAILABLE as exc:
             raise DependencyUnavailable(
                 "redis", "The leaderboard lives in redis, which is unavailable; try again shortly"
             ) from exc

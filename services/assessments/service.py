@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 
 import structlog
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter, histogram
@@ -39,6 +38,7 @@ from services.assessments.schemas import (
 )
 from services.assessments.settings import AssessmentsSettings
 from services.kit.auth import Identity
+from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.errors import Conflict, NotFound
 from services.kit.time import utcnow
 
@@ -92,7 +92,7 @@ async def draw_questions(
         questions = await ctx.pool.draw(
             db=db, topic=topic, difficulty=difficulty, count=count, user_id=identity.user_id, attempt_id=attempt_id
         )
-    except RedisError as exc:
+    except REDIS_UNAVAILABLE as exc:
         POOL_FALLBACKS.inc()
         log.warning("question_pool_unavailable", reason=type(exc).__name__, topic=topic)
         rows = await repository.random_questions(db=db, topic=topic, difficulty=difficulty, count=count)
@@ -189,7 +189,7 @@ async def _update_leaderboards(*, db: AsyncSession, ctx: AssessmentsContext, res
     }
     try:
         await ctx.leaderboard.record(user_id=result.user_id, totals=totals, achieved_at=result.created_at)
-    except RedisError as exc:
+    except REDIS_UNAVAILABLE as exc:
         LEADERBOARD_MISSES.inc()
         log.warning("leaderboard_not_updated", result_id=str(result.id), reason=type(exc).__name__)
 
@@ -228,7 +228,7 @@ async def create_question(*, db: AsyncSession, ctx: AssessmentsContext, request:
     await repository.add_question(db=db, question=question)
     try:
         await ctx.pool.add(question)
-    except RedisError:
+    except REDIS_UNAVAILABLE:
         log.warning("question_not_pooled_yet", question_id=str(question.id))
     return _admin_view(question)
 

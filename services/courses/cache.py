@@ -14,12 +14,11 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 import structlog
 from pydantic import BaseModel, ValidationError
-from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
-from services.kit.cache import key
+from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.settings import ServiceSettings
 
 CACHE_REQUESTS = counter(
@@ -52,7 +51,7 @@ class ReadThroughCache:
         raw: bytes | str | None = None
         try:
             raw = await self.redis.get(cache_key)
-        except (RedisError, OSError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             log.warning("cache_unavailable", cache=name, operation="get", error=type(exc).__name__)
         if raw is not None:
             try:
@@ -67,7 +66,7 @@ class ReadThroughCache:
         if loaded is not None:
             try:
                 await self.redis.set(cache_key, loaded.model_dump_json(), ex=self.ttl)
-            except (RedisError, OSError) as exc:
+            except REDIS_UNAVAILABLE as exc:
                 log.warning("cache_unavailable", cache=name, operation="set", error=type(exc).__name__)
         return loaded
 
@@ -92,7 +91,7 @@ class ReadThroughCache:
     async def _delete(self, keys: tuple[str, ...]) -> None:
         try:
             await self.redis.delete(*keys)
-        except (RedisError, OSError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             log.warning("cache_unavailable", operation="delete", keys=len(keys), error=type(exc).__name__)
 
     def _count(self, name: str, result: str) -> None:

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.kit.errors import register_dependency_error
@@ -29,6 +30,11 @@ def embedded_server(data_dir: str = "data") -> fakeredis.FakeServer:
     if server is None:
         server = _embedded_servers[key] = fakeredis.FakeServer()
     return server
+
+
+# What a call raises while Redis is away: redis-py's own errors, socket errors, and (under uvloop)
+# a RuntimeError on a transport that a reset closed, once the client's single retry has failed too.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OSError, RuntimeError)
 
 
 def create_redis(settings: ServiceSettings) -> aioredis.Redis:

@@ -14,13 +14,12 @@ from typing import Annotated
 import redis.asyncio as aioredis
 import structlog
 from fastapi import Depends, Header, Request
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
 from services.kit.app import ServiceKit
 from services.kit.auth import Identity, bearer_token, require_admin
-from services.kit.cache import key
+from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.errors import Unauthorized
 
 REVOCATION_SKIPPED = counter(
@@ -67,7 +66,7 @@ async def get_identity(
     if identity.session_id:
         try:
             revoked = await kit.redis.exists(revoked_session_key(kit, identity.session_id))
-        except RedisError:
+        except REDIS_UNAVAILABLE:
             # Availability over a check that only shortens an already short token life.
             REVOCATION_SKIPPED.labels(kit.settings.service_name).inc()
             revoked = 0

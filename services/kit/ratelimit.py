@@ -23,9 +23,9 @@ import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.exceptions import RedisError
 
 from observability.metrics import counter
+from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.settings import ServiceSettings
 
 FALLBACKS = counter(
@@ -151,7 +151,7 @@ class RateLimiter:
         items = [_parse(limit) if isinstance(limit, str) else limit for limit in limits]
         try:
             decisions = await self._decide_shared(items, identifiers)
-        except (RedisError, OSError, ConnectionError, RuntimeError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             # RuntimeError: a connection the server reset, as uvloop reports it (closed transport).
             decisions = await self._decide_local(self._local, items, identifiers)
             FALLBACKS.labels(self.service).inc(len(decisions))

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
 from observability.redaction import mask_email
 from services.kit.auth import Identity, TokenIssuer
+from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from services.kit.events import record_event
@@ -234,7 +234,7 @@ async def _forget_sessions(ctx: AuthContext, families: list[uuid.UUID]) -> None:
                     ex=ctx.settings.access_token_ttl_seconds,
                 )
             await pipe.execute()
-    except RedisError:
+    except REDIS_UNAVAILABLE:
         log.warning("revocation_not_broadcast", families=len(families))
 
 
