@@ -81,7 +81,8 @@ class RabbitBus:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._publisher, self._publish_batch, list(messages))
-        except (AMQPError, OSError) as exc:
+        except (AMQPError, OSError, ValueError) as exc:
+            # ValueError: pika's word for a socket the broker reset as it connected (see below).
             raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def _publish_channel(self) -> BlockingChannel:
@@ -170,7 +171,11 @@ class _ConsumerThread(threading.Thread):
         while not self.stop.is_set():
             try:
                 self._consume()
-            except (AMQPError, OSError) as exc:
+            except Exception as exc:
+                # Not only AMQPError and OSError: while a broker restarts, pika can also raise a
+                # ValueError for a socket that connected and was reset at once. A consumer thread
+                # that died on one would leave the queue unread for good; unacked messages are
+                # redelivered to the next connection and the inbox drops what was already handled.
                 self.connected.clear()
                 log.warning("consumer_reconnecting", consumer=self.sink.service, reason=type(exc).__name__)
                 self.stop.wait(1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pika
@@ -139,5 +140,29 @@ async def test_broker_down_loses_nothing_and_duplicates_nothing(probe: Probe, pr
         notes = await probe.ledger()
         assert len(notes) == len(set(notes)) == 21
         assert await probe.unsent() == 0
+    finally:
+        await _stop(bus, relay)
+
+
+async def test_a_consumer_outlives_an_unexpected_error_from_pika(
+    probe: Probe, amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While a broker restarts pika can raise a ValueError (a socket reset as it connected), not
+    # only AMQPError or OSError. The first consumer connection fails that way here.
+    real = pika.BlockingConnection
+    failed: list[str] = []
+
+    def flaky(params: pika.ConnectionParameters) -> pika.BlockingConnection:
+        if threading.current_thread().name.startswith("amqp-consume") and not failed:
+            failed.append("once")
+            raise ValueError("Expected connected socket, but getpeername() failed")
+        return real(params)
+
+    monkeypatch.setattr(pika, "BlockingConnection", flaky)
+    bus, relay = await _start(probe, amqp_url)
+    try:
+        await probe.record("after-the-error")
+        await _until(lambda: _has(probe, "after-the-error"), timeout=30)
+        assert failed == ["once"]
     finally:
         await _stop(bus, relay)
