@@ -88,10 +88,20 @@ class Tables:
         return digests
 
     def unpublished(self) -> int:
+        """Events not yet relayed, and messages the communication dispatcher has yet to send.
+
+        The dispatcher works after the event that queued a message was handled: a welcome email
+        for one request's registration can be sent (and its status written) during the next one.
+        """
         count = 0
         for db in self.connections.values():
             if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='outbox'").fetchone():
                 count += db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0]
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='communication_logs'").fetchone():
+                count += db.execute(
+                    "SELECT count(*) FROM communication_logs WHERE status = 'queued' "
+                    "AND next_attempt_at <= strftime('%Y-%m-%d %H:%M:%f', 'now')"
+                ).fetchone()[0]
         return count
 
     def quiesce(self, timeout: float = 5.0) -> None:
