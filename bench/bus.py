@@ -23,7 +23,7 @@ import asyncpg
 import pika
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, select
 
-from bench.harness import rabbitmqctl
+from bench.harness import PG_URL, rabbitmqctl
 from services.kit.db import Database, async_url
 from services.kit.events import Event, define_inbox, define_outbox, record_event
 from services.kit.events.consumer import EventConsumer
@@ -31,7 +31,6 @@ from services.kit.events.contracts import Handler, in_batches
 from services.kit.events.outbox import OutboxRelay
 from services.kit.events.rabbitmq import RabbitBus
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 EVENTS = 50_000
 T = TypeVar("T")
 

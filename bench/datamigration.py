@@ -25,12 +25,12 @@ from typing import Any
 
 import asyncpg
 
+from bench.harness import PG_URL
 from datamigration import Endpoint, MigrateOptions, TargetLayout, migrate, service_schemas
 from datamigration.plan import build_plan
 from datamigration.sample import SCHEMA, SERVICES, build_monolith
 from datamigration.targets import prepare_targets
 
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 USERS = int(os.environ.get("BENCH_MIGRATION_USERS", "40000"))
 EVENTS = int(os.environ.get("BENCH_MIGRATION_EVENTS", "80000"))
 ROUNDS = int(os.environ.get("BENCH_MIGRATION_ROUNDS", "3"))

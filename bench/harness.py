@@ -24,6 +24,7 @@ CORES = os.cpu_count() or 1
 SERVER_CPU = "0"
 LOAD_CPU = "1" if CORES > 1 else "0"
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 _PASSWORD_IN_URL = re.compile(r"//([^:/@]+):[^@]+@")
 COMMANDS: list[str] = []
 """Every load and server command the run gave, in order, for results.json."""

@@ -26,10 +26,8 @@ import aiohttp
 import asyncpg
 import orjson
 
-from bench.harness import LOAD_CPU, OUT, SERVER_CPU, free_port, pinned, sql, wait_ready
+from bench.harness import LOAD_CPU, OUT, PG_URL, REDIS_URL, SERVER_CPU, free_port, pinned, sql, wait_ready
 
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 EVENTS = int(os.environ.get("BENCH_INGEST_EVENTS", "100000"))
 IN_FLIGHT = int(os.environ.get("BENCH_INGEST_IN_FLIGHT", "8"))
 ROUNDS = int(os.environ.get("BENCH_INGEST_ROUNDS", "3"))

@@ -25,10 +25,21 @@ from typing import Any
 import httpx
 
 from bench import seed
-from bench.harness import OUT, SERVER_CPU, Running, free_port, pin, rabbitmqctl, sql, start, stop, wait_ready
+from bench.harness import (
+    OUT,
+    PG_URL,
+    REDIS_URL,
+    SERVER_CPU,
+    Running,
+    free_port,
+    pin,
+    rabbitmqctl,
+    sql,
+    start,
+    stop,
+    wait_ready,
+)
 
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ = os.environ.get("BENCH_RABBITMQ", "guest:guest@127.0.0.1:5672")
 SERVICES = ("users", "courses", "enrollments", "payments", "analytics", "communication", "assessments")
 # As `cerebrum load run` starts the platform for a load: limits meant for one person would stop a

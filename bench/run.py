@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import capacity, ceiling, gateway, memory, platforms, report, tax
-from bench.harness import COMMANDS, LOAD_CPU, OUT, SERVER_CPU, ensure_wrk, free_port
+from bench.harness import COMMANDS, LOAD_CPU, OUT, PG_URL, REDIS_URL, SERVER_CPU, ensure_wrk, free_port
 
 RESULTS = Path("bench/results.json")
 TABLE = Path("bench/results.md")
@@ -50,7 +50,7 @@ def _servers() -> dict[str, str]:
     import redis
 
     async def postgres() -> str:
-        conn = await asyncpg.connect(tax.PG_URL)
+        conn = await asyncpg.connect(PG_URL)
         try:
             return str(await conn.fetchval("SHOW server_version"))
         finally:
@@ -58,7 +58,7 @@ def _servers() -> dict[str, str]:
 
     return {
         "postgresql server": asyncio.run(postgres()),
-        "redis server": str(redis.Redis.from_url(tax.REDIS_URL).info("server")["redis_version"]),
+        "redis server": str(redis.Redis.from_url(REDIS_URL).info("server")["redis_version"]),
         "rabbitmq server": _version(["rabbitmqctl", "-q", "version"]),
     }
 

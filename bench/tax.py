@@ -21,13 +21,11 @@ from typing import Any
 import httpx
 
 from bench import profile, seed
-from bench.harness import OUT, WrkResult, servers, wrk
+from bench.harness import OUT, PG_URL, REDIS_URL, WrkResult, servers, wrk
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 LOGIN_SECONDS = int(os.environ.get("BENCH_LOGIN_SECONDS", "8"))
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGETS = {"full, 100% sampled": 0.10, "full, 10% sampled": 0.03}
 """The largest throughput loss each variant may cost (the issue's targets)."""
 PASSWORD = "Mendel-Genetics-1"
