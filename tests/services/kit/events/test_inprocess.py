@@ -19,9 +19,14 @@ from tests.services.kit.events.conftest import INBOX, LEDGER, OUTBOX, Probe
 pytestmark = pytest.mark.integration
 
 
-async def _wired(probe: Probe) -> tuple[InProcessBus, OutboxRelay, EventConsumer]:
-    bus = InProcessBus(max_retries=2, retry_base_seconds=0.001)
-    consumer = EventConsumer(service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": probe.handle})
+async def _wired(
+    probe: Probe, handlers: dict[str, Handler] | None = None, bus: InProcessBus | None = None
+) -> tuple[InProcessBus, OutboxRelay, EventConsumer]:
+    """The probe's consumer (its handlers, by default one event at a time) on an in-process bus, and a relay."""
+    bus = bus or InProcessBus(max_retries=2, retry_base_seconds=0.001)
+    consumer = EventConsumer(
+        service="probe", db=probe.db, inbox=INBOX, handlers=handlers or {"probe.noted": probe.handle}
+    )
     await bus.start_consumer(consumer)
     return bus, OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus), consumer
 
@@ -86,10 +91,8 @@ async def test_a_batch_handler_takes_consecutive_new_events_together_and_never_a
         calls.append([e.data["note"] for e in events])
         await session.execute(LEDGER.insert(), [{"event_id": e.id, "note": e.data["note"]} for e in events])
 
-    bus = InProcessBus()
     handlers: dict[str, Handler] = {"probe.noted": in_batches(handle_many), "probe.other": probe.handle}
-    await bus.start_consumer(EventConsumer(service="probe", db=probe.db, inbox=INBOX, handlers=handlers))
-    relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus)
+    bus, relay, _ = await _wired(probe, handlers, InProcessBus())
     await probe.record("prophase", "metaphase")
     async with probe.db.session_scope() as session:
         await record_event(session, OUTBOX, type_="probe.other", source="probe", data={"note": "interlude"})
@@ -115,12 +118,9 @@ async def test_a_failing_batch_handler_is_retried_event_by_event(probe: Probe) -
         for event in events:
             await probe.handle(event, session)
 
-    bus = InProcessBus(max_retries=1, retry_base_seconds=0.001)
-    consumer = EventConsumer(
-        service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": in_batches(handle_many)}
+    bus, relay, _ = await _wired(
+        probe, {"probe.noted": in_batches(handle_many)}, InProcessBus(max_retries=1, retry_base_seconds=0.001)
     )
-    await bus.start_consumer(consumer)
-    relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus)
     await probe.record("good", "poison-pill", "after")
     await relay.relay_once()
     assert await probe.ledger() == ["good", "after"]
@@ -131,12 +131,7 @@ async def test_a_batch_handler_span_links_every_event_it_took(probe: Probe, span
     async def handle_many(events: Sequence[Event], session: Any) -> None:
         await session.execute(LEDGER.insert(), [{"event_id": e.id, "note": e.data["note"]} for e in events])
 
-    bus = InProcessBus()
-    consumer = EventConsumer(
-        service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": in_batches(handle_many)}
-    )
-    await bus.start_consumer(consumer)
-    relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus)
+    _, relay, _ = await _wired(probe, {"probe.noted": in_batches(handle_many)}, InProcessBus())
     await probe.record("haploid", "diploid", "triploid")
     await relay.relay_once()
     finished = spans.get_finished_spans()
