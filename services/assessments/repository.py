@@ -46,6 +46,12 @@ async def count_questions(*, db: AsyncSession, topic: str | None = None) -> int:
     return int((await db.execute(query)).scalar_one())
 
 
+async def topic_counts(*, db: AsyncSession) -> list[tuple[str, int]]:
+    """Gets every topic with how many questions it holds, in name order."""
+    query = select(Question.topic, func.count()).group_by(Question.topic).order_by(Question.topic)
+    return [(topic, int(count)) for topic, count in (await db.execute(query)).all()]
+
+
 async def get_question(*, db: AsyncSession, question_id: uuid.UUID) -> Question | None:
     """Gets a question by id."""
     return await db.get(Question, question_id)

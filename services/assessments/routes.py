@@ -15,12 +15,19 @@ from services.assessments.schemas import (
     RandomQuestions,
     ResultOut,
     SubmitRequest,
+    TopicsOut,
     VariantsOut,
     VariantsRequest,
 )
 from services.kit.deps import AdminUser, CurrentUser, SessionDep
 
 router = APIRouter()
+
+
+@router.get("/questions/topics", tags=["questions"])
+async def topics(_identity: CurrentUser, db: SessionDep) -> TopicsOut:
+    """Lists the topics tests are drawn from, with how many questions each holds."""
+    return await service.list_topics(db=db)
 
 
 @router.get("/questions/random", tags=["questions"])

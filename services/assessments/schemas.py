@@ -106,6 +106,15 @@ class QuestionAdminOut(QuestionOut):
     created_at: datetime
 
 
+class TopicOut(BaseModel):
+    topic: str
+    questions: int
+
+
+class TopicsOut(BaseModel):
+    items: list[TopicOut]
+
+
 class RandomQuestions(BaseModel):
     attempt_id: uuid.UUID
     topic: str

@@ -33,6 +33,8 @@ from services.assessments.schemas import (
     RandomQuestions,
     ResultOut,
     SubmitRequest,
+    TopicOut,
+    TopicsOut,
     VariantDraft,
     VariantsOut,
 )
@@ -97,6 +99,9 @@ async def draw_questions(
         log.warning("question_pool_unavailable", reason=type(exc).__name__, topic=topic)
         rows = await repository.random_questions(db=db, topic=topic, difficulty=difficulty, count=count)
         questions, source = [public_view(q) for q in rows], "database"
+    if not questions and not await repository.count_questions(db=db, topic=topic):
+        # Only an empty draw pays for this query: a misspelt topic says so instead of "no questions".
+        raise NotFound(f"No topic called {topic!r}: GET /questions/topics lists them")
     return RandomQuestions(
         attempt_id=attempt_id,
         topic=topic,
@@ -105,6 +110,11 @@ async def draw_questions(
         source=source,  # type: ignore[arg-type]
         questions=questions,
     )
+
+
+async def list_topics(*, db: AsyncSession) -> TopicsOut:
+    """Lists the topics a test can be drawn from, with how many questions each holds."""
+    return TopicsOut(items=[TopicOut(topic=t, questions=n) for t, n in await repository.topic_counts(db=db)])
 
 
 async def _stored_result(*, db: AsyncSession, identity: Identity, attempt_id: uuid.UUID) -> ResultOut | None:

@@ -89,3 +89,15 @@ async def test_variants_are_drafts_for_review_and_never_saved(assessments: Asses
     assert await assessments.count(Question) == 1
     missing = await assessments.client.post(f"/questions/{uuid.uuid4()}/variants", headers=admin)
     assert missing.status_code == 404
+
+
+async def test_topics_are_listed_and_an_unknown_topic_is_a_404_problem(assessments: AssessmentsApi) -> None:
+    await assessments.add(mcq(n=1), mcq(n=2), mcq(topic="ecology"))
+    _, student = assessments.caller()
+    listed = await assessments.client.get("/questions/topics", headers=student)
+    assert listed.status_code == 200
+    assert listed.json()["items"] == [{"topic": "ecology", "questions": 1}, {"topic": "genetics", "questions": 2}]
+    unknown = await assessments.draw(student, uuid.uuid4(), topic="genetcs")
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
+    assert "genetcs" in unknown.json()["detail"] and "/questions/topics" in unknown.json()["detail"]
+    assert (await assessments.client.get("/questions/topics")).status_code == 401
