@@ -19,6 +19,7 @@ from services.analytics.deltas import Deltas
 from services.analytics.models import NO_COURSE, NO_TOPIC
 from services.analytics.partitions import month_of, retention_start
 from services.analytics.service import AnalyticsContext
+from services.analytics.telemetry import count_broker_event_on_commit
 from services.contracts import events as contracts
 from services.kit.events import Event
 from services.kit.time import as_utc, utcnow
@@ -39,6 +40,7 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
     ) -> None:
         """Stores the event among the raw analytics events, unless it is already past retention."""
         if at < retention_start(utcnow(), ctx.settings.retention_months):
+            count_broker_event_on_commit(db, "expired")
             return
         properties = {k: v for k, v in event.data.items() if k not in _NOT_KEPT}
         blob = orjson.dumps(properties)
@@ -56,7 +58,8 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         )
         await ctx.partitions.ensure([month_of(at)])
         # Many handlers share one transaction: no savepoint each (see insert_events).
-        await repository.insert_events(db=db, rows=[row], copy_first=False)
+        stored = await repository.insert_events(db=db, rows=[row], copy_first=False)
+        count_broker_event_on_commit(db, "stored" if stored else "duplicate")
 
     async def user_registered(event: Event, db: AsyncSession) -> None:
         p = contracts.UserRegistered.model_validate(event.data)

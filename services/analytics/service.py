@@ -91,8 +91,8 @@ async def ingest_events(
     stored = await store_events(db=db, ctx=ctx, rows=rows)
     service = ctx.settings.service_name
     BATCH_SIZE.labels(service).observe(len(rows))
-    INGESTED.labels(service, "stored").inc(stored)
-    INGESTED.labels(service, "duplicate").inc(len(rows) - stored)
+    INGESTED.labels(service, "http", "stored").inc(stored)
+    INGESTED.labels(service, "http", "duplicate").inc(len(rows) - stored)
     return IngestResult(received=len(rows), stored=stored, duplicates=len(rows) - stored)
 
 
@@ -112,5 +112,5 @@ async def track_activity(
         orjson.dumps(properties).decode(),
     )
     await store_events(db=db, ctx=ctx, rows=[row])
-    INGESTED.labels(ctx.settings.service_name, "stored").inc()
+    INGESTED.labels(ctx.settings.service_name, "http", "stored").inc()
     return ActivityRecorded(event_id=event_id, seconds=request.seconds)

@@ -14,7 +14,7 @@ from tests.services.analytics.conftest import PROBLEM, AnalyticsApi, learning_ev
 
 
 def duplicates_counted() -> float:
-    labels = {"service": "analytics", "outcome": "duplicate"}
+    labels = {"service": "analytics", "source": "http", "outcome": "duplicate"}
     return REGISTRY.get_sample_value("cerebrum_analytics_events_ingested_total", labels) or 0.0
 
 
