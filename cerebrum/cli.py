@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 
 from cerebrum import runner
+from cerebrum.journey_cli import demo_app
 from chaos.cli import chaos_app
 from datamigration.cli import data_app
 from slo.cli import slo_app
@@ -29,6 +31,7 @@ app.add_typer(load_app, name="load", help="Locust load scenarios against the pla
 app.add_typer(chaos_app, name="chaos", help="Chaos Toolkit experiments against the platform on the real servers.")
 app.add_typer(data_app, name="data", help="Phase 3: move the monolith's data to per-service databases, verify it.")
 app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo", help="See the platform work: a student's journey, step by step.")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True, soft_wrap=True)
@@ -41,23 +44,57 @@ DataOpt = Annotated[Path, typer.Option(help="Folder for SQLite files, keys and d
 @app.command()
 def up(
     host: HostOpt = "127.0.0.1",
-    port: PortOpt = 8000,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default 8000; with --base-port, the base port).")
+    ] = None,
     data_dir: DataOpt = Path("data"),
     demo: Annotated[bool, typer.Option(help="Create the demo admin and student accounts.")] = True,
     distributed: Annotated[
         bool, typer.Option(help="Each service in its own process on DATABASE_URL, REDIS_URL and RABBITMQ_URL.")
     ] = False,
-    monolith_port: Annotated[
-        int | None, typer.Option(help="With --distributed: also run the monolith here, for the gateway's split.")
+    base_port: Annotated[
+        int | None,
+        typer.Option(
+            help="With --distributed: the gateway here, the services on the next seven ports, the monolith "
+            "on +8, postgres_exporter on +9, so runs on other base ports never clash (default: 8000, 8101-8109)."
+        ),
     ] = None,
+    monolith: Annotated[
+        bool, typer.Option(help="With --distributed: also run the monolith (base port +8), for the gateway's split.")
+    ] = False,
+    monolith_port: Annotated[
+        int | None, typer.Option(help="With --distributed: run the monolith on this port instead.")
+    ] = None,
+    exporters: Annotated[
+        bool,
+        typer.Option(
+            help="With --distributed: run postgres_exporter and serve RabbitMQ's per-queue metrics, which "
+            "DatabaseConnectionsHigh and ConsumerLag read."
+        ),
+    ] = False,
 ) -> None:
     """Runs the whole academy in one process (SQLite and an in-process Redis unless URLs are set)."""
     os.environ.setdefault("DATA_DIR", str(data_dir))
     if distributed:
         from cerebrum import distributed as mode
+        from cerebrum.ports import Ports
 
-        raise typer.Exit(mode.run(port=port, log_dir=data_dir / "logs", monolith_port=monolith_port, console=console))
-    runner.run_embedded(host=host, port=port, data_dir=data_dir, demo=demo, console=console)
+        try:
+            ports = Ports.layout(base_port, gateway=port)
+        except ValueError as wrong:
+            raise typer.BadParameter(str(wrong), param_hint="--base-port") from None
+        if monolith_port is not None:
+            ports = replace(ports, monolith_port=monolith_port)
+        code = mode.run(
+            ports=ports,
+            log_dir=data_dir / "logs",
+            monolith=monolith or monolith_port is not None,
+            exporters=exporters,
+            console=console,
+            prometheus_file=data_dir / "prometheus.yml",
+        )
+        raise typer.Exit(code)
+    runner.run_embedded(host=host, port=port or 8000, data_dir=data_dir, demo=demo, console=console)
 
 
 @app.command()
