@@ -33,7 +33,8 @@ async def sandbox_checkout(
         razorpay_payment_id=result.razorpay_payment_id,
         razorpay_signature=result.razorpay_signature,
         error_description=result.error_description,
+        # The gateway's URL, the one a student's provider dashboard would be given.
         webhook=SandboxWebhook(
-            url="/payments/webhooks/razorpay", headers=result.webhook_headers, body=result.webhook_body
+            url="/api/payments/webhooks/razorpay", headers=result.webhook_headers, body=result.webhook_body
         ),
     )

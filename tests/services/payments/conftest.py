@@ -83,7 +83,9 @@ class PaymentsApi:
 
     async def deliver(self, webhook: dict[str, Any]) -> httpx.Response:
         """Posts a webhook exactly as the sandbox checkout says the provider would."""
-        return await self.client.post(webhook["url"], content=webhook["body"].encode(), headers=webhook["headers"])
+        # The sandbox names the gateway's URL; this client talks to the payments service itself.
+        path = webhook["url"].removeprefix("/api")
+        return await self.client.post(path, content=webhook["body"].encode(), headers=webhook["headers"])
 
     def signed_webhook(self, event: dict[str, Any]) -> dict[str, Any]:
         """A webhook body of our own making, signed with the sandbox's webhook secret."""
