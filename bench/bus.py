@@ -24,6 +24,7 @@ import pika
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, select
 
 from bench.harness import PG_URL, rabbitmqctl
+from services.contracts.events import Payload
 from services.kit.db import Database, async_url
 from services.kit.events import Event, define_inbox, define_outbox, record_event
 from services.kit.events.consumer import EventConsumer
@@ -33,6 +34,13 @@ from services.kit.events.rabbitmq import RabbitBus
 
 EVENTS = 50_000
 T = TypeVar("T")
+
+
+class BenchNoted(Payload):
+    """The bench's own event: only its own queue ever sees it."""
+
+    event_type = "bench.noted"
+    n: str
 
 metadata = MetaData()
 OUTBOX = define_outbox(metadata)
@@ -148,7 +156,7 @@ async def platform_bus(url: str, schema: str, count: int, handler: str) -> dict[
     await asyncio.get_running_loop().run_in_executor(None, ready.wait, 60)
     relay = OutboxRelay(service="bench", db=db, outbox=OUTBOX, bus=bus, batch_size=1000, poll_interval=0.05)
     started, cpu = time.perf_counter(), _cpu_seconds(consumer.pid)
-    relay.start()
+    await relay.start()
 
     async def handled() -> int:
         async with db.session_scope() as session:
@@ -163,7 +171,7 @@ async def platform_bus(url: str, schema: str, count: int, handler: str) -> dict[
     for _ in range(40):
         async with db.session_scope() as session:
             for _ in range(25):
-                await record_event(session, OUTBOX, type_="bench.noted", source="bench", data={"n": "lat"})
+                await record_event(session, OUTBOX, BenchNoted(n="lat"), source="bench")
         await asyncio.sleep(0.02)
     target = count + 1000
     while await handled() < target:

@@ -1,14 +1,15 @@
 """Event contracts: the routing key of every event and the fields its ``data`` carries.
 
-A publisher builds its payload from these models; a consumer reads with them, so that a renamed
-or missing field fails a test instead of silently producing nothing downstream.
+A publisher builds one of these models and hands it to ``record_event``, which takes the routing
+key from the model; a consumer reads with them, so that a renamed or missing field fails a test
+instead of silently producing nothing downstream.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,12 +17,17 @@ from pydantic import BaseModel, ConfigDict
 class Payload(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    event_type: ClassVar[str]
+    """The routing key the event is published under."""
+
     def data(self) -> dict[str, Any]:
-        """The JSON-ready dict to pass to ``record_event(..., data=...)``."""
+        """The JSON-ready dict an event carries as its ``data``."""
         return self.model_dump(mode="json")
 
 
 class UserRegistered(Payload):
+    event_type = "user.registered"
+
     user_id: uuid.UUID
     email: str
     full_name: str | None = None
@@ -31,17 +37,44 @@ class UserRegistered(Payload):
 
 
 class UserDeleted(Payload):
+    event_type = "user.deleted"
+
     user_id: uuid.UUID
 
 
 class CourseChanged(Payload):
+    """The public facts of a course that other services may keep a copy of."""
+
     course_id: uuid.UUID
+    slug: str
     title: str
+    subject: str
     grade: str
     price_paise: int
+    currency: str
+    capacity: int
+    is_active: bool
+    is_published: bool
+
+
+class CourseCreated(CourseChanged):
+    event_type = "course.created"
+
+
+class CourseUpdated(CourseChanged):
+    event_type = "course.updated"
+
+    changed: list[str]
+    """The fields (and ``lessons``) the update changed."""
+
+
+class CoursePublished(CourseChanged):
+    event_type = "course.published"
 
 
 class EnrollmentCreated(Payload):
+    event_type = "enrollment.created"
+
     enrollment_id: uuid.UUID
     user_id: uuid.UUID
     course_id: uuid.UUID
@@ -50,6 +83,8 @@ class EnrollmentCreated(Payload):
 
 
 class EnrollmentConfirmed(Payload):
+    event_type = "enrollment.confirmed"
+
     enrollment_id: uuid.UUID
     user_id: uuid.UUID
     course_id: uuid.UUID
@@ -59,6 +94,8 @@ class EnrollmentConfirmed(Payload):
 
 
 class EnrollmentCancelled(Payload):
+    event_type = "enrollment.cancelled"
+
     enrollment_id: uuid.UUID
     user_id: uuid.UUID
     course_id: uuid.UUID
@@ -66,6 +103,8 @@ class EnrollmentCancelled(Payload):
 
 
 class ProgressUpdated(Payload):
+    event_type = "enrollment.progress_updated"
+
     enrollment_id: uuid.UUID
     user_id: uuid.UUID
     course_id: uuid.UUID
@@ -77,6 +116,8 @@ class ProgressUpdated(Payload):
 
 
 class EnrollmentCompleted(Payload):
+    event_type = "enrollment.completed"
+
     enrollment_id: uuid.UUID
     user_id: uuid.UUID
     course_id: uuid.UUID
@@ -84,6 +125,8 @@ class EnrollmentCompleted(Payload):
 
 
 class PaymentSucceeded(Payload):
+    event_type = "payment.succeeded"
+
     payment_id: uuid.UUID
     order_id: uuid.UUID
     enrollment_id: uuid.UUID | None
@@ -94,13 +137,48 @@ class PaymentSucceeded(Payload):
 
 
 class PaymentFailed(Payload):
+    event_type = "payment.failed"
+
     order_id: uuid.UUID
     enrollment_id: uuid.UUID | None
     user_id: uuid.UUID
     reason: str
 
 
+class PaymentOrderCancelled(Payload):
+    event_type = "payment.order_cancelled"
+
+    order_id: uuid.UUID
+    enrollment_id: uuid.UUID | None
+    user_id: uuid.UUID
+    course_id: uuid.UUID | None
+    previous_status: str
+    reason: str
+
+
+class SubscriptionActivated(Payload):
+    event_type = "subscription.activated"
+
+    subscription_id: uuid.UUID
+    user_id: uuid.UUID
+    plan: str
+    period: str
+    current_period_end: datetime
+
+
+class SubscriptionCancelled(Payload):
+    event_type = "subscription.cancelled"
+
+    subscription_id: uuid.UUID
+    user_id: uuid.UUID
+    plan: str
+    paid_until: datetime | None
+    """The end of the last paid period (access runs to it); none when nothing was paid."""
+
+
 class AssessmentSubmitted(Payload):
+    event_type = "assessment.submitted"
+
     attempt_id: uuid.UUID
     user_id: uuid.UUID
     topic: str
@@ -110,6 +188,8 @@ class AssessmentSubmitted(Payload):
 
 
 class AssessmentCompleted(Payload):
+    event_type = "assessment.completed"
+
     result_id: uuid.UUID
     attempt_id: uuid.UUID
     user_id: uuid.UUID
@@ -118,26 +198,34 @@ class AssessmentCompleted(Payload):
     max_score: float
     percentage: float
     correct_count: int
+    rating_after: float | None = None
     predicted_neet_score: float | None = None
     completed_at: datetime
 
 
 CONTRACTS: dict[str, type[Payload]] = {
-    "user.registered": UserRegistered,
-    "user.deleted": UserDeleted,
-    "course.created": CourseChanged,
-    "course.updated": CourseChanged,
-    "course.published": CourseChanged,
-    "enrollment.created": EnrollmentCreated,
-    "enrollment.confirmed": EnrollmentConfirmed,
-    "enrollment.cancelled": EnrollmentCancelled,
-    "enrollment.progress_updated": ProgressUpdated,
-    "enrollment.completed": EnrollmentCompleted,
-    "payment.succeeded": PaymentSucceeded,
-    "payment.failed": PaymentFailed,
-    "assessment.submitted": AssessmentSubmitted,
-    "assessment.completed": AssessmentCompleted,
+    contract.event_type: contract
+    for contract in (
+        UserRegistered,
+        UserDeleted,
+        CourseCreated,
+        CourseUpdated,
+        CoursePublished,
+        EnrollmentCreated,
+        EnrollmentConfirmed,
+        EnrollmentCancelled,
+        ProgressUpdated,
+        EnrollmentCompleted,
+        PaymentSucceeded,
+        PaymentFailed,
+        PaymentOrderCancelled,
+        SubscriptionActivated,
+        SubscriptionCancelled,
+        AssessmentSubmitted,
+        AssessmentCompleted,
+    )
 }
+"""Every event a service publishes, by routing key (a test fails when a published type is missing)."""
 
 
 def parse(event_type: str, data: dict[str, Any]) -> Payload:

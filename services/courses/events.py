@@ -1,21 +1,16 @@
-"""Events of the courses service, written to its outbox in the transaction of the change."""
+"""The facts of a course its events carry (``services.contracts.events.CourseChanged``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.courses.models import OUTBOX, Course
-from services.kit import events
-
-EventType = Literal["course.created", "course.updated", "course.published"]
+from services.courses.models import Course
 
 
-def course_payload(course: Course, **extra: Any) -> dict[str, Any]:
+def course_facts(course: Course) -> dict[str, Any]:
     """The public facts of a course that other services may keep a copy of."""
     return {
-        "course_id": str(course.id),
+        "course_id": course.id,
         "slug": course.slug,
         "title": course.title,
         "subject": course.subject,
@@ -25,10 +20,4 @@ def course_payload(course: Course, **extra: Any) -> dict[str, Any]:
         "capacity": course.capacity,
         "is_active": course.is_active,
         "is_published": course.is_published,
-        **extra,
     }
-
-
-async def record_event(*, db: AsyncSession, type: EventType, payload: dict[str, Any]) -> None:
-    """Adds an event to the outbox in the caller's transaction."""
-    await events.record_event(db, OUTBOX, type_=type, source="courses", data=payload)

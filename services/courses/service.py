@@ -11,10 +11,11 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.contracts.events import CourseCreated, CoursePublished, CourseUpdated
 from services.courses import repository
 from services.courses.cache import ReadThroughCache
-from services.courses.events import course_payload, record_event
-from services.courses.models import Course, Lesson
+from services.courses.events import course_facts
+from services.courses.models import OUTBOX, Course, Lesson
 from services.courses.schemas import (
     CourseCreate,
     CourseDetail,
@@ -37,6 +38,7 @@ from services.courses.storage import ContentStorage
 from services.kit.auth import Identity
 from services.kit.db import is_unique_violation
 from services.kit.errors import Conflict, InvalidInput, NotFound
+from services.kit.events import record_event
 from services.kit.time import as_utc, utcnow
 
 log = structlog.get_logger("cerebrum.courses")
@@ -142,9 +144,9 @@ async def create_course(*, db: AsyncSession, ctx: CoursesContext, request: Cours
     lessons = _new_lessons(course.id, request.lessons)
     await repository.add(db=db, rows=lessons)
     await ctx.search.index_course(db=db, course_id=course.id)
-    await record_event(db=db, type="course.created", payload=course_payload(course))
+    await record_event(db, OUTBOX, CourseCreated(**course_facts(course)), source="courses")
     if course.is_published:
-        await record_event(db=db, type="course.published", payload=course_payload(course))
+        await record_event(db, OUTBOX, CoursePublished(**course_facts(course)), source="courses")
     log.info("course_created", course_id=str(course.id), slug=course.slug)
     return _detail(course, lessons)
 
@@ -193,9 +195,10 @@ async def update_course(
         course.updated_at = utcnow()
         await _flush_or_conflict(db, [course])
         await ctx.search.index_course(db=db, course_id=course_id)
-        await record_event(db=db, type="course.updated", payload=course_payload(course, changed=changed))
+        updated = CourseUpdated(**course_facts(course), changed=changed)
+        await record_event(db, OUTBOX, updated, source="courses")
         if course.is_published and not was_published:
-            await record_event(db=db, type="course.published", payload=course_payload(course))
+            await record_event(db, OUTBOX, CoursePublished(**course_facts(course)), source="courses")
         await ctx.cache.invalidate(db, ctx.cache.key("course", course_id))
     return _detail(course, await repository.get_lessons(db=db, course_id=course_id))
 

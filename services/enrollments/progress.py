@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.contracts.events import EnrollmentCompleted, ProgressUpdated
 from services.enrollments import repository
 from services.enrollments.errors import EnrollmentNotFound, NotConfirmed
-from services.enrollments.events import record_event
-from services.enrollments.models import Enrollment, EnrollmentProgress
+from services.enrollments.models import OUTBOX, Enrollment, EnrollmentProgress
 from services.enrollments.schemas import ProgressOut, ProgressUpdate
 from services.enrollments.service import EnrollmentsContext
 from services.kit.auth import Identity
 from services.kit.errors import Forbidden, InvalidInput
+from services.kit.events import record_event
 from services.kit.time import utcnow
 
 
@@ -89,7 +89,7 @@ async def update_progress(
             completed_lessons=completed,
             total_lessons=total,
         )
-        await record_event(db=db, type="enrollment.progress_updated", payload=payload)
+        await record_event(db, OUTBOX, payload, source="enrollments")
     if completed == total and enrollment.completed_at is None:
         if await repository.add_completion_once(
             db=db,
@@ -106,7 +106,7 @@ async def update_progress(
                 course_id=enrollment.course_id,
                 completed_at=now,
             )
-            await record_event(db=db, type="enrollment.completed", payload=done)
+            await record_event(db, OUTBOX, done, source="enrollments")
     return ProgressOut(
         enrollment_id=enrollment_id,
         lesson_id=update.lesson_id,

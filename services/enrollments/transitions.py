@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.contracts.events import EnrollmentCancelled, EnrollmentConfirmed, EnrollmentCreated
 from services.enrollments import repository
-from services.enrollments.events import record_event
-from services.enrollments.models import ACTIVE_STATUSES, Enrollment, EnrollmentSagaRecord
+from services.enrollments.models import ACTIVE_STATUSES, OUTBOX, Enrollment, EnrollmentSagaRecord
 from services.enrollments.telemetry import count_enrollment, count_step
+from services.kit.events import record_event
 from services.kit.time import utcnow
 
 log = structlog.get_logger("cerebrum.enrollments.saga")
@@ -96,7 +96,7 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
         saga_id=saga.id,
         amount_paise=enrollment.amount_paise,
     )
-    await record_event(db=db, type="enrollment.created", payload=payload)
+    await record_event(db, OUTBOX, payload, source="enrollments")
     await log_step(db, saga, "create_enrollment", "ok")
     move(saga, "creating_order")
     count_enrollment("created")
@@ -130,7 +130,7 @@ async def confirm_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord, payme
         amount_paise=enrollment.amount_paise,
         confirmed_at=now,
     )
-    await record_event(db=db, type="enrollment.confirmed", payload=payload)
+    await record_event(db, OUTBOX, payload, source="enrollments")
     await log_step(db, saga, "confirm", "ok", f"payment {payment_id}")
     move(saga, "confirmed", "confirm")
     count_enrollment("confirmed")
@@ -150,7 +150,7 @@ async def cancel_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord) -> Non
             course_id=enrollment.course_id,
             reason=saga.cancel_reason or "cancelled",
         )
-        await record_event(db=db, type="enrollment.cancelled", payload=payload)
+        await record_event(db, OUTBOX, payload, source="enrollments")
         await log_step(db, saga, "cancel_enrollment", "ok", saga.cancel_reason)
     move(saga, COMPENSATING, "release_seat")
 

@@ -11,6 +11,7 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.contracts.events import PaymentFailed, PaymentOrderCancelled
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, Forbidden
@@ -154,20 +155,15 @@ async def close_order(db: AsyncSession, actor: Actor, order: Order, *, reason: s
         return
     previous, order.status, order.updated_at = order.status, "cancelled", utcnow()
     await audit(db, actor, action="cancel_order", outcome="cancelled", order_id=order.id, reason=reason)
-    await record_event(
-        db,
-        OUTBOX,
-        type_="payment.order_cancelled",
-        source="payments",
-        data={
-            "order_id": str(order.id),
-            "enrollment_id": str(order.enrollment_id) if order.enrollment_id else None,
-            "user_id": str(order.user_id),
-            "course_id": str(order.course_id) if order.course_id else None,
-            "previous_status": previous,
-            "reason": reason,
-        },
+    cancelled = PaymentOrderCancelled(
+        order_id=order.id,
+        enrollment_id=order.enrollment_id,
+        user_id=order.user_id,
+        course_id=order.course_id,
+        previous_status=previous,
+        reason=reason,
     )
+    await record_event(db, OUTBOX, cancelled, source="payments")
 
 
 async def cancel_order(
@@ -187,18 +183,10 @@ async def expire_orders(*, db: AsyncSession, now: datetime) -> int:
     for order in orders:
         order.status, order.failure_reason, order.updated_at = "expired", "expired", now
         await audit(db, SYSTEM, action="expire_order", outcome="expired", order_id=order.id)
-        await record_event(
-            db,
-            OUTBOX,
-            type_="payment.failed",
-            source="payments",
-            data={
-                "order_id": str(order.id),
-                "enrollment_id": str(order.enrollment_id) if order.enrollment_id else None,
-                "user_id": str(order.user_id),
-                "reason": "expired",
-            },
+        expired = PaymentFailed(
+            order_id=order.id, enrollment_id=order.enrollment_id, user_id=order.user_id, reason="expired"
         )
+        await record_event(db, OUTBOX, expired, source="payments")
         PAYMENTS.labels("expired").inc()
     if orders:
         log.info("orders_expired", count=len(orders))

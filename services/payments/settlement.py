@@ -14,6 +14,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.contracts.events import PaymentFailed, PaymentSucceeded
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import DomainError, NotFound
@@ -42,10 +43,6 @@ log = structlog.get_logger("cerebrum.payments.settlement")
 
 class BadWebhook(DomainError):
     status, type, title = 400, "bad-webhook", "Webhook refused"
-
-
-def _id(value: uuid.UUID | None) -> str | None:
-    return str(value) if value else None
 
 
 async def capture(
@@ -89,21 +86,16 @@ async def capture(
     order.status, order.failure_reason, order.updated_at = "paid", None, now
     invoice = await issue_invoice(db, ctx, order=order, payment=payment, at=now)
     await activate_subscription(db, order=order, at=now)
-    await record_event(
-        db,
-        OUTBOX,
-        type_="payment.succeeded",
-        source="payments",
-        data={
-            "payment_id": str(payment.id),
-            "order_id": str(order.id),
-            "enrollment_id": _id(order.enrollment_id),
-            "user_id": str(order.user_id),
-            "course_id": _id(order.course_id),
-            "amount_paise": amount_paise,
-            "currency": currency,
-        },
+    succeeded = PaymentSucceeded(
+        payment_id=payment.id,
+        order_id=order.id,
+        enrollment_id=order.enrollment_id,
+        user_id=order.user_id,
+        course_id=order.course_id,
+        amount_paise=amount_paise,
+        currency=currency,
     )
+    await record_event(db, OUTBOX, succeeded, source="payments")
     PAYMENTS.labels("succeeded").inc()
     REVENUE.inc(amount_paise)
     await audit(db, actor, action=action, outcome="paid", order_id=order.id, reason=provider_payment_id)
@@ -118,18 +110,8 @@ async def fail(db: AsyncSession, actor: Actor, *, order: Order, provider_payment
         await audit(db, actor, action="webhook", outcome=outcome, order_id=order.id, reason=provider_payment_id)
         return
     order.status, order.failure_reason, order.updated_at = "failed", reason[:255], utcnow()
-    await record_event(
-        db,
-        OUTBOX,
-        type_="payment.failed",
-        source="payments",
-        data={
-            "order_id": str(order.id),
-            "enrollment_id": _id(order.enrollment_id),
-            "user_id": str(order.user_id),
-            "reason": reason,
-        },
-    )
+    failed = PaymentFailed(order_id=order.id, enrollment_id=order.enrollment_id, user_id=order.user_id, reason=reason)
+    await record_event(db, OUTBOX, failed, source="payments")
     PAYMENTS.labels("failed").inc()
     await audit(
         db, actor, action="webhook", outcome="failed", order_id=order.id, reason=f"{provider_payment_id}: {reason}"

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.contracts.events import SubscriptionActivated, SubscriptionCancelled
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import NotFound
@@ -107,18 +108,13 @@ async def cancel_subscription(
         await close_order(db, actor, order, reason="subscription cancelled")
     subscription.status, subscription.cancelled_at = "cancelled", utcnow()
     await audit(db, actor, action="cancel_subscription", outcome="cancelled", order_id=order.id)
-    await record_event(
-        db,
-        OUTBOX,
-        type_="subscription.cancelled",
-        source="payments",
-        data={
-            "subscription_id": str(subscription.id),
-            "user_id": str(subscription.user_id),
-            "plan": subscription.plan,
-            "paid_until": subscription.current_period_end.isoformat() if subscription.current_period_end else None,
-        },
+    cancelled = SubscriptionCancelled(
+        subscription_id=subscription.id,
+        user_id=subscription.user_id,
+        plan=subscription.plan,
+        paid_until=subscription.current_period_end,
     )
+    await record_event(db, OUTBOX, cancelled, source="payments")
     return _out(subscription, order, ctx)
 
 
@@ -132,16 +128,11 @@ async def activate_subscription(db: AsyncSession, *, order: Order, at: datetime)
     months = 1 if subscription.period == "monthly" else 12
     subscription.status = "active"
     subscription.current_period_start, subscription.current_period_end = at, add_months(at, months)
-    await record_event(
-        db,
-        OUTBOX,
-        type_="subscription.activated",
-        source="payments",
-        data={
-            "subscription_id": str(subscription.id),
-            "user_id": str(subscription.user_id),
-            "plan": subscription.plan,
-            "period": subscription.period,
-            "current_period_end": subscription.current_period_end.isoformat(),
-        },
+    activated = SubscriptionActivated(
+        subscription_id=subscription.id,
+        user_id=subscription.user_id,
+        plan=subscription.plan,
+        period=subscription.period,
+        current_period_end=subscription.current_period_end,
     )
+    await record_event(db, OUTBOX, activated, source="payments")

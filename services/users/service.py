@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
 from observability.redaction import mask_email
+from services.contracts.events import UserDeleted, UserRegistered
 from services.kit.auth import Identity, TokenIssuer
 from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.deps import ClientInfo
@@ -132,20 +133,15 @@ async def register(
     except IntegrityError as exc:  # a concurrent registration won the race for this email
         raise Conflict("An account with this email already exists", field="email") from exc
     _audit(db, client, event="register", outcome="success", email=email, user_id=user.id)
-    await record_event(
-        db,
-        OUTBOX,
-        type_="user.registered",
-        source="users",
-        data={
-            "user_id": str(user.id),
-            "email": email,
-            "full_name": request.full_name,
-            "role": role,
-            "grade": request.grade,
-            "target_exam": request.target_exam,
-        },
+    registered = UserRegistered(
+        user_id=user.id,
+        email=email,
+        full_name=request.full_name,
+        role=role,
+        grade=request.grade,
+        target_exam=request.target_exam,
     )
+    await record_event(db, OUTBOX, registered, source="users")
     REGISTRATIONS.labels(role).inc()
     log.info("user_registered", user_id=str(user.id), email=mask_email(email), role=role)
     return _user_response(user, profile)
@@ -316,7 +312,7 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
             setattr(profile, field, None)
     families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
     await repository.anonymise_auth_logs(db=db, user_id=user_id)
-    await record_event(db, OUTBOX, type_="user.deleted", source="users", data={"user_id": str(user_id)})
+    await record_event(db, OUTBOX, UserDeleted(user_id=user_id), source="users")
     _audit(db, client, event="account_deleted", outcome="success", email=None, user_id=user_id)
     await db.flush()
     await _forget_sessions(ctx, families)

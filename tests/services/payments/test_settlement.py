@@ -235,7 +235,7 @@ async def test_unpaid_orders_expire_with_payment_failed(payments: PaymentsApi) -
 
 
 async def test_published_events_keep_their_contracts(payments: PaymentsApi) -> None:
-    from services.contracts.events import CONTRACTS, parse
+    from services.contracts.events import parse
 
     paid = await payments.create_order()
     await payments.verify(await payments.checkout(paid["order_id"]))
@@ -244,7 +244,22 @@ async def test_published_events_keep_their_contracts(payments: PaymentsApi) -> N
     await payments.client.post(
         "/payments/webhooks/razorpay", content=failure["webhook"]["body"], headers=failure["webhook"]["headers"]
     )
-    events = [e for e in await payments.outbox() if e.type in CONTRACTS]
-    assert {e.type for e in events} == {"payment.succeeded", "payment.failed"}
+    dropped = await payments.create_order(key="a-dropped-order", amount_paise=130000)
+    await payments.client.post(f"/payments/orders/{dropped['order_id']}/cancel", headers=payments.service)
+    body = {"plan": "Biology Monthly", "amount_paise": 99900, "period": "monthly"}
+    subscribed = await payments.client.post(
+        "/subscriptions/create", json=body, headers={**payments.student, "Idempotency-Key": "contract-sub"}
+    )
+    subscription = subscribed.json()
+    await payments.verify(await payments.checkout(subscription["order"]["order_id"]))
+    await payments.client.put(f"/subscriptions/{subscription['subscription_id']}/cancel", headers=payments.student)
+    events = await payments.outbox()
+    assert {e.type for e in events} == {
+        "payment.succeeded",
+        "payment.failed",
+        "payment.order_cancelled",
+        "subscription.activated",
+        "subscription.cancelled",
+    }
     for event in events:
         parse(event.type, event.data)

@@ -104,5 +104,6 @@ async def test_published_events_keep_their_contracts(users: UsersApi) -> None:
     await users.client.delete("/users/account", headers=users.bearer(tokens))
     async with users.app.state.kit.db.session_scope() as db:
         rows = (await db.execute(select(OUTBOX.c.event_type, OUTBOX.c.payload))).all()
+    assert sorted(row.event_type for row in rows) == ["user.deleted", "user.registered"]
     for row in rows:
         parse(row.event_type, row.payload["data"])

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, select
 
 from chaos.broker import PrivateBroker
+from services.contracts.events import Payload
 from services.kit.db import Database, async_url
 from services.kit.events import Event, define_inbox, define_outbox, record_event
 from tests.conftest import PG_URL, require_server
@@ -26,6 +27,18 @@ LEDGER = Table(
     Column("event_id", Uuid, nullable=False),
     Column("note", String(100)),
 )
+
+
+class ProbeNoted(Payload):
+    """The probe service's own event: only the probe's queue ever sees it."""
+
+    event_type = "probe.noted"
+    note: str
+
+
+class ProbeOther(Payload):
+    event_type = "probe.other"
+    note: str
 
 
 @dataclass
@@ -44,7 +57,7 @@ class Probe:
     async def record(self, *notes: str) -> None:
         async with self.db.session_scope() as session:
             for note in notes:
-                await record_event(session, OUTBOX, type_="probe.noted", source="probe", data={"note": note})
+                await record_event(session, OUTBOX, ProbeNoted(note=note), source="probe")
 
     async def ledger(self) -> list[str]:
         async with self.db.session_scope() as session:

@@ -14,7 +14,7 @@ from services.kit.events.contracts import Handler, OutgoingMessage, encode, in_b
 from services.kit.events.inprocess import InProcessBus
 from services.kit.events.outbox import OutboxRelay
 from services.kit.time import utcnow
-from tests.services.kit.events.conftest import INBOX, LEDGER, OUTBOX, Probe
+from tests.services.kit.events.conftest import INBOX, LEDGER, OUTBOX, Probe, ProbeNoted, ProbeOther
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ async def test_a_rolled_back_change_publishes_nothing(probe: Probe) -> None:
         async with probe.db.session_scope() as session:
             from services.kit.events import record_event
 
-            await record_event(session, OUTBOX, type_="probe.noted", source="probe", data={"note": "ghost"})
+            await record_event(session, OUTBOX, ProbeNoted(note="ghost"), source="probe")
             raise RuntimeError("the change failed")
     assert await probe.unsent() == 0
 
@@ -95,7 +95,7 @@ async def test_a_batch_handler_takes_consecutive_new_events_together_and_never_a
     bus, relay, _ = await _wired(probe, handlers, InProcessBus())
     await probe.record("prophase", "metaphase")
     async with probe.db.session_scope() as session:
-        await record_event(session, OUTBOX, type_="probe.other", source="probe", data={"note": "interlude"})
+        await record_event(session, OUTBOX, ProbeOther(note="interlude"), source="probe")
     await probe.record("anaphase")
     assert await relay.relay_once() == 4
     assert calls == [["prophase", "metaphase"], ["anaphase"]]  # order kept around the other type
