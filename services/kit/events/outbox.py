@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from opentelemetry.trace import Span, set_span_in_context
+from opentelemetry.trace import SpanKind, set_span_in_context
 from sqlalchemy import (
     JSON,
     Column,
@@ -34,12 +34,11 @@ from services.kit.events.telemetry import (
     OUTBOX_PENDING,
     PUBLISHED,
     RELAY_FAILURES,
+    context_from,
     current_trace_headers,
-    end_publish_spans,
     inject_into,
-    start_publish_span,
+    tracer,
 )
-from services.kit.jobs import PeriodicJob
 from services.kit.time import as_utc, utcnow
 
 log = structlog.get_logger("cerebrum.outbox")
@@ -116,7 +115,6 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         retention: timedelta = timedelta(days=1),
-        stop_timeout: float = 10.0,
     ) -> None:
         self.service = service
         self.db = db
@@ -126,15 +124,8 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.retention = retention
         self._wake = asyncio.Event()
-        self._backoff = poll_interval
-        self._last_cleanup = 0.0
-        self.job = PeriodicJob(
-            f"outbox-relay-{service}",
-            self._relay_round,
-            interval=poll_interval,
-            wake=self._wake,
-            stop_timeout=stop_timeout,
-        )
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
         db.on_commit(self._after_commit)
         oldest_unsent = (
             select(outbox.c.id)
@@ -154,35 +145,42 @@ class OutboxRelay:
         if session_info.pop("events_recorded", False):
             self._wake.set()
 
-    async def start(self) -> None:
-        await self.job.start()
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self.service}")
 
     async def stop(self) -> None:
-        await self.job.stop()
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
 
-    async def _relay_round(self) -> float:
-        """One round of the relay's job; returns how soon to look again (backing off while failing)."""
+    async def run(self) -> None:
+        backoff = self.poll_interval
+        last_cleanup = 0.0
         loop = asyncio.get_running_loop()
-        try:
-            sent = await self.relay_once()
-            self._backoff = self.poll_interval
-            if loop.time() - self._last_cleanup > 60:
-                await self.forget_published()
-                self._last_cleanup = loop.time()
-        except BusUnavailable as exc:
-            RELAY_FAILURES.labels(self.service).inc()
-            log.warning("outbox_relay_waiting_for_broker", service=self.service, reason=str(exc)[:200])
-            await self.update_backlog()
-            self._backoff = min(self._backoff * 2, 5.0)
-            return self._backoff
-        except Exception as exc:  # a database outage: keep the relay alive and try again
-            RELAY_FAILURES.labels(self.service).inc()
-            log.warning("outbox_relay_error", service=self.service, error=type(exc).__name__)
-            self._backoff = min(self._backoff * 2, 5.0)
-            return self._backoff
-        if sent >= self.batch_size:
-            return 0  # a full batch: more are waiting
-        return self._backoff if sent == 0 else 0.01
+        while not self._stopping:
+            try:
+                sent = await self.relay_once()
+                backoff = self.poll_interval
+                if loop.time() - last_cleanup > 60:
+                    await self.forget_published()
+                    last_cleanup = loop.time()
+            except BusUnavailable as exc:
+                RELAY_FAILURES.labels(self.service).inc()
+                log.warning("outbox_relay_waiting_for_broker", service=self.service, reason=str(exc)[:200])
+                await self.update_backlog()
+                sent, backoff = 0, min(backoff * 2, 5.0)
+            except Exception as exc:  # a database outage: keep the relay alive and try again
+                RELAY_FAILURES.labels(self.service).inc()
+                log.warning("outbox_relay_error", service=self.service, error=type(exc).__name__)
+                sent, backoff = 0, min(backoff * 2, 5.0)
+            if sent >= self.batch_size:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff if sent == 0 else 0.01)
+            except TimeoutError:
+                pass
 
     async def relay_once(self) -> int:
         """Publishes the oldest unsent batch; returns how many went out."""
@@ -197,44 +195,40 @@ class OutboxRelay:
                 OUTBOX_PENDING.labels(self.service).set(0)
                 return 0
             OUTBOX_AGE.labels(self.service).set((utcnow() - as_utc(rows[0].created_at)).total_seconds())
-            messages, spans = self._messages(rows)
-            try:
-                await self.bus.publish(messages)
-            except BaseException as exc:
-                end_publish_spans(spans, exc)
-                raise
-            end_publish_spans(spans)
+            messages = [self._message(row) for row in rows]
+            await self.bus.publish(messages)
         for message in messages:
             PUBLISHED.labels(self.service, message.type).inc()
         return len(messages)
 
-    def _messages(self, rows: list[Any]) -> tuple[list[OutgoingMessage], list[Span]]:
-        # One publish span per event, a child of the request that recorded it, ended when the
-        # broker has answered for the batch: a failed attempt leaves an ERROR span, the attempt
-        # that succeeds a successful one, and the consumer's span is a child of that one (its
-        # traceparent is what the message carries). A single span for the batch would sit in a
-        # trace of its own, outside every request it serves.
-        messages, spans = [], []
-        for row in rows:
-            payload = row.payload
-            body = encode(
-                event_id=row.id,
-                type_=row.event_type,
-                source=payload.get("source", self.service),
-                occurred_at=as_utc(row.created_at),
-                data=payload.get("data", {}),
-            )
-            span = start_publish_span(
-                service=self.service,
-                event_type=row.event_type,
-                message_id=str(row.id),
-                recorded_in=row.headers or {},
-                batch_size=len(rows),
-            )
-            headers = inject_into({"x-source": self.service}, set_span_in_context(span))
-            messages.append(OutgoingMessage(id=row.id, type=row.event_type, body=body, headers=headers))
-            spans.append(span)
-        return messages, spans
+    def _message(self, row: Any) -> OutgoingMessage:
+        # The publish span is a child of the request that recorded the event, and the consumer's
+        # span a child of this one: one trace across the relay and the broker.
+        parent = context_from(row.headers or {})
+        span = tracer.start_span(
+            f"{row.event_type} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": "cerebrum_events",
+                "messaging.rabbitmq.destination.routing_key": row.event_type,
+                "messaging.message.id": str(row.id),
+                "cerebrum.service": self.service,
+            },
+        )
+        headers = inject_into({"x-source": self.service}, set_span_in_context(span))
+        span.end()
+        payload = row.payload
+        body = encode(
+            event_id=row.id,
+            type_=row.event_type,
+            source=payload.get("source", self.service),
+            occurred_at=as_utc(row.created_at),
+            data=payload.get("data", {}),
+        )
+        return OutgoingMessage(id=row.id, type=row.event_type, body=body, headers=headers)
 
     async def update_backlog(self) -> None:
         """Reads how many events wait and how old the oldest is (for the backlog alerts)."""
