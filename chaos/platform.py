@@ -147,7 +147,6 @@ class Platform:
         direct = self._direct_env()
         self.say("migrating and seeding the catalogue")
         self._prepare(direct)
-        self._declare_queues(direct["RABBITMQ_URL"])
         names = [*SERVICE_NAMES, "gateway"]
         proxy_ports, control_url, proxy_pid = self._start_proxy(names)
         ports = {name: free_port() for name in names}
@@ -171,7 +170,8 @@ class Platform:
                 name=name,
                 url=f"http://127.0.0.1:{ports[name]}",
                 port=ports[name],
-                argv=[sys.executable, "-m", "chaos.serve", name, "--port", str(ports[name])],
+                # `cerebrum serve` installs the faults itself (CHAOS_ENABLED in the environment).
+                argv=[sys.executable, "-m", "cerebrum.cli", "serve", name, "--port", str(ports[name]), "--no-migrate"],
                 env=env,
                 log=str(self.run_dir / "logs" / f"{name}.log"),
             )
@@ -203,14 +203,19 @@ class Platform:
         return self.state
 
     def _prepare(self, env: dict[str, str]) -> None:
-        """``cerebrum db upgrade`` and ``cerebrum seed catalogue``, in one process (imports are slow)."""
+        """``cerebrum db upgrade`` (queues too) and ``cerebrum seed catalogue``, in one process (imports are slow).
+
+        A child process, not an import: ``cerebrum`` composes chaos into its CLI, so chaos never imports it.
+        """
         script = (
             "import asyncio\n"
             "from rich.console import Console\n"
             "from cerebrum import runner\n"
+            "from cerebrum.distributed import declare_queues\n"
             "console = Console(stderr=True)\n"
             "asyncio.run(runner.migrate(None, console=console))\n"
             "asyncio.run(runner.load_catalogue(console=console))\n"
+            "declare_queues()\n"
         )
         full = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTEST_"))}
         full.update(env)
@@ -220,19 +225,6 @@ class Platform:
         # Room for every student the experiments bring: a full course would turn their enrolments
         # into (correct) 409s and hide what the experiments look for.
         _sql(self.database_url, "UPDATE courses.courses SET capacity = 100000")
-
-    def _declare_queues(self, url: str) -> None:
-        from cerebrum.distributed import declare_queues
-
-        previous = os.environ.get("RABBITMQ_URL")
-        os.environ["RABBITMQ_URL"] = url
-        try:
-            declare_queues()
-        finally:
-            if previous is None:
-                os.environ.pop("RABBITMQ_URL", None)
-            else:
-                os.environ["RABBITMQ_URL"] = previous
 
     def _start_proxy(self, names: list[str]) -> tuple[dict[str, int], str, int]:
         ready = self.run_dir / "proxy.json"

@@ -23,6 +23,7 @@ from datamigration.catalog import (
     table_info,
 )
 from datamigration.endpoints import Endpoint, TargetLayout, qname
+from datamigration.services import SERVICE_MODELS
 
 SERVICE_LOCAL = ("outbox", "inbox")
 EXTRA_TABLES: dict[str, tuple[str, ...]] = {"courses": ("course_search",)}
@@ -88,18 +89,8 @@ class ServicePlan:
 
 
 def service_schemas(names: Iterable[str] | None = None) -> list[ServiceSchema]:
-    """The platform's services (from the registry, plus analytics while it is not registered)."""
-    from cerebrum.registry import SERVICES
-
-    specs = {name: (spec.metadata, spec.migrations) for name, spec in SERVICES.items()}
-    if "analytics" not in specs:
-        try:
-            from services.analytics.app import MIGRATIONS as ANALYTICS_MIGRATIONS
-            from services.analytics.models import metadata as analytics_metadata
-        except ImportError:  # pragma: no cover - the analytics service is optional here
-            pass
-        else:
-            specs["analytics"] = (analytics_metadata, ANALYTICS_MIGRATIONS)
+    """The platform's services (all of them unless named), each with its tables and migrations."""
+    specs = SERVICE_MODELS
     wanted = list(names) if names else list(specs)
     unknown = [n for n in wanted if n not in specs]
     if unknown:

@@ -96,3 +96,13 @@ def test_the_gate_passes_only_a_report_without_differences() -> None:
     assert report["total_differences"] == 1
     verdict = phase3_gate(report)
     assert not verdict.passed and "users.users: checksums differ" in verdict.reasons
+
+
+def test_the_tool_moves_the_services_the_platform_registers() -> None:
+    from cerebrum.registry import SERVICES
+    from datamigration.services import SERVICE_MODELS
+
+    assert list(SERVICE_MODELS) == list(SERVICES)
+    for name, (metadata, migrations) in SERVICE_MODELS.items():
+        assert metadata is SERVICES[name].metadata
+        assert migrations == SERVICES[name].migrations and (migrations / "env.py").exists()
