@@ -61,3 +61,12 @@ def builds() -> dict[str, list[kustomize.Manifest]]:
 
 def by_kind(manifests: list[kustomize.Manifest], kind: str) -> dict[str, kustomize.Manifest]:
     return {manifest["metadata"]["name"]: manifest for manifest in manifests if manifest["kind"] == kind}
+
+
+# Run beside the platform for the alert rules (deploy/k8s/base/postgres-exporter.yaml), from their own images.
+EXPORTERS = {"postgres-exporter": 9187}
+
+
+def processes(manifests: list[kustomize.Manifest]) -> dict[str, kustomize.Manifest]:
+    """The Deployments of Cerebrum's own processes (the services and the gateway), without the exporters."""
+    return {name: d for name, d in by_kind(manifests, "Deployment").items() if name not in EXPORTERS}

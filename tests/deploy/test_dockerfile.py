@@ -187,7 +187,8 @@ def cerebrum_commands() -> list[tuple[str, list[str]]]:
         for kind in ("Deployment", "Job"):
             for name, workload in by_kind(manifests, kind).items():
                 (main,) = workload["spec"]["template"]["spec"]["containers"]
-                found.append((f"{overlay}:{kind}/{name}", main["args"]))
+                if "cerebrum" in main["image"]:  # not the exporters' images
+                    found.append((f"{overlay}:{kind}/{name}", main["args"]))
     return found
 
 

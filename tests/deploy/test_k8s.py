@@ -16,7 +16,17 @@ import pytest
 import yaml
 
 from tests.deploy import kustomize
-from tests.deploy.conftest import K8S_DIR, OVERLAYS, PLAN_REPLICAS, PORTS, SAGA_CALLS, SERVICES, by_kind, load_yaml
+from tests.deploy.conftest import (
+    K8S_DIR,
+    OVERLAYS,
+    PLAN_REPLICAS,
+    PORTS,
+    SAGA_CALLS,
+    SERVICES,
+    by_kind,
+    load_yaml,
+    processes,
+)
 
 Builds = dict[str, list[kustomize.Manifest]]
 # The plan's cluster is 1.28 (EKS); 1.29 is the oldest the validator bundles that the brief asks for.
@@ -87,7 +97,7 @@ def test_the_builder_refuses_what_it_does_not_implement(tmp_path: Any) -> None:
 @pytest.mark.parametrize("overlay", list(OVERLAYS))
 def test_every_process_has_probes_resources_a_service_an_hpa_and_a_pdb(builds: Builds, overlay: str) -> None:
     manifests = builds[overlay]
-    deployments = by_kind(manifests, "Deployment")
+    deployments = processes(manifests)
     assert set(deployments) == set(PORTS)
     services, hpas, pdbs = (
         by_kind(manifests, "Service"),
@@ -118,7 +128,7 @@ def test_every_process_has_probes_resources_a_service_an_hpa_and_a_pdb(builds: B
 
 @pytest.mark.parametrize("overlay", list(OVERLAYS))
 def test_each_container_serves_the_process_it_is_named_for(builds: Builds, overlay: str) -> None:
-    for name, deployment in by_kind(builds[overlay], "Deployment").items():
+    for name, deployment in processes(builds[overlay]).items():
         args = container(deployment)["args"]
         assert args[:2] == ["serve", name] and args[args.index("--host") + 1] == "0.0.0.0"
         assert "--no-migrate" in args, "the migrate Job migrates every schema; replicas never race"
@@ -154,7 +164,7 @@ def test_autoscaling_targets_cpu_70_and_memory_80_percent(builds: Builds, overla
 
 
 def test_production_raises_every_request_and_limit(builds: Builds) -> None:
-    base, production = by_kind(builds["base"], "Deployment"), by_kind(builds["production"], "Deployment")
+    base, production = processes(builds["base"]), processes(builds["production"])
     for name in PORTS:
         before, after = container(base[name])["resources"], container(production[name])["resources"]
         for section in ("requests", "limits"):
@@ -187,7 +197,7 @@ def test_no_secret_is_committed_and_every_reference_is_documented(builds: Builds
 def test_only_the_signing_services_get_the_private_key(builds: Builds) -> None:
     signing = {
         name
-        for name, deployment in by_kind(builds["base"], "Deployment").items()
+        for name, deployment in processes(builds["base"]).items()
         if any(variable["name"] == "JWT_PRIVATE_KEY" for variable in container(deployment)["env"])
     }
     assert signing == {"users", "enrollments"}
@@ -221,7 +231,7 @@ def test_the_settings_point_at_the_services_of_the_namespace(builds: Builds, ove
     assert {urlsplit(config[f"{name.upper()}_URL"]).hostname for name in SAGA_CALLS["enrollments"]} == SAGA_CALLS[
         "enrollments"
     ]
-    for deployment in by_kind(builds[overlay], "Deployment").values():
+    for deployment in processes(builds[overlay]).values():
         assert {"configMapRef": {"name": "cerebrum-config"}} in container(deployment)["envFrom"]
     assert config["ENVIRONMENT"] == ("production" if overlay == "production" else "staging")
 
@@ -231,5 +241,5 @@ def test_a_job_migrates_every_schema_with_the_release_image(builds: Builds, over
     (job,) = by_kind(builds[overlay], "Job").values()
     assert container(job)["args"] == ["db", "upgrade"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
-    images = {container(d)["image"] for d in by_kind(builds[overlay], "Deployment").values()}
+    images = {container(d)["image"] for d in processes(builds[overlay]).values()}
     assert images == {container(job)["image"]} and ":" in container(job)["image"]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.deploy import kustomize
-from tests.deploy.conftest import OVERLAYS, SAGA_CALLS, by_kind
+from tests.deploy.conftest import OVERLAYS, SAGA_CALLS, by_kind, processes
 
 Builds = dict[str, list[kustomize.Manifest]]
 INGRESS_NAMESPACE = "ingress-nginx"
@@ -78,9 +78,7 @@ def test_network_policies_isolate_everything_but_the_gateway(builds: Builds, ove
     policies = list(by_kind(builds[overlay], "NetworkPolicy").values())
     deny = [p for p in policies if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")]
     assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress"], "no default deny"
-    pods = {
-        name: d["spec"]["template"]["metadata"]["labels"] for name, d in by_kind(builds[overlay], "Deployment").items()
-    }
+    pods = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in processes(builds[overlay]).items()}
     controller = {"app.kubernetes.io/name": "ingress-nginx"}
     for name, labels in pods.items():
         from_outside = admitted(policies, labels, namespace=INGRESS_NAMESPACE, source=controller)
