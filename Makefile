@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian tools the tests drive for real: promtool and prometheus (alert rules, a real scrape),
-# amtool (the Alertmanager config) and kubectl (kustomize builds compared with ours).
-TOOLS := promtool:prometheus amtool:prometheus-alertmanager kubectl:kubectl
+# amtool (the Alertmanager config), kubectl (kustomize builds compared with ours) and postgres_exporter
+# (`cerebrum up --distributed --exporters`, which DatabaseConnectionsHigh reads).
+TOOLS := promtool:prometheus amtool:prometheus-alertmanager kubectl:kubectl \
+	prometheus-postgres-exporter:prometheus-postgres-exporter
 tools:
 	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
