@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +21,13 @@ from cerebrum.registry import SERVICES as REGISTERED
 from cerebrum.runner import build_platform
 from dashboards import build, check, metric_names
 from dashboards.__main__ import main
+from dashboards.build import render_dashboard
+from dashboards.capabilities import CAPABILITIES, Capabilities
+from dashboards.per_service import service_dashboard
 from tests.apps import FAST_HASHING
 from tests.conftest import LogCapture
-from tests.observability_as_code import emitted, promql
+from tests.observability_as_code import attribution, emitted, promql
+from tests.observability_as_code.attribution import Used, dead_panels, use_the_platform
 from tests.observability_as_code.emitted import TARGET_LABELS, Scrape
 
 PROVISIONING = promql.ROOT / "dashboards" / "provisioning"
@@ -216,3 +222,68 @@ def test_provisioning_links_exemplars_and_log_lines_to_jaeger(logs: LogCapture) 
 
     (provider,) = yaml.safe_load((PROVISIONING / "dashboards.yaml").read_text())["providers"]
     assert provider["type"] == "file" and provider["allowUiUpdates"] is False
+
+
+@pytest.fixture(scope="module")
+def used(tmp_path_factory: pytest.TempPathFactory) -> Used:
+    """The embedded platform used end to end in a process of its own (tests/observability_as_code/usage.py)."""
+    return use_the_platform(tmp_path_factory.mktemp("usage"))
+
+
+def _service_board(service: str) -> dict[str, Any]:
+    return promql.dashboards()[f"cerebrum-service-{service}.json"]
+
+
+def test_every_panel_of_a_service_dashboard_shows_what_its_service_emits(used: Used) -> None:
+    emitted.import_all_services()
+    declared = emitted.declared_series()
+    dead = [problem for s in metric_names.SERVICES for problem in dead_panels(_service_board(s), s, used, declared)]
+    assert not dead, "Panels that can never show data (change dashboards/capabilities.py):\n" + "\n".join(dead)
+
+
+def test_a_panel_for_something_the_service_lacks_is_caught(used: Used, monkeypatch: pytest.MonkeyPatch) -> None:
+    emitted.import_all_services()
+    declared = emitted.declared_series()
+    monkeypatch.setitem(CAPABILITIES, "users", Capabilities(caches=("course",), publishes=True, consumes=True))
+    board = json.loads(render_dashboard(service_dashboard("users").build()))
+    dead = "\n".join(dead_panels(board, "users", used, declared))
+    for metric in (metric_names.CACHE_REQUESTS, metric_names.EVENTS_CONSUMED, metric_names.EVENTS_DEAD_LETTERED):
+        assert f"users never emits {metric}" in dead
+
+
+def test_the_capability_table_says_what_each_service_does(used: Used) -> None:
+    """dashboards/capabilities.py against the code and the running platform: nothing a service
+    does is left off its dashboard, nothing it lacks is put on."""
+    wrong = []
+    for service, has in CAPABILITIES.items():
+        code = attribution.code_of(service)
+        seen = {
+            "upstreams": used.label_values(metric_names.DEPENDENCY_REQUESTS, service, "upstream") - {"monolith"},
+            "caches": used.label_values(metric_names.CACHE_REQUESTS, service, "cache"),
+            "publishes": bool(used.label_values(metric_names.EVENTS_PUBLISHED, service, "event")),
+            "consumes": used.consumers[service],
+            "checks_sessions": used.emits(metric_names.AUTH_REVOCATION_SKIPPED, service, service_labelled=True),
+        }
+        if not seen["upstreams"] <= set(has.upstreams) or bool(seen["upstreams"]) != bool(has.upstreams):
+            wrong.append(f"{service}: calls {sorted(seen['upstreams'])}, the table says {has.upstreams}")
+        if ("ServiceClient(" in code) != bool(has.upstreams):
+            wrong.append(f"{service}: builds a ServiceClient: {'ServiceClient(' in code}; upstreams {has.upstreams}")
+        if not seen["caches"] <= set(has.caches) or bool(seen["caches"]) != bool(has.caches):
+            wrong.append(f"{service}: caches {sorted(seen['caches'])}, the table says {has.caches}")
+        if seen["publishes"] != has.publishes or ("record_event(" in code) != has.publishes:
+            wrong.append(f"{service}: publishes {seen['publishes']}, the table says {has.publishes}")
+        for thing in ("consumes", "checks_sessions"):
+            if seen[thing] != getattr(has, thing):
+                wrong.append(f"{service}: {thing} {seen[thing]}, the table says {getattr(has, thing)}")
+    assert not wrong, "dashboards/capabilities.py disagrees with the code:\n" + "\n".join(wrong)
+
+
+def test_analytics_shows_events_from_clients_and_from_the_broker(used: Used) -> None:
+    stored = {
+        dict(labels)["source"]: value
+        for labels, value in used.scrape.values[metric_names.ANALYTICS_EVENTS_INGESTED].items()
+        if dict(labels)["outcome"] == "stored"
+    }
+    assert stored["http"] >= 1 and stored["broker"] >= 1, stored
+    (panel,) = [p for p in promql._panels(_service_board("analytics")["panels"]) if "ingested" in p.get("title", "")]
+    assert "sum by (source, outcome)" in panel["targets"][0]["expr"]
