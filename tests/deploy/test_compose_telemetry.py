@@ -98,3 +98,16 @@ def test_grafana_provisioning_matches_the_stack(compose: dict[str, Any]) -> None
     dashboards_mount = next(t for s, src, t in bind_mounts(compose) if s == "grafana" and src == "../dashboards/json")
     providers = load_yaml(provisioning / "dashboards.yaml")["providers"]
     assert any(provider["options"]["path"].rstrip("/") == dashboards_mount for provider in providers)
+
+
+def test_the_exporters_the_alert_rules_read_are_in_the_stack(compose: dict[str, Any]) -> None:
+    # ConsumerLag: the broker's own plugin, scraped per queue (the plain /metrics sums every queue).
+    mounted = {target: source for service, source, target in bind_mounts(compose) if service == "rabbitmq"}
+    plugins = (COMPOSE_DIR / mounted["/etc/rabbitmq/enabled_plugins"]).read_text()
+    assert "rabbitmq_prometheus" in plugins
+    jobs = {job["job_name"]: job for job in load_yaml(COMPOSE_DIR / "prometheus.yml")["scrape_configs"]}
+    assert jobs["rabbitmq"]["metrics_path"] == "/metrics/per-object"
+    # DatabaseConnectionsHigh: postgres_exporter reading the stack's own PostgreSQL.
+    exporter = compose["services"]["postgres-exporter"]
+    assert exporter["environment"]["DATA_SOURCE_URI"].startswith("postgres:5432/")
+    assert exporter["depends_on"]["postgres"]["condition"] == "service_healthy"
