@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from observability.logging import clear_request_context, write_access_line
 from observability.metrics import METRICS, RedMetrics
+from observability.problems import problem_type
 from observability.tracing import current_service
 
 Scope = MutableMapping[str, Any]
@@ -39,7 +40,7 @@ _INTERNAL_ERROR_HEADERS = [(b"content-type", b"application/problem+json")]
 async def _send_internal_error(send: Send, request_id: str) -> None:
     body = orjson.dumps(
         {
-            "type": "https://cerebrum.academy/problems/internal-error",
+            "type": problem_type("internal-error"),
             "title": "Internal error",
             "status": 500,
             "detail": "The request failed unexpectedly; it has been logged with its request id",

@@ -8,20 +8,15 @@ from pydantic import ValidationError
 
 from services.analytics.schemas import EVENTS, EventIn
 from services.analytics.service import AnalyticsContext
-from services.kit.errors import DomainError, InvalidInput
+from services.kit.deps import from_app_state
+from services.kit.errors import InvalidInput, PayloadTooLarge
 
 
-class BatchTooLarge(DomainError):
-    status, type, title = 413, "batch-too-large", "Batch too large"
+class BatchTooLarge(PayloadTooLarge):
+    type, title = "batch-too-large", "Batch too large"
 
 
-async def get_analytics_context(request: Request) -> AnalyticsContext:
-    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request.
-    ctx: AnalyticsContext = request.app.state.analytics
-    return ctx
-
-
-AnalyticsDep = Annotated[AnalyticsContext, Depends(get_analytics_context)]
+AnalyticsDep = Annotated[AnalyticsContext, Depends(from_app_state("analytics"))]
 
 
 def _problem_errors(exc: ValidationError, prefix: str) -> InvalidInput:

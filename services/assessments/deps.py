@@ -2,14 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.assessments.service import AssessmentsContext
+from services.kit.deps import from_app_state
 
-
-async def get_context(request: Request) -> AssessmentsContext:
-    ctx: AssessmentsContext = request.app.state.assessments
-    return ctx
-
-
-ContextDep = Annotated[AssessmentsContext, Depends(get_context)]
+ContextDep = Annotated[AssessmentsContext, Depends(from_app_state("assessments"))]

@@ -4,7 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from services.kit.schemas import StrictInput
 
 TOPIC_PATTERN = r"^[a-z][a-z0-9-]{1,63}$"
 OVERALL = "overall"
@@ -13,11 +15,7 @@ Difficulty = Annotated[int, Field(ge=1, le=5)]
 Kind = Literal["mcq", "free_text"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class RubricPoint(Strict):
+class RubricPoint(StrictInput):
     """One idea a good answer states; any of its keywords shows the answer states it."""
 
     point: str = Field(min_length=1, max_length=200)
@@ -25,7 +23,7 @@ class RubricPoint(Strict):
     weight: float = Field(default=1.0, gt=0, le=10)
 
 
-class QuestionCreate(Strict):
+class QuestionCreate(StrictInput):
     topic: Topic
     difficulty: Difficulty
     kind: Kind
@@ -58,7 +56,7 @@ class QuestionCreate(Strict):
         return self
 
 
-class AnswerIn(Strict):
+class AnswerIn(StrictInput):
     question_id: uuid.UUID
     choice: int | None = Field(default=None, ge=0, le=7)
     text: str | None = Field(default=None, min_length=1, max_length=5000)
@@ -70,7 +68,7 @@ class AnswerIn(Strict):
         return self
 
 
-class SubmitRequest(Strict):
+class SubmitRequest(StrictInput):
     attempt_id: uuid.UUID
     topic: Topic
     answers: list[AnswerIn] = Field(min_length=1, max_length=200)
@@ -83,7 +81,7 @@ class SubmitRequest(Strict):
         return self
 
 
-class VariantsRequest(Strict):
+class VariantsRequest(StrictInput):
     count: int = Field(default=3, ge=1, le=10)
 
 

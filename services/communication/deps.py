@@ -7,21 +7,13 @@ from fastapi import Depends, Request
 
 from services.communication import webhooks
 from services.communication.service import CommunicationContext
-from services.kit.errors import DomainError
+from services.kit.deps import from_app_state
+from services.kit.errors import PayloadTooLarge
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 
 
-class PayloadTooLarge(DomainError):
-    status, type, title = 413, "payload-too-large", "Payload too large"
-
-
-async def get_context(request: Request) -> CommunicationContext:
-    ctx: CommunicationContext = request.app.state.communication
-    return ctx
-
-
-CommunicationDep = Annotated[CommunicationContext, Depends(get_context)]
+CommunicationDep = Annotated[CommunicationContext, Depends(from_app_state("communication"))]
 
 
 async def signed_body(provider: str, request: Request, ctx: CommunicationDep) -> bytes:

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from services.kit.schemas import StrictInput
+
 Channel = Literal["email", "whatsapp", "sms", "in_app"]
 CHANNELS: tuple[Channel, ...] = ("email", "whatsapp", "sms", "in_app")
 Status = Literal["queued", "sent", "delivered", "failed", "bounced", "suppressed"]
@@ -15,10 +17,6 @@ PHONE = r"^\+[1-9][0-9]{7,14}$"
 TemplateName = Annotated[str, Field(pattern=TEMPLATE_NAME, description="e.g. enrolment_confirmation")]
 Phone = Annotated[str, Field(pattern=PHONE, description="E.164, e.g. +919812345678")]
 MAX_BODY = {"email": 20_000, "whatsapp": 4096, "sms": 1600, "in_app": 2000}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _check_variables(value: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +28,7 @@ def _check_variables(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-class NotificationSend(Strict):
+class NotificationSend(StrictInput):
     """Renders a template for a user on every channel it has, as far as their preferences allow."""
 
     user_id: uuid.UUID
@@ -41,7 +39,7 @@ class NotificationSend(Strict):
     _variables = field_validator("variables")(_check_variables)
 
 
-class DirectSend(Strict):
+class DirectSend(StrictInput):
     """One message on one channel, to a user or an address, from a template or a literal body."""
 
     user_id: uuid.UUID | None = None
@@ -117,7 +115,7 @@ class MessagePage(BaseModel):
     offset: int
 
 
-class PageParams(Strict):
+class PageParams(StrictInput):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=100_000)
 
@@ -157,7 +155,7 @@ class LogPage(BaseModel):
     offset: int
 
 
-class QuietHours(Strict):
+class QuietHours(StrictInput):
     """No WhatsApp or SMS between start and end (local time); they wait until the end, never dropped."""
 
     start: time
@@ -181,7 +179,7 @@ class QuietHours(Strict):
         return self
 
 
-class PreferencesUpdate(Strict):
+class PreferencesUpdate(StrictInput):
     """Channels to switch on or off; those left out stay as they are. ``quiet_hours: null`` removes them."""
 
     email: bool | None = None
@@ -200,7 +198,7 @@ class PreferencesOut(BaseModel):
     quiet_hours: QuietHours | None
 
 
-class TemplateCreate(Strict):
+class TemplateCreate(StrictInput):
     """A template's new version (the first when the name is new on that channel)."""
 
     name: TemplateName
@@ -217,7 +215,7 @@ class TemplateCreate(Strict):
         return self
 
 
-class TemplateFilters(Strict):
+class TemplateFilters(StrictInput):
     name: TemplateName | None = None
     channel: Channel | None = None
     all_versions: bool = False

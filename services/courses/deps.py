@@ -9,19 +9,14 @@ from fastapi import Depends, Header, Request
 from services.courses.content import FileTooLarge, Upload
 from services.courses.service import CoursesContext
 from services.kit.auth import Identity
-from services.kit.deps import KitDep, get_identity
+from services.kit.deps import KitDep, from_app_state, get_identity
 from services.kit.errors import InvalidInput
 
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}(\s*;.{0,60})?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-async def get_courses_context(request: Request) -> CoursesContext:
-    ctx: CoursesContext = request.app.state.courses
-    return ctx
-
-
-CoursesDep = Annotated[CoursesContext, Depends(get_courses_context)]
+CoursesDep = Annotated[CoursesContext, Depends(from_app_state("courses"))]
 
 
 async def get_optional_identity(

@@ -4,18 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from services.kit.schemas import StrictInput
 
 Grade = Literal["11", "12", "repeater"]
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_PRICE_PAISE = 10_000_000_00  # ₹1 crore: far above any course, far below int32 overflow
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class CourseFilters(Strict):
+class CourseFilters(StrictInput):
     """Query parameters of ``GET /courses``; unknown parameters are refused, not ignored."""
 
     grade: Grade | None = None
@@ -33,13 +31,13 @@ class CourseFilters(Strict):
         return self
 
 
-class LessonIn(Strict):
+class LessonIn(StrictInput):
     title: str = Field(min_length=1, max_length=200)
     duration_minutes: int = Field(ge=1, le=600)
     summary: str = Field(default="", max_length=2000)
 
 
-class CourseCreate(Strict):
+class CourseCreate(StrictInput):
     slug: str = Field(min_length=3, max_length=80, pattern=SLUG_PATTERN)
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
@@ -53,7 +51,7 @@ class CourseCreate(Strict):
     lessons: list[LessonIn] = Field(default_factory=list, max_length=100)
 
 
-class CourseUpdate(Strict):
+class CourseUpdate(StrictInput):
     """Fields to change; those left out stay as they are. ``lessons``, when sent, replaces the list."""
 
     slug: str | None = Field(default=None, min_length=3, max_length=80, pattern=SLUG_PATTERN)
@@ -150,12 +148,12 @@ class ContentFileOut(BaseModel):
     created_at: datetime
 
 
-class SeatReserveRequest(Strict):
+class SeatReserveRequest(StrictInput):
     reservation_id: uuid.UUID
     student_id: uuid.UUID
 
 
-class SeatReleaseRequest(Strict):
+class SeatReleaseRequest(StrictInput):
     reservation_id: uuid.UUID
 
 

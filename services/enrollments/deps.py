@@ -2,14 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.enrollments.service import EnrollmentsContext
+from services.kit.deps import from_app_state
 
-
-async def get_enrollments_context(request: Request) -> EnrollmentsContext:
-    ctx: EnrollmentsContext = request.app.state.enrollments
-    return ctx
-
-
-EnrollmentsDep = Annotated[EnrollmentsContext, Depends(get_enrollments_context)]
+EnrollmentsDep = Annotated[EnrollmentsContext, Depends(from_app_state("enrollments"))]

@@ -4,18 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from services.kit.schemas import StrictInput
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class EnrollRequest(Strict):
+class EnrollRequest(StrictInput):
     course_id: uuid.UUID
 
 
-class ProgressUpdate(Strict):
+class ProgressUpdate(StrictInput):
     lesson_id: uuid.UUID
     completed: bool
     # The time spent on this lesson so far (a total, so that repeating the call changes nothing).

@@ -199,3 +199,8 @@ def require_admin(identity: Identity) -> Identity:
     if not identity.is_admin:
         raise Forbidden("This action is for admins only")
     return identity
+
+
+def revoked_session_key(settings: ServiceSettings, session_id: str | uuid.UUID) -> str:
+    """Where a revoked session id is remembered until its last access token has expired."""
+    return settings.redis_key_prefix + f"revoked-session:{session_id}"

@@ -6,6 +6,7 @@ services never commit.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,7 +26,25 @@ register_dependency_error(OperationalError, "database")
 register_dependency_error(InterfaceError, "database")
 # Every pooled connection busy for longer than the pool's wait: overloaded, so a 503, not a 500.
 register_dependency_error(PoolTimeout, "database")
-register_dependency_error(OSError, "database")
+
+_DRIVERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
+
+
+def raised_by_database_driver(exc: BaseException) -> bool:
+    """Whether the error came up through the database driver (a connection it was making or using)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(_DRIVERS):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+# asyncpg lets the socket's own errors through (a refused or reset connection, a connect that
+# timed out, a host name that does not resolve). Those are the database being away only when the
+# driver raised them: a full disk or an upstream's refused connection is not the database.
+for _network_error in (ConnectionError, TimeoutError, socket.gaierror):
+    register_dependency_error(_network_error, "database", when=raised_by_database_driver)
 
 
 def async_url(raw: str) -> URL:

@@ -7,18 +7,17 @@ per dependency per request for work that never blocks.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 import structlog
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
 from services.kit.app import ServiceKit
-from services.kit.auth import Identity, bearer_token, require_admin
+from services.kit.auth import Identity, bearer_token, require_admin, revoked_session_key
 from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.errors import Unauthorized
 
@@ -30,12 +29,21 @@ REVOCATION_SKIPPED = counter(
 log = structlog.get_logger("cerebrum.auth")
 
 
-async def get_kit(request: Request) -> ServiceKit:
-    kit: ServiceKit = request.app.state.kit
-    return kit
+def from_app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """The dependency that hands a route what the app factory put on ``app.state`` under ``name``.
+
+    Each service's context (``AuthDep = Annotated[AuthContext, Depends(from_app_state("auth"))]``)
+    and the kit itself are read this way; the ``Annotated`` alias gives the type.
+    """
+
+    async def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    get.__name__ = get.__qualname__ = f"get_{name}"
+    return get
 
 
-KitDep = Annotated[ServiceKit, Depends(get_kit)]
+KitDep = Annotated[ServiceKit, Depends(from_app_state("kit"))]
 
 
 async def get_session(kit: KitDep) -> AsyncIterator[AsyncSession]:
@@ -47,25 +55,13 @@ async def get_session(kit: KitDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_redis(kit: KitDep) -> aioredis.Redis:
-    return kit.redis
-
-
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
-
-
-def revoked_session_key(kit: ServiceKit, session_id: str) -> str:
-    """Where a revoked session id is remembered until its last access token has expired."""
-    return kit.settings.redis_key_prefix + f"revoked-session:{session_id}"
-
-
 async def get_identity(
     kit: KitDep, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> Identity:
     identity = kit.verifier.verify(bearer_token(authorization))
     if identity.session_id:
         try:
-            revoked = await kit.redis.exists(revoked_session_key(kit, identity.session_id))
+            revoked = await kit.redis.exists(revoked_session_key(kit.settings, identity.session_id))
         except REDIS_UNAVAILABLE:
             # Availability over a check that only shortens an already short token life.
             REVOCATION_SKIPPED.labels(kit.settings.service_name).inc()
@@ -91,8 +87,8 @@ __all__ = [
     "ClientInfo",
     "CurrentUser",
     "KitDep",
-    "RedisDep",
     "SessionDep",
+    "from_app_state",
     "key",
     "revoked_session_key",
 ]

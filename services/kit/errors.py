@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,8 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-PROBLEM_TYPE_BASE = "https://cerebrum.academy/problems/"
-PROBLEM_JSON = "application/problem+json"
+from observability.problems import PROBLEM_JSON, problem_type
 
 log = structlog.get_logger("cerebrum.errors")
 
@@ -67,6 +67,12 @@ class InvalidInput(DomainError):
     status, type, title = 422, "invalid-input", "Invalid input"
 
 
+class PayloadTooLarge(DomainError):
+    """A body over its limit; a service names its own kind (``file-too-large``) by subclassing."""
+
+    status, type, title = 413, "payload-too-large", "Payload too large"
+
+
 class TooManyRequests(DomainError):
     status, type, title = 429, "rate-limited", "Too many requests"
 
@@ -97,7 +103,7 @@ def problem(
 ) -> ProblemResponse:
     """Builds one problem+json response, with the request id for support."""
     body: dict[str, Any] = {
-        "type": type_ if type_.startswith(("http", "about:")) else PROBLEM_TYPE_BASE + type_,
+        "type": problem_type(type_),
         "title": title,
         "status": status,
         "detail": detail,
@@ -110,12 +116,18 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
-_DEPENDENCY_ERRORS: list[tuple[type[Exception], str]] = []
+_DEPENDENCY_ERRORS: list[tuple[type[Exception], str, Callable[[BaseException], bool] | None]] = []
 
 
-def register_dependency_error(exc_type: type[Exception], dependency: str) -> None:
-    """Declares that an exception type means a dependency is down (rendered as 503)."""
-    _DEPENDENCY_ERRORS.append((exc_type, dependency))
+def register_dependency_error(
+    exc_type: type[Exception], dependency: str, *, when: Callable[[BaseException], bool] | None = None
+) -> None:
+    """Declares that an exception type means a dependency is down (rendered as 503).
+
+    ``when`` narrows a type that is not the dependency's own (a refused connection is the
+    database's only when the database driver was making it).
+    """
+    _DEPENDENCY_ERRORS.append((exc_type, dependency, when))
 
 
 def dependency_of(exc: BaseException) -> str | None:
@@ -124,8 +136,8 @@ def dependency_of(exc: BaseException) -> str | None:
     while seen is not None:
         if isinstance(seen, DependencyUnavailable):
             return str(seen.extensions["dependency"])
-        for exc_type, name in _DEPENDENCY_ERRORS:
-            if isinstance(seen, exc_type):
+        for exc_type, name, when in _DEPENDENCY_ERRORS:
+            if isinstance(seen, exc_type) and (when is None or when(seen)):
                 return name
         seen = seen.__cause__ or seen.__context__
     return None
@@ -178,7 +190,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def _dependency(request: Request, exc: Exception) -> ProblemResponse:
-        dependency = dependency_of(exc) or "a dependency"
+        dependency = dependency_of(exc)
+        if dependency is None:  # a type registered with a ``when`` that does not hold: unexpected
+            raise exc
         log.warning("dependency_unavailable", dependency=dependency, error=type(exc).__name__)
         return problem(
             request,
@@ -192,7 +206,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     # Registered per type so that they are handled inside the app, where the telemetry middleware
     # sees the 503; only truly unexpected errors fall through to the catch-all below.
-    for exc_type, _name in _DEPENDENCY_ERRORS:
+    for exc_type, _name, _when in _DEPENDENCY_ERRORS:
         app.add_exception_handler(exc_type, _dependency)
 
     @app.exception_handler(Exception)

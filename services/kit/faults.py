@@ -28,6 +28,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Match
 
 from observability.metrics import counter
+from observability.problems import problem_type
 from services.kit.errors import Unauthorized
 
 Scope = MutableMapping[str, Any]
@@ -232,7 +233,7 @@ class FaultMiddleware:
         status = fault.spec.status
         body = orjson.dumps(
             {
-                "type": "https://cerebrum.academy/problems/chaos-fault",
+                "type": problem_type("chaos-fault"),
                 "title": "Injected fault",
                 "status": status,
                 "detail": f"A chaos experiment failed this request on purpose ({route})",

@@ -4,15 +4,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from services.kit.deps import from_app_state
 from services.payments.service import PaymentsContext
 
-
-async def get_payments_context(request: Request) -> PaymentsContext:
-    ctx: PaymentsContext = request.app.state.payments
-    return ctx
-
-
-PaymentsDep = Annotated[PaymentsContext, Depends(get_payments_context)]
+PaymentsDep = Annotated[PaymentsContext, Depends(from_app_state("payments"))]
 
 IdempotencyKeyHeader = Annotated[
     str,

@@ -105,12 +105,6 @@ async def get_payment_by_provider_id(*, db: AsyncSession, provider_payment_id: s
     return (await db.execute(query)).scalar_one_or_none()
 
 
-async def get_captured_payment(*, db: AsyncSession, order_id: uuid.UUID) -> Payment | None:
-    """Gets the payment that paid an order."""
-    query = select(Payment).where(Payment.order_id == order_id, Payment.status == "captured")
-    return (await db.execute(query)).scalars().first()
-
-
 async def add_payment(*, db: AsyncSession, payment: Payment) -> None:
     """Adds a payment; a second row for one provider payment id fails here."""
     db.add(payment)

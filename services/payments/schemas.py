@@ -5,17 +5,15 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+from services.kit.schemas import StrictInput
 
 MAX_AMOUNT_PAISE = 10_000_000_00  # ₹1 crore: far above any course or plan
 _PAN_LIKE = re.compile(r"^[\d \-]{12,23}$")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class OrderCreate(Strict):
+class OrderCreate(StrictInput):
     user_id: uuid.UUID
     enrollment_id: uuid.UUID | None = None
     course_id: uuid.UUID | None = None
@@ -36,7 +34,7 @@ class OrderOut(BaseModel):
     key_id: str | None
 
 
-class VerifyRequest(Strict):
+class VerifyRequest(StrictInput):
     razorpay_order_id: str = Field(min_length=1, max_length=64)
     razorpay_payment_id: str = Field(min_length=1, max_length=64)
     razorpay_signature: str = Field(min_length=1, max_length=256)
@@ -59,7 +57,7 @@ class WebhookAck(BaseModel):
     status: Literal["processed", "duplicate", "ignored"]
 
 
-class SandboxCheckoutRequest(Strict):
+class SandboxCheckoutRequest(StrictInput):
     order_id: uuid.UUID
     outcome: Literal["success", "failure"] | None = Field(
         default=None, description="left out: the sandbox's configured failure rate decides"
@@ -120,7 +118,7 @@ class InvoiceOut(BaseModel):
     issued_at: datetime
 
 
-class SubscriptionCreate(Strict):
+class SubscriptionCreate(StrictInput):
     user_id: uuid.UUID | None = Field(default=None, description="left out: the caller")
     plan: str = Field(min_length=1, max_length=60)
     amount_paise: int = Field(gt=0, le=MAX_AMOUNT_PAISE)
@@ -141,7 +139,7 @@ class SubscriptionOut(BaseModel):
     order: OrderOut
 
 
-class PaymentMethodCreate(Strict):
+class PaymentMethodCreate(StrictInput):
     kind: Literal["card", "upi"]
     token: SecretStr = Field(min_length=4, max_length=255, description="the provider's token, never a card number")
     brand: str = Field(min_length=1, max_length=32)

@@ -2,14 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from services.kit.deps import from_app_state
 from services.users.service import AuthContext
 
-
-async def get_auth_context(request: Request) -> AuthContext:
-    ctx: AuthContext = request.app.state.auth
-    return ctx
-
-
-AuthDep = Annotated[AuthContext, Depends(get_auth_context)]
+AuthDep = Annotated[AuthContext, Depends(from_app_state("auth"))]

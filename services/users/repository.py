@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.users.models import AuthLog, Session, User, UserProfile
@@ -81,19 +81,6 @@ async def revoke_user_sessions(*, db: AsyncSession, user_id: uuid.UUID, at: date
         .values(revoked_at=at, revoked_reason=reason)
     )
     return list(families)
-
-
-async def add_auth_log(*, db: AsyncSession, entry: AuthLog) -> None:
-    """Records one authentication event."""
-    db.add(entry)
-
-
-async def count_auth_logs(*, db: AsyncSession, email: str | None = None) -> int:
-    """Counts authentication events, for one email or all."""
-    query = select(func.count()).select_from(AuthLog)
-    if email is not None:
-        query = query.where(AuthLog.email == email)
-    return int((await db.execute(query)).scalar_one())
 
 
 async def anonymise_auth_logs(*, db: AsyncSession, user_id: uuid.UUID) -> None:

@@ -4,18 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr
+from pydantic import BaseModel, EmailStr, Field, SecretStr
+
+from services.kit.schemas import StrictInput
 
 Grade = Literal["11", "12", "repeater"]
 TargetExam = Literal["NEET", "CBSE", "AIIMS", "JIPMER", "other"]
 PHONE_PATTERN = r"^\+?[1-9][0-9]{7,14}$"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class RegisterRequest(Strict):
+class RegisterRequest(StrictInput):
     email: EmailStr
     password: SecretStr = Field(min_length=1, max_length=256)
     full_name: str = Field(min_length=1, max_length=120)
@@ -24,12 +22,12 @@ class RegisterRequest(Strict):
     target_exam: TargetExam | None = None
 
 
-class LoginRequest(Strict):
+class LoginRequest(StrictInput):
     email: EmailStr
     password: SecretStr = Field(min_length=1, max_length=256)
 
 
-class RefreshRequest(Strict):
+class RefreshRequest(StrictInput):
     refresh_token: SecretStr = Field(min_length=1, max_length=512)
 
 
@@ -60,7 +58,7 @@ class UserResponse(BaseModel):
     profile: ProfileFields
 
 
-class ProfileUpdate(Strict):
+class ProfileUpdate(StrictInput):
     """Fields to change; those left out stay as they are, ``null`` clears a field."""
 
     full_name: str | None = Field(default=None, min_length=1, max_length=120)

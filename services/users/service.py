@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from observability.metrics import counter
 from observability.redaction import mask_email
 from services.contracts.events import UserDeleted, UserRegistered
-from services.kit.auth import Identity, TokenIssuer
+from services.kit.auth import Identity, TokenIssuer, revoked_session_key
 from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, NotFound, TooManyRequests, Unauthorized
@@ -224,11 +224,7 @@ async def _forget_sessions(ctx: AuthContext, families: list[uuid.UUID]) -> None:
     try:
         async with ctx.redis.pipeline(transaction=False) as pipe:
             for family in families:
-                pipe.set(
-                    ctx.settings.redis_key_prefix + f"revoked-session:{family}",
-                    "1",
-                    ex=ctx.settings.access_token_ttl_seconds,
-                )
+                pipe.set(revoked_session_key(ctx.settings, family), "1", ex=ctx.settings.access_token_ttl_seconds)
             await pipe.execute()
     except REDIS_UNAVAILABLE:
         log.warning("revocation_not_broadcast", families=len(families))

@@ -1,0 +1,69 @@
+"""Which errors answer "the database is unavailable" (503) and which are a bug or another fault (500)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.kit.db import Database, async_url
+from services.kit.errors import dependency_of, install_problem_handlers
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def away() -> Iterator[Database]:
+    """A PostgreSQL database whose server is not there: connecting is refused."""
+    yield Database(async_url(f"postgresql://postgres@127.0.0.1:{_closed_port()}/test"), schema="public")
+
+
+def _app(away: Database, tmp_path: Path) -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/ping")
+    async def ping() -> None:
+        await away.ping()
+
+    @app.get("/save")
+    async def save() -> None:
+        # What a write to a full disk raises: an OSError that is no fault of the database.
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "upload"))
+
+    @app.get("/upstream")
+    async def upstream() -> None:
+        # Another service refusing a connection is not the database being away either.
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 8102)")
+
+    return app
+
+
+async def test_a_refused_database_connection_is_the_database(away: Database) -> None:
+    with pytest.raises(OSError) as raised:
+        await away.ping()
+    assert isinstance(raised.value, ConnectionRefusedError)
+    assert dependency_of(raised.value) == "database"
+    await away.dispose()
+
+
+async def test_only_the_database_answers_database_unavailable(away: Database, tmp_path: Path) -> None:
+    transport = httpx.ASGITransport(app=_app(away, tmp_path), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        down = await client.get("/ping")
+        full_disk = await client.get("/save")
+        refused_elsewhere = await client.get("/upstream")
+    await away.dispose()
+    assert down.status_code == 503 and down.json()["dependency"] == "database"
+    assert full_disk.status_code == 500 and "database" not in full_disk.text
+    assert refused_elsewhere.status_code == 500 and "database" not in refused_elsewhere.text
