@@ -17,9 +17,10 @@ install: $(STAMP)
 
 # Debian tools the tests drive for real: promtool and prometheus (alert rules, a real scrape),
 # amtool (the Alertmanager config), kubectl (kustomize builds compared with ours) and postgres_exporter
-# (`cerebrum up --distributed --exporters`, which DatabaseConnectionsHigh reads).
+# (`cerebrum up --distributed --exporters`, which DatabaseConnectionsHigh reads); chromium renders
+# the offline API docs headless (tests/services/kit/test_docs.py).
 TOOLS := promtool:prometheus amtool:prometheus-alertmanager kubectl:kubectl \
-	prometheus-postgres-exporter:prometheus-postgres-exporter
+	prometheus-postgres-exporter:prometheus-postgres-exporter chromium:chromium
 tools:
 	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -51,8 +51,9 @@ class Platform:
         segment = path[1:end] if end > 0 else path[1:]
         app = self.routes.get(segment)
         if app is None and segment in ("openapi", "docs") and end > 0:
-            # /openapi/<service>.json and /docs/<service> belong to the service they name.
-            app = self.apps.get(path[end + 1 :].removesuffix(".json"))
+            # /openapi/<service>.json and /docs/<service>[/redoc, /assets/...] belong to the service they name.
+            name = path[end + 1 :].split("/", 1)[0]
+            app = self.apps.get(name.removesuffix(".json"))
         await (app or self.root)(scope, receive, send)
 
     @asynccontextmanager

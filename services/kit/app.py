@@ -26,6 +26,7 @@ from services.kit import errors
 from services.kit.auth import TokenVerifier
 from services.kit.cache import create_redis
 from services.kit.db import Database
+from services.kit.docs import install_offline_docs
 from services.kit.events.consumer import EventConsumer
 from services.kit.events.contracts import EventBus, Handler
 from services.kit.events.inprocess import InProcessBus, embedded_bus
@@ -176,10 +177,11 @@ def build_service_app(
         description=description,
         lifespan=lifespan,
         openapi_url=f"/openapi/{settings.service_name}.json",
-        docs_url=f"/docs/{settings.service_name}",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.kit = kit
+    install_offline_docs(app, service=settings.service_name, openapi_url=f"/openapi/{settings.service_name}.json")
     errors.install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
