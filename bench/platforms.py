@@ -1,7 +1,7 @@
 """The two platforms the gateway, ceiling, capacity and memory figures load.
 
 Distributed: what ``cerebrum up --distributed`` runs (``cerebrum serve NAME`` per service and the
-gateway), but on free ports, with its own database, RabbitMQ vhost and Redis key prefix, migrated
+gateway), on the ports of a free base port, with its own database, RabbitMQ vhost and Redis key prefix, migrated
 and seeded (catalogue, demo questions) before any service starts, and dropped afterwards.
 Embedded: ``cerebrum up`` (SQLite, the in-process Redis stand-in and event bus) in a scratch folder.
 Processes start on both cores and are pinned to the server core once ready (every thread).
@@ -196,7 +196,11 @@ def distributed(sink_port: int) -> Iterator[Distributed]:
         rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         print("bench: distributed platform — migrating, seeding the catalogue and questions…", flush=True)
         _prepare(env)
-        ports = {name: free_port() for name in (*SERVICES, "gateway")}
+        # The layout of `cerebrum up --distributed --base-port`, on a base no other run holds.
+        from cerebrum.ports import Ports, free_base_port
+
+        layout = Ports.layout(free_base_port())
+        ports = {**{name: layout.service(name) for name in SERVICES}, "gateway": layout.gateway}
         upstreams = {name: f"http://127.0.0.1:{ports[name]}" for name in SERVICES}
         env |= {"UPSTREAMS": json.dumps(upstreams), **{f"{n.upper()}_URL": u for n, u in upstreams.items()}}
         print("bench: distributed platform — starting seven services and the gateway…", flush=True)

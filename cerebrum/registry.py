@@ -42,6 +42,9 @@ from services.users.app import create_app as create_users_app
 from services.users.models import UsersBase
 from services.users.settings import UsersSettings
 
+DEFAULT_BASE_PORT = 8100
+"""Services on 8101-8107, as the gateway's and the saga's default upstream addresses expect."""
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -52,18 +55,24 @@ class ServiceSpec:
     metadata: MetaData
     prefixes: tuple[str, ...]
     """First path segments this service answers (``/auth/...`` and ``/users/...`` for users)."""
-    port: int
+    offset: int
+    """Its port's distance from the distributed run's base port (cerebrum.ports)."""
     consumes: tuple[str, ...] = ()
     """Routing keys of the events it handles (its queue is declared before anyone publishes)."""
     calls_services: bool = False
     """Calls other services over HTTP: embedded, it is handed the in-process transport."""
+
+    @property
+    def port(self) -> int:
+        """Where ``cerebrum serve`` listens by default: the default base port plus its offset."""
+        return DEFAULT_BASE_PORT + self.offset
 
 
 SERVICES: dict[str, ServiceSpec] = {
     spec.name: spec
     for spec in (
         ServiceSpec(
-            "users", UsersSettings, create_users_app, USERS_MIGRATIONS, UsersBase.metadata, ("auth", "users"), 8101
+            "users", UsersSettings, create_users_app, USERS_MIGRATIONS, UsersBase.metadata, ("auth", "users"), 1
         ),
         ServiceSpec(
             "courses",
@@ -72,7 +81,7 @@ SERVICES: dict[str, ServiceSpec] = {
             COURSES_MIGRATIONS,
             CoursesBase.metadata,
             ("courses", "curriculum"),
-            8102,
+            2,
         ),
         ServiceSpec(
             "enrollments",
@@ -81,7 +90,7 @@ SERVICES: dict[str, ServiceSpec] = {
             ENROLLMENTS_MIGRATIONS,
             EnrollmentsBase.metadata,
             ("enrollments",),
-            8103,
+            3,
             consumes=tuple(payment_handlers()),
             calls_services=True,
         ),
@@ -92,7 +101,7 @@ SERVICES: dict[str, ServiceSpec] = {
             PAYMENTS_MIGRATIONS,
             PaymentsBase.metadata,
             ("payments", "subscriptions", "billing"),
-            8104,
+            4,
         ),
         ServiceSpec(
             "analytics",
@@ -101,7 +110,7 @@ SERVICES: dict[str, ServiceSpec] = {
             ANALYTICS_MIGRATIONS,
             AnalyticsBase.metadata,
             ("analytics",),
-            8105,
+            5,
             consumes=(
                 "user.registered",
                 "enrollment.created",
@@ -120,7 +129,7 @@ SERVICES: dict[str, ServiceSpec] = {
             COMMUNICATION_MIGRATIONS,
             CommunicationBase.metadata,
             ("notifications", "whatsapp", "email", "communication"),
-            8106,
+            6,
             consumes=tuple(COMMUNICATION_HANDLERS),
         ),
         ServiceSpec(
@@ -130,7 +139,7 @@ SERVICES: dict[str, ServiceSpec] = {
             ASSESSMENTS_MIGRATIONS,
             AssessmentsBase.metadata,
             ("assessments", "questions", "leaderboard"),
-            8107,
+            7,
         ),
     )
 }
