@@ -12,6 +12,7 @@ from rich.console import Console
 from cerebrum.demo import DemoAccounts, ensure_demo_accounts, seed_academy, set_account_password
 from cerebrum.platform import Platform
 from cerebrum.registry import SERVICES, settings_for
+from observability.logging import log_format
 from services.gateway.app import create_app as create_gateway_app
 from services.gateway.settings import GatewaySettings
 from services.kit.app import ServiceKit, setup_process_telemetry
@@ -26,9 +27,9 @@ def build_platform(
     """Builds every service's app from the environment (plus overrides) into one Platform."""
     platform: Platform | None = None
 
-    def this_platform() -> Platform:
+    def this_platform() -> Any:
         assert platform is not None
-        return platform
+        return platform.in_process
 
     # Services calling services (the enrolment saga) and the gateway reach them in-process,
     # through the platform's own dispatch, with the same client as over the network.
@@ -71,13 +72,16 @@ def banner(console: Console, *, url: str, platform: Platform, data_dir: Path, de
         f"\n[bold green]Cerebrum academy is running[/] at [bold]{url}[/] "
         f"({len(platform.apps)} service{'s' if len(platform.apps) > 1 else ''} in one process, {storage}, {cache})"
     )
-    console.print(f"  Catalogue  {url}/courses   search {url}/courses/search?q=genetics   {url}/curriculum/11")
-    console.print(f"  Gateway    {url}/api/...  (e.g. {url}/api/courses; merged OpenAPI at {url}/api/openapi.json)")
-    console.print(f"  API docs   {url}/docs/users  (every service: {url}/)")
+    console.print(f"  Catalogue  {url}/api/courses   search {url}/api/courses/search?q=genetics")
+    console.print(f"  Gateway    {url}/api/...  (merged OpenAPI at {url}/api/openapi.json)")
+    console.print(f"  API docs   {url}/docs/users  (Swagger UI, served offline; ReDoc at {url}/docs/users/redoc)")
     console.print(f"  Metrics    {url}/metrics   (Prometheus / OpenMetrics, with trace exemplars)")
     console.print(f"  Traces     {_traces_hint()}")
     console.print(f"  Health     {url}/health   readiness {url}/ready")
-    console.print("  Logs       JSON lines on standard output, each with trace_id and request_id")
+    if log_format() == "json":
+        console.print("  Logs       JSON lines on standard output, each with trace_id and request_id")
+    else:
+        console.print("  Logs       one line per request on this terminal; LOG_FORMAT=json for JSON lines")
     if demo is not None:
         console.print(
             f"  Accounts   admin {demo.admin_email}, student {demo.student_email} "
@@ -88,19 +92,19 @@ def banner(console: Console, *, url: str, platform: Platform, data_dir: Path, de
             f"    curl -s {url}/api/auth/login -H 'content-type: application/json' -d @{demo.student_login_file}",
             soft_wrap=True,
         )
+    console.print(f"  The whole journey, step by step: .venv/bin/cerebrum demo journey --url {url}")
     console.print("  Stop with Ctrl-C.\n")
 
 
 def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: Console) -> None:
     """Runs all services in one uvicorn process until interrupted."""
     url = f"http://{host}:{port}"
+    accounts: list[DemoAccounts | None] = [None]
 
     async def ready(platform: Platform) -> None:
-        accounts = None
         if demo:
-            accounts = await ensure_demo_accounts(platform.apps["users"], data_dir)
+            accounts[0] = await ensure_demo_accounts(platform.apps["users"], data_dir)
             await seed_academy(platform.apps)
-        banner(console, url=url, platform=platform, data_dir=data_dir, demo=accounts)
 
     # Telemetry first: the database and Redis instrumentation must see the engines being made.
     setup_process_telemetry(settings_for("users", data_dir=data_dir), process_name="cerebrum")
@@ -109,7 +113,29 @@ def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: C
     config = uvicorn.Config(
         platform, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
     )
-    uvicorn.Server(config).run()
+    _BannerLastServer(
+        config, lambda: banner(console, url=url, platform=platform, data_dir=data_dir, demo=accounts[0])
+    ).run()
+
+
+class _BannerLastServer(uvicorn.Server):
+    """Prints the banner once uvicorn listens, after its own start-up lines, so it is the last thing shown."""
+
+    def __init__(self, config: uvicorn.Config, show_banner: Any) -> None:
+        super().__init__(config)
+        self.show_banner = show_banner
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            self.show_banner()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        # Ctrl-C is how `cerebrum up` is meant to stop. Once every service has shut down, exit 0
+        # rather than have uvicorn raise the signal again, which make and shells report as an
+        # error ("Error 130", "Terminated").
+        self._captured_signals.clear()
 
 
 async def migrate(names: list[str] | None, *, console: Console) -> None:

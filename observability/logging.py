@@ -1,10 +1,14 @@
-"""Structured JSON logs: one line per event, carrying service, trace_id, span_id and request_id.
+"""Logs for people and machines: one line per event, carrying service, trace_id, span_id and request_id.
+
+JSON lines when standard output is a file, a pipe or a collector (or with ``LOG_FORMAT=json``);
+short coloured lines (structlog's ``ConsoleRenderer``) when it is a terminal, for whoever reads
+them there (``LOG_FORMAT=console`` asks for them anywhere).
 
 The access line (one per request) is the hottest log call of the platform, so it has a fast path,
 :func:`write_access_line`, which builds the very line the processor chain would (same fields,
 same redaction) without walking structlog's generic machinery. It is only taken while structlog
-is configured as :func:`configure_logging` left it; anything else (a test capturing logs, a
-reconfiguration) goes through structlog as usual.
+is configured as :func:`configure_logging` left it for JSON; anything else (console lines, a test
+capturing logs, a reconfiguration) goes through structlog as usual.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import io
 import logging
+import os
 import sys
 import threading
 import time
@@ -25,7 +30,22 @@ from opentelemetry.trace import SpanContext
 
 from observability.redaction import redact_processor
 
-_state: dict[str, Any] = {"service": "cerebrum", "access": None}
+_state: dict[str, Any] = {"service": "cerebrum", "access": None, "format": "json"}
+LOG_FORMATS = ("json", "console")
+
+# Set while the embedded platform serves a call one of its own services makes in-process (the
+# gateway's upstream call, a saga's step): the request that made it writes the one access line.
+_INNER_HOP: contextvars.ContextVar[bool] = contextvars.ContextVar("cerebrum_inner_hop", default=False)
+
+
+def enter_inner_hop() -> contextvars.Token[bool]:
+    """Marks the current context as an in-process call inside a request that logs its own access line."""
+    return _INNER_HOP.set(True)
+
+
+def leave_inner_hop(token: contextvars.Token[bool]) -> None:
+    _INNER_HOP.reset(token)
+
 
 # structlog keeps one ContextVar per bound key in this dict; reading them directly is what
 # ``merge_contextvars`` does, minus a walk over every context variable of the task.
@@ -139,6 +159,8 @@ def write_access_line(fields: dict[str, Any], span_context: SpanContext | None =
 
     ``span_context`` is the current span's context when the caller has it at hand.
     """
+    if _INNER_HOP.get():
+        return True
     writer: _AccessWriter | None = _state["access"]
     if writer is None or not writer.current():
         return False
@@ -147,40 +169,87 @@ def write_access_line(fields: dict[str, Any], span_context: SpanContext | None =
     return True
 
 
-def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | io.TextIOBase | None = None) -> None:
-    """Routes structlog and the standard library's logging to JSON lines on stdout."""
+def log_format() -> str:
+    """``json`` or ``console``: what configure_logging chose for this process."""
+    return str(_state["format"])
+
+
+def choose_format(requested: str | None, stream: Any) -> str:
+    """The requested format (or LOG_FORMAT); otherwise console on a terminal and JSON anywhere else."""
+    chosen = (requested or os.environ.get("LOG_FORMAT") or "auto").lower()
+    if chosen in LOG_FORMATS:
+        return chosen
+    isatty = getattr(stream, "isatty", None)
+    return "console" if callable(isatty) and isatty() else "json"
+
+
+def _short_console_line(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Keeps a terminal line short: the access line as one phrase; span and request ids stay in JSON logs."""
+    if event_dict.get("event") == "request" and "status" in event_dict:
+        method, path = event_dict.pop("method", ""), event_dict.pop("path", "")
+        status, ms = event_dict.pop("status"), event_dict.pop("duration_ms", "")
+        event_dict["event"] = f"{method} {path} → {status} in {ms} ms"
+        event_dict.pop("route", None)
+        event_dict.pop("client", None)
+    event_dict.pop("span_id", None)
+    event_dict.pop("request_id", None)
+    if event_dict.get("service") == _state["service"]:
+        del event_dict["service"]  # the process's own name on every line says nothing
+    return event_dict
+
+
+def configure_logging(
+    *, service: str, level: str = "INFO", stream: TextIO | io.TextIOBase | None = None, fmt: str | None = None
+) -> None:
+    """Routes structlog and the standard library's logging to stdout, as JSON lines or console lines."""
     _state["service"] = service
     log_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    out = stream if stream is not None else sys.stdout
+    console = choose_format(fmt, out) == "console"
+    _state["format"] = "console" if console else "json"
+    stamper: Any = structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False) if console else _stamper
     shared: list[Any] = [
         _merge,
         structlog.processors.add_log_level,
-        _stamper,
+        stamper,
         _add_service,
         _add_trace_ids,
         structlog.processors.format_exc_info,
         redact_processor,
     ]
-    out = stream if stream is not None else sys.stdout
-    file = getattr(out, "buffer", sys.stdout.buffer)
-    processors = [*shared, structlog.processors.JSONRenderer(serializer=_dumps)]
-    factory = structlog.BytesLoggerFactory(file=file)
     wrapper = structlog.make_filtering_bound_logger(log_level)
+    factory: Any
+    if console:
+        isatty = getattr(out, "isatty", None)
+        renderer: Any = structlog.dev.ConsoleRenderer(
+            colors=callable(isatty) and bool(isatty()), sort_keys=False, pad_event_to=0, pad_level=False
+        )
+        shared.append(_short_console_line)
+        processors = [*shared, renderer]
+        factory = structlog.PrintLoggerFactory(file=out)  # type: ignore[arg-type]
+        # Terminal lines go through the chain: a person reads them, the fast path is for machines.
+        _state["access"] = None
+        foreign_renderer: Any = renderer
+    else:
+        file = getattr(out, "buffer", sys.stdout.buffer)
+        processors = [*shared, structlog.processors.JSONRenderer(serializer=_dumps)]
+        factory = structlog.BytesLoggerFactory(file=file)
+        # The fast path writes with its own lock, but to the same stream and one whole line per write.
+        _state["access"] = _AccessWriter(
+            file=file, processors=list(processors), factory=factory, wrapper=wrapper, enabled=log_level <= logging.INFO
+        )
+        foreign_renderer = structlog.processors.JSONRenderer(
+            serializer=lambda o, **_: orjson.dumps(o, default=str).decode()
+        )
     structlog.configure(
         processors=processors, wrapper_class=wrapper, logger_factory=factory, cache_logger_on_first_use=True
-    )
-    # The fast path writes with its own lock, but to the same stream and one whole line per write.
-    _state["access"] = _AccessWriter(
-        file=file, processors=list(processors), factory=factory, wrapper=wrapper, enabled=log_level <= logging.INFO
     )
     # Libraries log through the standard library; render their lines the same way.
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(serializer=lambda o, **_: orjson.dumps(o, default=str).decode()),
-            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, foreign_renderer],
         )
     )
     root = logging.getLogger()

@@ -134,7 +134,7 @@ def new_fastapi(**kwargs: Any) -> FastAPI:
 def setup_process_telemetry(settings: ServiceSettings, *, process_name: str | None = None) -> None:
     """Logging and tracing for this process; called once by whatever starts the process."""
     name = process_name or settings.service_name
-    configure_logging(service=name, level=settings.log_level)
+    configure_logging(service=name, level=settings.log_level, fmt=settings.log_format)
     if settings.observability:
         configure_tracing(service_name=name, service_version=settings.service_version, environment=settings.environment)
         instrument_libraries("sqlalchemy", "redis", "aiohttp")

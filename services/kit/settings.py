@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     service_version: str = "0.1.0"
     environment: Environment = "development"
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console lines on a terminal, JSON lines anywhere else"
+    )
     observability: bool = Field(default=True, description="OBSERVABILITY=off serves with no telemetry")
 
     data_dir: Path = Path("data")
