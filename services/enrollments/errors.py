@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from services.contracts.problems import NO_SEATS_LEFT
 from services.kit.errors import Conflict, Forbidden, NotFound
 
 
@@ -27,7 +26,7 @@ class CourseNotOpen(Conflict):
 
 
 class NoSeatsLeft(Conflict):
-    type, title = NO_SEATS_LEFT, "No seats left"
+    type, title = "no-seats-left", "No seats left"
 
 
 class AlreadyEnrolled(Conflict):

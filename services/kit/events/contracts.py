@@ -73,6 +73,10 @@ class EventSink(Protocol):
         """Handles events; returns, per event, None when done or the error that kept it from being done."""
         ...
 
+    def event_label(self, event_type: str) -> str:
+        """The ``event`` label to count an event of this type under (a bounded set of names)."""
+        ...
+
 
 class EventBus(Protocol):
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None: ...

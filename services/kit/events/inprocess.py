@@ -61,7 +61,7 @@ class InProcessBus:
                 return
             if attempt == self.max_retries:
                 for event, error in failed:
-                    DEAD_LETTERED.labels(sink.service, event.type).inc()
+                    DEAD_LETTERED.labels(sink.service, sink.event_label(event.type)).inc()
                     self.dead_letters.append(DeadLetter(sink.service, event, error))
                     log.error(
                         "event_dead_lettered",
@@ -72,7 +72,7 @@ class InProcessBus:
                     )
                 return
             for event, _ in failed:
-                RETRIED.labels(sink.service, event.type).inc()
+                RETRIED.labels(sink.service, sink.event_label(event.type)).inc()
             await asyncio.sleep(self.retry_base_seconds * 2**attempt)
             pending = [_retried(e, attempt + 1) for e, _ in failed]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from opentelemetry.trace import SpanKind, set_span_in_context
+from opentelemetry.trace import Span, set_span_in_context
 from sqlalchemy import (
     JSON,
     Column,
@@ -34,10 +34,10 @@ from services.kit.events.telemetry import (
     OUTBOX_PENDING,
     PUBLISHED,
     RELAY_FAILURES,
-    context_from,
     current_trace_headers,
+    end_publish_spans,
     inject_into,
-    tracer,
+    start_publish_span,
 )
 from services.kit.time import as_utc, utcnow
 
@@ -195,40 +195,44 @@ class OutboxRelay:
                 OUTBOX_PENDING.labels(self.service).set(0)
                 return 0
             OUTBOX_AGE.labels(self.service).set((utcnow() - as_utc(rows[0].created_at)).total_seconds())
-            messages = [self._message(row) for row in rows]
-            await self.bus.publish(messages)
+            messages, spans = self._messages(rows)
+            try:
+                await self.bus.publish(messages)
+            except BaseException as exc:
+                end_publish_spans(spans, exc)
+                raise
+            end_publish_spans(spans)
         for message in messages:
             PUBLISHED.labels(self.service, message.type).inc()
         return len(messages)
 
-    def _message(self, row: Any) -> OutgoingMessage:
-        # The publish span is a child of the request that recorded the event, and the consumer's
-        # span a child of this one: one trace across the relay and the broker.
-        parent = context_from(row.headers or {})
-        span = tracer.start_span(
-            f"{row.event_type} publish",
-            context=parent,
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.operation.type": "publish",
-                "messaging.destination.name": "cerebrum_events",
-                "messaging.rabbitmq.destination.routing_key": row.event_type,
-                "messaging.message.id": str(row.id),
-                "cerebrum.service": self.service,
-            },
-        )
-        headers = inject_into({"x-source": self.service}, set_span_in_context(span))
-        span.end()
-        payload = row.payload
-        body = encode(
-            event_id=row.id,
-            type_=row.event_type,
-            source=payload.get("source", self.service),
-            occurred_at=as_utc(row.created_at),
-            data=payload.get("data", {}),
-        )
-        return OutgoingMessage(id=row.id, type=row.event_type, body=body, headers=headers)
+    def _messages(self, rows: list[Any]) -> tuple[list[OutgoingMessage], list[Span]]:
+        # One publish span per event, a child of the request that recorded it, ended when the
+        # broker has answered for the batch: a failed attempt leaves an ERROR span, the attempt
+        # that succeeds a successful one, and the consumer's span is a child of that one (its
+        # traceparent is what the message carries). A single span for the batch would sit in a
+        # trace of its own, outside every request it serves.
+        messages, spans = [], []
+        for row in rows:
+            payload = row.payload
+            body = encode(
+                event_id=row.id,
+                type_=row.event_type,
+                source=payload.get("source", self.service),
+                occurred_at=as_utc(row.created_at),
+                data=payload.get("data", {}),
+            )
+            span = start_publish_span(
+                service=self.service,
+                event_type=row.event_type,
+                message_id=str(row.id),
+                recorded_in=row.headers or {},
+                batch_size=len(rows),
+            )
+            headers = inject_into({"x-source": self.service}, set_span_in_context(span))
+            messages.append(OutgoingMessage(id=row.id, type=row.event_type, body=body, headers=headers))
+            spans.append(span)
+        return messages, spans
 
     async def update_backlog(self) -> None:
         """Reads how many events wait and how old the oldest is (for the backlog alerts)."""

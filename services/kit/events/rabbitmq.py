@@ -19,37 +19,14 @@ import pika
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
+from tenacity import Retrying, retry_if_exception_type
 
 from services.kit.events.contracts import EXCHANGE, BusUnavailable, Event, EventSink, OutgoingMessage, decode
+from services.kit.events.reconnect import RECONNECT_WAIT, Outage, quiet_pika_connection_logs
 from services.kit.events.telemetry import DEAD_LETTERED, RETRIED
+from services.kit.events.topology import DEAD_LETTER_EXCHANGE, declare_consumer_topology, queue_name
 
 log = structlog.get_logger("cerebrum.bus")
-DEAD_LETTER_EXCHANGE = f"{EXCHANGE}.dlx"
-
-
-def queue_name(service: str) -> str:
-    return f"{service}.events"
-
-
-def declare_consumer_topology(channel: BlockingChannel, service: str, routing_keys: Sequence[str]) -> None:
-    """Declares the exchange, the service's durable queue, its retry queue and its dead-letter queue."""
-    queue = queue_name(service)
-    channel.exchange_declare(EXCHANGE, "topic", durable=True)
-    channel.exchange_declare(DEAD_LETTER_EXCHANGE, "direct", durable=True)
-    channel.queue_declare(f"{queue}.dead", durable=True)
-    channel.queue_bind(f"{queue}.dead", DEAD_LETTER_EXCHANGE, routing_key=queue)
-    channel.queue_declare(
-        queue,
-        durable=True,
-        arguments={"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": queue},
-    )
-    # A failed delivery waits here for its back-off, then goes back to the service's own queue
-    # only (through the default exchange), not to every queue bound to its routing key.
-    channel.queue_declare(
-        f"{queue}.retry", durable=True, arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue}
-    )
-    for key in routing_keys:
-        channel.queue_bind(queue, EXCHANGE, routing_key=key)
 
 
 class RabbitBus:
@@ -75,6 +52,7 @@ class RabbitBus:
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._consumers: list[_ConsumerThread] = []
+        quiet_pika_connection_logs()
 
     # Publishing ---------------------------------------------------------------------------
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
@@ -162,55 +140,87 @@ class _ConsumerThread(threading.Thread):
         self.bus, self.sink, self.loop = bus, sink, loop
         self.stop = threading.Event()
         self.connected = threading.Event()
+        self._outage = Outage(log, consumer=sink.service)
 
     def start_and_wait(self) -> bool:
         self.start()
         return self.connected.wait(5)
 
     def run(self) -> None:
+        # Not only AMQPError and OSError: while a broker restarts, pika can also raise a ValueError
+        # for a socket that connected and was reset at once. A consumer thread that died on one
+        # would leave the queue unread for good; unacked messages are redelivered to the next
+        # connection and the inbox drops what was already handled.
         while not self.stop.is_set():
+            opened = self._connect()
+            if opened is None:
+                return
+            connection, channel = opened
             try:
-                self._consume()
+                self._consume(channel)
             except Exception as exc:
-                # Not only AMQPError and OSError: while a broker restarts, pika can also raise a
-                # ValueError for a socket that connected and was reset at once. A consumer thread
-                # that died on one would leave the queue unread for good; unacked messages are
-                # redelivered to the next connection and the inbox drops what was already handled.
                 self.connected.clear()
-                log.warning("consumer_reconnecting", consumer=self.sink.service, reason=type(exc).__name__)
-                self.stop.wait(1.0)
+                self._outage.lost(exc)
+            finally:
+                if connection.is_open:
+                    try:
+                        connection.close()
+                    except Exception:  # a connection being given up on may fail to close: no matter
+                        pass
 
-    def _consume(self) -> None:
+    def _connect(self) -> tuple[pika.BlockingConnection, BlockingChannel] | None:
+        """Connects and declares the topology, retrying with back-off until it works or the thread stops."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(Exception),
+            stop=lambda _state: self.stop.is_set(),
+            wait=RECONNECT_WAIT,
+            sleep=self._sleep,
+            before_sleep=self._outage.attempt_failed,
+            retry_error_callback=lambda _state: None,
+        )
+        opened: tuple[pika.BlockingConnection, BlockingChannel] | None = retrying(self._open)
+        if opened is not None:
+            self._outage.over()
+        return opened
+
+    def _sleep(self, seconds: float) -> None:
+        self.stop.wait(seconds)  # a stop wakes the thread at once
+
+    def _open(self) -> tuple[pika.BlockingConnection, BlockingChannel] | None:
+        if self.stop.is_set():
+            return None
         connection = pika.BlockingConnection(self.bus.params)
         try:
             channel = connection.channel()
             declare_consumer_topology(channel, self.sink.service, self.sink.routing_keys)
             channel.basic_qos(prefetch_count=self.bus.prefetch)
             channel.confirm_delivery()
-            self.connected.set()
-            batch: list[tuple[Any, Any, bytes]] = []
-            opened = 0.0
-            # A batch closes when full, when the queue goes quiet, or 50 ms after its first message:
-            # under a steady trickle it would otherwise wait to fill and add its filling time to
-            # every event's latency.
-            for method, properties, body in channel.consume(queue_name(self.sink.service), inactivity_timeout=0.02):
-                if method is not None:
-                    if not batch:
-                        opened = time.monotonic()
-                    batch.append((method, properties, body))
-                if batch and (
-                    method is None or len(batch) >= self.bus.consumer_batch or time.monotonic() - opened >= 0.05
-                ):
-                    self._process(channel, batch)
-                    batch = []
-                if self.stop.is_set():
-                    break
-            if batch:
-                self._process(channel, batch)
-            channel.cancel()
-        finally:
+        except BaseException:
             if connection.is_open:
                 connection.close()
+            raise
+        return connection, channel
+
+    def _consume(self, channel: BlockingChannel) -> None:
+        self.connected.set()
+        batch: list[tuple[Any, Any, bytes]] = []
+        opened = 0.0
+        # A batch closes when full, when the queue goes quiet, or 50 ms after its first message:
+        # under a steady trickle it would otherwise wait to fill and add its filling time to
+        # every event's latency.
+        for method, properties, body in channel.consume(queue_name(self.sink.service), inactivity_timeout=0.02):
+            if method is not None:
+                if not batch:
+                    opened = time.monotonic()
+                batch.append((method, properties, body))
+            if batch and (method is None or len(batch) >= self.bus.consumer_batch or time.monotonic() - opened >= 0.05):
+                self._process(channel, batch)
+                batch = []
+            if self.stop.is_set():
+                break
+        if batch:
+            self._process(channel, batch)
+        channel.cancel()
 
     def _process(self, channel: BlockingChannel, batch: list[tuple[Any, Any, bytes]]) -> None:
         events: list[Event] = []
@@ -235,7 +245,7 @@ class _ConsumerThread(threading.Thread):
         channel.basic_ack(delivery_tag=batch[-1][0].delivery_tag, multiple=True)
 
     def _retry(self, channel: BlockingChannel, properties: Any, body: bytes, event: Event) -> None:
-        RETRIED.labels(self.sink.service, event.type).inc()
+        RETRIED.labels(self.sink.service, self.sink.event_label(event.type)).inc()
         headers = {**(properties.headers or {}), "x-retries": event.retries + 1}
         delay_ms = self.bus.retry_base_ms * 2**event.retries
         channel.basic_publish(
@@ -253,7 +263,7 @@ class _ConsumerThread(threading.Thread):
         )
 
     def _dead_letter(self, channel: BlockingChannel, properties: Any, body: bytes, event_type: str, error: str) -> None:
-        DEAD_LETTERED.labels(self.sink.service, event_type).inc()
+        DEAD_LETTERED.labels(self.sink.service, self.sink.event_label(event_type)).inc()
         log.error("event_dead_lettered", consumer=self.sink.service, event_type=event_type, error=error[:300])
         headers = {**(properties.headers or {}), "x-error": error[:1000]}
         channel.basic_publish(
