@@ -39,6 +39,13 @@ LATENCY_BUCKETS = (
     10.0,
 )
 
+PROBE_ROUTES = ("/health", "/ready", "/metrics")
+"""Routes that answer liveness and readiness probes and Prometheus's scrapes, not users."""
+NOT_PROBES = 'route!~"' + "|".join(PROBE_ROUTES) + '"'
+"""The label matcher that keeps only served traffic: every alert, SLO and recording rule that reads
+``http_requests_total`` or ``http_request_duration_seconds`` uses it, so that steady probe traffic
+never dilutes a route that fails every request."""
+
 
 def counter(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
     """Returns the process's counter of that name, declaring it on first use."""
@@ -55,6 +62,17 @@ def histogram(
 ) -> Histogram:
     """Returns the process's histogram of that name, declaring it on first use."""
     return _get_or_create(Histogram, name, documentation, labels, buckets=buckets)
+
+
+def at_zero(metric: Counter, *children: str | tuple[str, ...]) -> Counter:
+    """Creates the counter's children for known label values, so each is exported at 0 from start-up.
+
+    prometheus-client creates a labelled child on its first increment, so without this the first
+    event of each kind is a new series at 1, which ``increase()`` and ``rate()`` never count.
+    """
+    for values in children:
+        metric.labels(*((values,) if isinstance(values, str) else values))
+    return metric
 
 
 _declared: dict[str, Any] = {}

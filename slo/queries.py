@@ -2,18 +2,19 @@
 
 The series are the ones every service emits (``http_requests_total`` and
 ``http_request_duration_seconds``, labelled service, route, method, status); probes and scrapes
-are left out so that they do not dilute a service's errors.
+are left out (``observability.metrics.NOT_PROBES``, which the alert rules share) so that they do
+not dilute a service's errors.
 """
 
 from __future__ import annotations
 
 import re
 
+from observability.metrics import NOT_PROBES
 from slo.spec import AvailabilityObjective, LatencyObjective
 
 REQUESTS = "http_requests_total"
 DURATION = "http_request_duration_seconds"
-NOT_PROBES = 'route!~"/health|/ready|/metrics"'
 NOT_5XX = 'status!~"5.."'
 IS_5XX = 'status=~"5.."'
 
@@ -42,6 +43,12 @@ def error_ratio(objective: AvailabilityObjective | LatencyObjective, service: st
     # Written as 1 - good/total: a service that never failed has no 5xx series at all, and
     # errors/total would then be empty instead of 0.
     return f"1 - ({fast} / {total})"
+
+
+def requests_in(objective: AvailabilityObjective | LatencyObjective, service: str, window: str) -> str:
+    """How many requests the SLI counted over a window (the denominator of its error ratio)."""
+    counted = f"{DURATION}_count" if isinstance(objective, LatencyObjective) else REQUESTS
+    return f"sum(increase({counted}{selector(service)}[{window}]))"
 
 
 def increase_queries(service: str, window: str) -> dict[str, str]:
