@@ -5,6 +5,10 @@ kept, with their expressions aggregated by our ``service`` label; the others gua
 added around them: the outbox, consumers, circuit breakers, payments, the rate limiter. SLO
 burn-rate rules are the SLO checker's (`cerebrum slo rules` writes them to alerts/slo/).
 Each alert's runbook is docs/runbooks/<alert>.md.
+
+Every rule over ``http_requests_total`` and ``http_request_duration_seconds`` counts served traffic
+only, leaving out probes and scrapes with the SLO rules' own matcher (``NOT_PROBES``): a liveness
+probe every few seconds would otherwise make a route that fails every request read a few percent.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 import yaml
 
 from dashboards import metric_names as m
-from dashboards.promql import error_ratio, grew, quantile, share, sum_increase, sum_rate
+from dashboards.promql import error_ratio, grew, quantile, selector, share, sum_rate
+from observability.metrics import NOT_PROBES
 
 RUNBOOKS = "docs/runbooks"
 HEADER = (
@@ -54,27 +59,44 @@ def record(name: str, expr: str, **labels: str) -> dict[str, Any]:
     return rule
 
 
+def counted(metric: str, window: str, *matchers: str) -> str:
+    """How many times a counter went up within the window, exactly, summed over its series.
+
+    ``increase()`` extrapolates to the window's edges, so five events can read 4.6 or 5.3; the
+    newest sample less the window's lowest one is the whole number of events Prometheus saw. A
+    series that restarted within the window (a reset) falls back to ``increase()``, which adds up
+    the counts on either side of the restart. A series must exist at zero before its first event
+    (``observability.metrics.at_zero``) for that event to count.
+    """
+    series = selector(metric, *matchers)
+    exact = f"({series} - min_over_time({series}[{window}]))"
+    return f"sum({exact} unless resets({series}[{window}]) > 0 or increase({series}[{window}]))"
+
+
 def red_rules() -> list[dict[str, Any]]:
     """RED per service over 5 minutes, for dashboards that show many services at once."""
     by_service = ("service",)
     return [
-        record(m.SERVICE_REQUESTS_RATE5M, sum_rate(m.HTTP_REQUESTS, "5m", by_service)),
-        record(m.SERVICE_ERRORS_RATE5M, sum_rate(m.HTTP_REQUESTS, "5m", by_service, f"status=~{m.SERVER_ERROR}")),
+        record(m.SERVICE_REQUESTS_RATE5M, sum_rate(m.HTTP_REQUESTS, "5m", by_service, NOT_PROBES)),
+        record(
+            m.SERVICE_ERRORS_RATE5M,
+            sum_rate(m.HTTP_REQUESTS, "5m", by_service, f"status=~{m.SERVER_ERROR}", NOT_PROBES),
+        ),
         record(
             m.SERVICE_ERROR_RATIO_RATE5M,
             share(m.SERVICE_ERRORS_RATE5M, m.SERVICE_REQUESTS_RATE5M),
         ),
-        record(m.SERVICE_P95_5M, quantile(0.95, m.HTTP_DURATION_BUCKET, "5m", by_service)),
+        record(m.SERVICE_P95_5M, quantile(0.95, m.HTTP_DURATION_BUCKET, "5m", by_service, NOT_PROBES)),
     ]
 
 
 def alerts() -> list[Alert]:
     """Every alert, in the order of the runbook index."""
-    failed_payments = sum_rate(m.PAYMENTS, "10m", (), 'outcome="failed"')
+    settled, failed = counted(m.PAYMENTS, "10m"), counted(m.PAYMENTS, "10m", 'outcome="failed"')
     return [
         Alert(
             "HighErrorRate",
-            f"{error_ratio(m.HTTP_REQUESTS, '5m', ('service',))} > 0.05",
+            f"{error_ratio(m.HTTP_REQUESTS, '5m', ('service',), NOT_PROBES)} > 0.05",
             "critical",
             "{{ $labels.service }}: more than 5% of requests fail",
             "{{ $labels.service }} answered {{ $value | humanizePercentage }} of its requests with a 5xx "
@@ -83,7 +105,7 @@ def alerts() -> list[Alert]:
         ),
         Alert(
             "HighLatency",
-            f"{quantile(0.95, m.HTTP_DURATION_BUCKET, '5m', ('service',))} > 0.5",
+            f"{quantile(0.95, m.HTTP_DURATION_BUCKET, '5m', ('service',), NOT_PROBES)} > 0.5",
             "warning",
             "{{ $labels.service }}: p95 latency above 500 ms",
             "The p95 latency of {{ $labels.service }} over the last 5 minutes is {{ $value | humanizeDuration }} "
@@ -145,12 +167,13 @@ def alerts() -> list[Alert]:
         ),
         Alert(
             "PaymentFailureSpike",
-            f"{share(failed_payments, sum_rate(m.PAYMENTS, '10m'))} > 0.2 and {sum_increase(m.PAYMENTS, '10m')} >= 5",
+            # Counts, not rates: the threshold is a number of payments, and a count over the
+            # window is its own hold (a `for:` would let failures spread over the window age out).
+            f"{failed} / {settled} > 0.2 and {settled} >= 5",
             "critical",
             "More than 20% of payments fail",
             "{{ $value | humanizePercentage }} of the payments settled in the last 10 minutes failed "
             "(threshold 20%, counted once at least 5 were settled).",
-            wait="2m",
         ),
         Alert(
             "RateLimiterFallbackActive",

@@ -24,7 +24,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from observability.metrics import counter
+from observability.metrics import at_zero, counter
 from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.settings import ServiceSettings
 
@@ -117,6 +117,7 @@ class RateLimiter:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.service = settings.service_name
+        at_zero(FALLBACKS, self.service)  # so that the first fallback shows as an increase
         self.local: Storage = MemoryStorage()
         self.shared: Storage = (
             RedisStorage(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from observability.metrics import counter
+from observability.metrics import at_zero, counter
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import DomainError, Forbidden, NotFound
@@ -19,7 +19,13 @@ from services.payments.providers import PaymentProvider, SandboxProvider
 from services.payments.schemas import OrderOut, PaymentOut
 from services.payments.settings import PaymentsSettings
 
-PAYMENTS = counter("cerebrum_payments_total", "Orders settled, by outcome (succeeded, failed, expired).", ("outcome",))
+# At zero from start-up: PaymentFailureSpike counts the first failure only if its series exists.
+PAYMENTS = at_zero(
+    counter("cerebrum_payments_total", "Orders settled, by outcome (succeeded, failed, expired).", ("outcome",)),
+    "succeeded",
+    "failed",
+    "expired",
+)
 REVENUE = counter("cerebrum_revenue_paise_total", "Money captured for orders, in paise.")
 WEBHOOKS = counter(
     "cerebrum_payment_webhooks_total",
