@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
+from services.contracts.problems import NO_SEATS_LEFT
 from services.courses import repository
 from services.courses.models import Course, SeatReservation
 from services.courses.schemas import SeatReleaseRequest, SeatReservationOut, SeatReserveRequest
@@ -30,7 +31,7 @@ log = structlog.get_logger("cerebrum.courses.seats")
 
 
 class NoSeatsLeft(Conflict):
-    type, title = "no-seats-left", "No seats left"
+    type, title = NO_SEATS_LEFT, "No seats left"
 
 
 def _out(reservation: SeatReservation, seats_left: int) -> SeatReservationOut:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.contracts.problems import NO_SEATS_LEFT
 from services.kit.errors import Conflict, Forbidden, NotFound
 
 
@@ -26,7 +27,7 @@ class CourseNotOpen(Conflict):
 
 
 class NoSeatsLeft(Conflict):
-    type, title = "no-seats-left", "No seats left"
+    type, title = NO_SEATS_LEFT, "No seats left"
 
 
 class AlreadyEnrolled(Conflict):

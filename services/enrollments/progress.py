@@ -38,8 +38,7 @@ async def _lesson_ids(ctx: EnrollmentsContext, enrollment: Enrollment, lesson_id
     if known is not None and str(lesson_id) in known:
         return known
     course = await ctx.upstreams.get_course(enrollment.course_id)
-    lessons = sorted(course.get("lessons") or [], key=lambda lesson: int(lesson.get("position", 0)))
-    ids = [str(lesson["id"]) for lesson in lessons]
+    ids = course.lesson_ids()
     if str(lesson_id) not in ids:
         raise InvalidInput(
             "This lesson is not part of the course", errors=[{"field": "lesson_id", "message": "not in this course"}]

@@ -199,14 +199,14 @@ class EnrollmentSaga:
         up = self.upstreams
         if step == "validate_user":
             user = await up.get_user(saga.user_id)
-            if user.get("status", "active") != "active":
+            if user.status != "active":
                 raise AccountNotActive("This account is not active")
             return await self._change(saga.id, ("validating_user",), advance("validate_user", "checking_course"))
         if step == "check_course":
             course = await up.get_course(saga.course_id)
-            if not course.get("is_published", True):
+            if not course.is_published:
                 raise CourseNotFound("No such course", course_id=str(saga.course_id))
-            if not course.get("is_active", True):
+            if not course.is_active:
                 raise CourseNotOpen("This course is not open for enrolment")
             return await self._change(saga.id, ("checking_course",), course_checked(course))
         if step == "reserve_seat":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.contracts.events import EnrollmentCancelled, EnrollmentConfirmed, EnrollmentCreated
 from services.enrollments import repository
 from services.enrollments.models import ACTIVE_STATUSES, OUTBOX, Enrollment, EnrollmentSagaRecord
+from services.enrollments.replies import CourseReply, OrderReply
 from services.enrollments.telemetry import count_enrollment, count_step
 from services.kit.events import record_event
 from services.kit.time import utcnow
@@ -102,10 +102,10 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
     count_enrollment("created")
 
 
-async def record_order(db: AsyncSession, saga: EnrollmentSagaRecord, order: dict[str, object]) -> None:
+async def record_order(db: AsyncSession, saga: EnrollmentSagaRecord, order: OrderReply) -> None:
     """Keeps the payment order on the saga and the enrolment; the saga now waits for the payment."""
-    saga.order_id = uuid.UUID(str(order["order_id"]))
-    saga.payment_order = order
+    saga.order_id = order.order_id
+    saga.payment_order = order.model_dump(mode="json")
     enrollment = await repository.get_enrollment(db=db, enrollment_id=saga.enrollment_id)
     if enrollment is not None:
         enrollment.order_id = saga.order_id
@@ -164,11 +164,11 @@ def advance(step: str, state: str) -> Change:
     return change
 
 
-def course_checked(course: dict[str, Any]) -> Change:
+def course_checked(course: CourseReply) -> Change:
     async def change(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
-        saga.course_title = str(course.get("title", ""))[:200]
-        saga.amount_paise = int(course.get("price_paise", 0))
-        saga.currency = str(course.get("currency", "INR"))[:3]
+        saga.course_title = course.title[:200]
+        saga.amount_paise = course.price_paise
+        saga.currency = course.currency[:3]
         saga.reservation_id = saga.id  # from here on a seat may be held under this id
         await log_step(db, saga, "check_course", "ok")
         move(saga, "reserving_seat")

@@ -8,11 +8,15 @@ on the contract, which no retry mends: it is reported as the upstream being unav
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TypeVar
 
 import structlog
+from pydantic import BaseModel, ValidationError
 
+from observability.problems import problem_type
+from services.contracts.problems import NO_SEATS_LEFT
 from services.enrollments.errors import CourseNotFound, CourseNotOpen, NoSeatsLeft, OrderRefused, UserNotFound
+from services.enrollments.replies import CourseReply, OrderReply, ProblemReply, UserReply
 from services.enrollments.settings import EnrollmentsSettings
 from services.kit.auth import ServiceTokens
 from services.kit.errors import DependencyUnavailable
@@ -21,18 +25,29 @@ from services.kit.http import Reply, ServiceClient, Transport, breaker_factory
 log = structlog.get_logger("cerebrum.enrollments.upstreams")
 
 
-def _problem(reply: Reply) -> dict[str, Any]:
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def _problem(reply: Reply) -> ProblemReply:
     try:
-        body = reply.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return ProblemReply.model_validate_json(reply.body)
+    except ValidationError:
+        return ProblemReply()
 
 
 def _unexpected(upstream: str, reply: Reply) -> DependencyUnavailable:
-    detail = str(_problem(reply).get("detail", ""))[:200]
+    detail = _problem(reply).detail[:200]
     log.error("upstream_contract_broken", upstream=upstream, status=reply.status, detail=detail)
     return DependencyUnavailable(upstream, f"{upstream} refused the call ({reply.status})")
+
+
+def _read(model: type[Answer], upstream: str, reply: Reply) -> Answer:
+    """The reply's body as the model; a body that breaks it is the contract broken, as any odd reply."""
+    try:
+        return model.model_validate_json(reply.body)
+    except ValidationError as exc:
+        log.error("upstream_reply_unreadable", upstream=upstream, status=reply.status, errors=exc.error_count())
+        raise DependencyUnavailable(upstream, f"{upstream} answered what the contract does not allow") from exc
 
 
 class Upstreams:
@@ -59,22 +74,20 @@ class Upstreams:
         self.payments = client("payments", settings.payments_url)
         self.tokens = tokens
 
-    async def get_user(self, user_id: uuid.UUID) -> dict[str, Any]:
+    async def get_user(self, user_id: uuid.UUID) -> UserReply:
         """Gets a user; refuses one the users service does not know."""
         reply = await self.users.request("GET", f"/users/{user_id}", token=self.tokens.token())
         if reply.status == 200:
-            user: dict[str, Any] = reply.json()
-            return user
+            return _read(UserReply, "users", reply)
         if reply.status == 404:
             raise UserNotFound("No such user; sign in again", user_id=str(user_id))
         raise _unexpected("users", reply)
 
-    async def get_course(self, course_id: uuid.UUID) -> dict[str, Any]:
+    async def get_course(self, course_id: uuid.UUID) -> CourseReply:
         """Gets a course with its lessons; refuses one that does not exist."""
         reply = await self.courses.request("GET", f"/courses/{course_id}", token=self.tokens.token())
         if reply.status == 200:
-            course: dict[str, Any] = reply.json()
-            return course
+            return _read(CourseReply, "courses", reply)
         if reply.status == 404:
             raise CourseNotFound("No such course", course_id=str(course_id))
         raise _unexpected("courses", reply)
@@ -93,9 +106,9 @@ class Upstreams:
             raise CourseNotFound("No such course", course_id=str(course_id))
         if reply.status == 409:
             problem = _problem(reply)
-            if str(problem.get("type", "")).endswith("no-seats-left"):
+            if problem.type == problem_type(NO_SEATS_LEFT):
                 raise NoSeatsLeft("No seats left on this course", course_id=str(course_id))
-            raise CourseNotOpen(str(problem.get("detail") or "This course is not open for enrolment"))
+            raise CourseNotOpen(problem.detail or "This course is not open for enrolment")
         raise _unexpected("courses", reply)
 
     async def release_seat(self, *, course_id: uuid.UUID, reservation_id: uuid.UUID) -> None:
@@ -120,7 +133,7 @@ class Upstreams:
         amount_paise: int,
         currency: str,
         description: str,
-    ) -> dict[str, Any]:
+    ) -> OrderReply:
         """Creates the enrolment's payment order, once per saga (the idempotency key)."""
         reply = await self.payments.request(
             "POST",
@@ -137,10 +150,9 @@ class Upstreams:
             token=self.tokens.token(),
         )
         if reply.status in (200, 201):
-            order: dict[str, Any] = reply.json()
-            return order
+            return _read(OrderReply, "payments", reply)
         if reply.status in (409, 422):
-            detail = str(_problem(reply).get("detail") or "payments refused the order")
+            detail = _problem(reply).detail or "payments refused the order"
             raise OrderRefused(f"The payment order could not be created: {detail}"[:300])
         raise _unexpected("payments", reply)
 
