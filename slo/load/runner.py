@@ -262,4 +262,10 @@ def run(plan: LoadPlan, console: Console) -> RunSummary:
         host={"cpus": float(os.cpu_count() or 1), "load_average_max": round(load, 2)},
     )
     (plan.out / "run.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    report = plan.out / "report.html"
+    if report.exists():
+        # A file:// link: a click in most terminals opens Locust's charts in the browser.
+        console.print(f"Locust's HTML report: [link={report.as_uri()}]{report}[/link]")
+    else:
+        console.print(f"[yellow]Locust wrote no HTML report[/]; see {plan.out / 'locust.log'}")
     return summary

@@ -26,6 +26,7 @@ def test_a_short_load_on_the_embedded_platform_meets_its_slos() -> None:
     assert load.exit_code == 0, load.output
     for name in ("report.html", "stats.json", "stats_stats.csv", "stats_stats_history.csv", "run.json"):
         assert (OUT / name).stat().st_size > 0, name
+    assert f"Locust's HTML report: {OUT / 'report.html'}" in load.output, "the run says where its report is"
     run = json.loads((OUT / "run.json").read_text())
     assert run["peak_users"] == 10 and run["requests"] > 0
 
