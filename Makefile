@@ -6,12 +6,16 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install tools up test lint check bench clean
 
+# A line per step, and uv's (or pip's) own progress: a first install takes about 30 s.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --disable-pip-version-check uv >/dev/null 2>&1 || true
-	@if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'; \
-	 else $(VENV)/bin/pip install -q -e '.[dev]'; fi
+	@test -x $(PY) || { echo "==> creating $(VENV) (python3 -m venv)"; python3 -m venv $(VENV); }
+	@test -x $(VENV)/bin/uv || { echo "==> installing uv into $(VENV) (pip; about 5 s)"; \
+	  $(VENV)/bin/pip install --disable-pip-version-check --progress-bar on uv || echo "    no uv: pip will install the project"; }
+	@echo "==> installing the platform and its dependencies into $(VENV)"
+	@if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install --python $(PY) -e '.[dev]'; \
+	 else $(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'; fi
 	@rm -f $(VENV)/.installed-*; touch $@
+	@echo "==> installed; .venv/bin/cerebrum is ready"
 
 install: $(STAMP)
 
@@ -28,8 +32,9 @@ tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
 	  >/dev/null || { echo "could not install$$missing: run 'apt-get install$$missing' as root"; exit 1; }; fi
 
+# UP_ARGS passes options on, e.g. make up UP_ARGS="--port 8100".
 up: install
-	$(VENV)/bin/cerebrum up
+	$(VENV)/bin/cerebrum up $(UP_ARGS)
 
 test: install tools
 	$(PY) -m pytest $(PYTEST_ARGS)
