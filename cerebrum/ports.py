@@ -7,8 +7,10 @@ stay: the gateway on 8000, the services on 8101-8107.
 
 from __future__ import annotations
 
+import random
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 from cerebrum.registry import DEFAULT_BASE_PORT, SERVICES
 
@@ -64,12 +66,22 @@ def in_use(ports: list[int], host: str = "127.0.0.1") -> list[int]:
     return taken
 
 
-def free_base_port(attempts: int = 50) -> int:
-    """A base port whose whole span is free now: for runs started beside others (chaos, bench, tests)."""
+def free_base_port(attempts: int = 100) -> int:
+    """A base port whose whole span is free now: for runs started beside others (chaos, bench, tests).
+
+    Drawn below the kernel's ephemeral range: a port in it can be taken at any moment by some
+    process's outgoing connection, between this check and the run binding it.
+    """
+    low = _ephemeral_low()
     for _ in range(attempts):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base <= HIGHEST_BASE_PORT and not in_use(list(range(base, base + SPAN))):
+        base = random.randrange(10000, max(10001, low - SPAN))
+        if not in_use(list(range(base, base + SPAN))):
             return base
     raise RuntimeError(f"no run of {SPAN} free ports found in {attempts} attempts")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
