@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ demo_app = typer.Typer(help="See the platform work, with the calls to copy.", no
 # The embedded platform's address when started as the README says (`make up`, `cerebrum up`).
 DEFAULT_URL = "http://127.0.0.1:8000"
 JAEGER_UI_PORT = 16686
+_UUID = re.compile(r"([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def jaeger_ui_url(environ: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
@@ -44,12 +46,17 @@ def journey_table(result: JourneyResult, *, jaeger: str | None) -> Table:
         table.add_row(
             str(number),
             step.name if not step.note else f"{step.name} [dim]({step.note})[/]",
-            f"{step.method} {step.path}",
+            f"{step.method} {_short_ids(step.path)}",
             _status(step),
             f"{step.ms:.1f}",
             _trace(step, jaeger),
         )
     return table
+
+
+def _short_ids(path: str) -> str:
+    """Ids cut to their first eight digits, so that a row fits a terminal (the trace has the full path)."""
+    return _UUID.sub(r"\1…", path)
 
 
 def _status(step: Step) -> Text:

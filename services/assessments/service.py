@@ -101,7 +101,7 @@ async def draw_questions(
         questions, source = [public_view(q) for q in rows], "database"
     if not questions and not await repository.count_questions(db=db, topic=topic):
         # Only an empty draw pays for this query: a misspelt topic says so instead of "no questions".
-        raise NotFound(f"No topic called {topic!r}: GET /questions/topics lists them")
+        raise NotFound(f"No topic called {topic!r}: GET /api/questions/topics lists them")
     return RandomQuestions(
         attempt_id=attempt_id,
         topic=topic,
