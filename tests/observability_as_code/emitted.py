@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import httpx
@@ -16,6 +17,7 @@ import services
 from cerebrum.demo import seed_academy
 from cerebrum.platform import Platform
 from observability import metrics as observability_metrics
+from tests.observability_as_code.promql import ALL_RULE_FILES, ROOT, Query, dashboard_queries, rules, selectors
 
 # The series Prometheus stores for one metric family of each type (OpenMetrics names families
 # without the suffixes; _created is left out: Prometheus does not store it by default).
@@ -139,3 +141,22 @@ async def student_journey(platform: Platform, api: httpx.AsyncClient) -> None:
         if name != "gateway":
             segment = next(s for s, target in platform.routes.items() if target is app)
             await api.get(f"/{segment}/")
+
+
+def queried_by(queries: list[Query]) -> dict[str, list[str]]:
+    """Each metric the queries select, with where it is queried (dashboard panel, rule)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for query in queries:
+        for selector in selectors(query.expr):
+            found[selector.metric].append(query.where)
+    return dict(found)
+
+
+def alert_and_panel_queries() -> list[Query]:
+    """Every query an SRE's Prometheus and Grafana run: every rules file under alerts/ and every panel."""
+    rule_queries = [
+        Query(f"{path.relative_to(ROOT)} {rule.get('alert') or rule.get('record')}", rule["expr"])
+        for path in ALL_RULE_FILES
+        for rule in rules([path])
+    ]
+    return rule_queries + dashboard_queries()

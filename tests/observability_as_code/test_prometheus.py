@@ -68,10 +68,15 @@ def query_error(prometheus: str, expr: str) -> str | None:
     return None if body["status"] == "success" else f"{body.get('errorType')}: {body.get('error')}"
 
 
-def test_prometheus_scrapes_the_platform_and_records_red_per_service(tmp_path: Path) -> None:
+def prometheus_binary() -> str:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is not installed; install it with: apt-get install -y prometheus")
+    return binary
+
+
+def test_prometheus_scrapes_the_platform_and_records_red_per_service(tmp_path: Path) -> None:
+    binary = prometheus_binary()
     until = time.monotonic() + DEADLINE_SECONDS
     app_port, prom_port = free_port(), free_port()
     platform, prometheus = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{prom_port}"
