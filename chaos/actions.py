@@ -221,19 +221,15 @@ def current_load() -> Load | None:
     return _loads.get(experiment_name())
 
 
-def start_metrics_recording(
-    services: list[str], interval: float = 1.0, configuration: Configuration = None
-) -> dict[str, Any]:
-    """Scrapes the services' metrics every ``interval`` seconds, for alert and SLO verdicts."""
+def start_metrics_recording(services: list[str], configuration: Configuration = None) -> dict[str, Any]:
+    """Scrapes the services' metrics now and again at ``stop_metrics_recording``, for the SLO verdicts."""
     state = load(configuration)
     name = experiment_name()
     if name not in _recorders:
-        recorder = MetricsRecorder(
-            {s: state.service(s).url for s in services}, experiment_dir(configuration), interval=interval
-        )
+        recorder = MetricsRecorder({s: state.service(s).url for s in services}, experiment_dir(configuration))
         recorder.start()
         _recorders[name] = recorder
-    return {"services": services, "interval": interval}
+    return {"services": services}
 
 
 def stop_metrics_recording(configuration: Configuration = None) -> dict[str, Any]:

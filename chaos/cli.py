@@ -33,6 +33,14 @@ def run(
             help="Stop the machine's RabbitMQ (once no other test run is going), not a node of the run's own.",
         ),
     ] = False,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules",
+            help="A rule file for the run's Prometheus (repeat for several); by default the repository's "
+            "alerts/cerebrum_rules.yml and alerts/slo/slo_rules.yml.",
+        ),
+    ] = None,
 ) -> None:
     """Runs one experiment, or all of them, and writes a journal for each to chaos/out/<name>.json."""
     known = runner.discover()
@@ -55,6 +63,7 @@ def run(
             engine=cast(runner.Engine, engine),
             console=console,
             private_broker=not shared_rabbitmq,
+            rule_files=rules or None,
         )
     except ValueError as exc:
         console.print(f"[red]{exc}[/]")

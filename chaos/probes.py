@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from chaos import control, servers
 from chaos.actions import current_load
+from chaos.alerts import Expectations, Rules
 from chaos.load import Api
+from chaos.prometheus import alerts_now
 from chaos.reconcile import outbox_backlog
-from chaos.recorder import burn_rate_alert, slo_verdicts
+from chaos.recorder import slo_verdicts
 from chaos.state import experiment_dir, load, mark
 from chaos.watch import (
     CATALOGUE,
@@ -117,6 +120,47 @@ def await_recovery(
             return {"recovered": True, "seconds_after_fault": round(at - fault_at, 3)}
         time.sleep(interval)
     raise AssertionError(f"the steady state did not return within {timeout:.0f}s; last seen: {json.dumps(last)[:1500]}")
+
+
+def await_alerts(interval: float = 0.5, configuration: Configuration = None) -> dict[str, Any]:
+    """Holds the fault until every alert the experiment names fires in the run's Prometheus.
+
+    The alerts and their deadlines come from the runner (``alerts-expected.json``: the experiment's
+    ``cerebrum-alerts`` extension) and the rule files the run's Prometheus loaded. Raises once every
+    alert still missing is past its deadline. When the run does not wait for this experiment's
+    alerts, answers what is firing now and goes on.
+    """
+    state = load(configuration)
+    plan = json.loads((experiment_dir(configuration) / "alerts-expected.json").read_text())
+    expectations = Expectations.from_json(plan)
+    if not state.prometheus_url:
+        raise AssertionError("this run has no Prometheus: no alert can be judged")
+    if not plan["awaited"] or not expectations.fire:
+        firing = [a["labels"] for a in alerts_now(state.prometheus_url) if a["state"] == "firing"]
+        return {"awaited": False, "firing_now": firing}
+    fault_at = fault_started(configuration)
+    if fault_at is None:
+        raise AssertionError("no fault was started (its action failed?): no alert can be expected")
+    rules = Rules.load(Path(p) for p in state.rule_files)
+    deadlines = [rules.deadline(m)["seconds"] for m in expectations.fire]
+    fired: dict[int, float] = {}
+    while True:
+        now = time.time()
+        for alert in alerts_now(state.prometheus_url):
+            if alert["state"] != "firing" or alert["active_at"] < plan["started_at"] - 1:
+                continue  # inherited from an earlier experiment, or not firing yet
+            for n, matcher in enumerate(expectations.fire):
+                if n not in fired and matcher.matches(alert["labels"]):
+                    fired[n] = round(now - fault_at, 3)
+                    mark("alert_firing", configuration, alert=alert["labels"], after_fault_seconds=fired[n])
+        missing = [n for n in range(len(deadlines)) if n not in fired]
+        if not missing:
+            after = {expectations.fire[n].describe(): seconds for n, seconds in fired.items()}
+            return {"awaited": True, "fired_after_seconds": after}
+        if all(now - fault_at > deadlines[n] for n in missing):
+            late = ", ".join(f"{expectations.fire[n].describe()} (deadline {deadlines[n]:.0f}s)" for n in missing)
+            raise AssertionError(f"not fired in the run's Prometheus: {late}")
+        time.sleep(interval)
 
 
 # Claims about what happened during the fault ---------------------------------------------------------
@@ -279,18 +323,6 @@ def expect_problem(
     if reply.status_code != status or (dependency is not None and body.get("dependency") != dependency):
         raise AssertionError(f"{method} {path}: {reply.status_code} {body} (expected {status} naming {dependency})")
     return {"status": reply.status_code, "dependency": body.get("dependency"), "detail": body.get("detail")}
-
-
-def burn_rate(service: str, configuration: Configuration = None) -> dict[str, Any]:
-    """The page-level burn-rate alert expression, evaluated on the metrics recorded so far."""
-    return burn_rate_alert(experiment_dir(configuration), service)
-
-
-def expect_burn_rate_alert(service: str, configuration: Configuration = None) -> dict[str, Any]:
-    outcome = burn_rate(service, configuration)
-    if not outcome["fires"]:
-        raise AssertionError(f"the burn-rate alert would not fire for {service}: {outcome}")
-    return outcome
 
 
 def slo_verdict(service: str, configuration: Configuration = None) -> dict[str, Any]:

@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
-from rich.table import Table
 
 from chaos import actions, control, servers
-from chaos.journal import summarise
+from chaos.alerts import Expectations, Rules
+from chaos.journal import fault_time, summarise
 from chaos.platform import ROOT, Platform
+from chaos.prometheus import RULE_FILES, AlertWatcher, RunPrometheus
+from chaos.report import say_outcome, table
 from chaos.state import EXPERIMENT_ENV, STATE_ENV, PlatformState, ProcessInfo, experiment_dir, load, save
+from chaos.verdicts import Alerting, late_pages
 
 EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
 OUT_DIR = Path(__file__).parent / "out"
@@ -189,18 +192,27 @@ def _run_one(path: Path, name: str, *, engine: Engine, out_dir: Path, console: C
     return journal
 
 
-def _attempt(path: Path, name: str, *, engine: Engine, out_dir: Path, state_file: Path, console: Console) -> Outcome:
+def _attempt(
+    path: Path, name: str, *, engine: Engine, out_dir: Path, state_file: Path, console: Console, alerting: Alerting
+) -> Outcome:
     os.environ[EXPERIMENT_ENV] = name
+    expectations = Expectations.of(json.loads(path.read_text()))
+    waited = alerting.wait_until_clear(name, expectations, console)
     started = time.time()
+    alerting.expect(name, json.loads(path.read_text()), started)
     try:
         journal = _run_one(path, name, engine=engine, out_dir=out_dir, console=console)
     finally:
         tidy_up(load(), console)
+    finished = time.time()
+    folder = experiment_dir(name=name)
+    alerts = alerting.verdict(name, expectations, started_at=started, fault_at=fault_time(folder))
     journal["cerebrum"] = {
         "experiment": name,
         "platform_file": str(state_file),
         "engine": engine,
-        **summarise(journal, experiment_dir(name=name), started_at=started, finished_at=time.time()),
+        "waited_for_alerts_to_clear_seconds": waited,
+        **summarise(journal, folder, started_at=started, finished_at=finished, alerts=alerts),
     }
     journal_path = out_dir / f"{name}.json"
     journal_path.write_text(json.dumps(journal, indent=2, default=str))
@@ -220,12 +232,17 @@ def run(
     engine: Engine = "python",
     console: Console | None = None,
     private_broker: bool = True,
+    rule_files: list[Path] | None = None,
+    await_alerts: set[str] | None = None,
 ) -> list[Outcome]:
     """Runs the named experiments; returns each one's outcome (journals written to ``out_dir``).
 
     The platform the runner starts gets a RabbitMQ node of its own unless ``private_broker`` is
     false: then the rabbitmq-down experiment stops the machine's shared RabbitMQ, once no other
-    engineer's tests run.
+    engineer's tests run. A Prometheus of the run's own scrapes it with ``rule_files`` (the
+    repository's alert and SLO rules by default). Every experiment is judged on the unrelated alerts
+    it sets off; those in ``await_alerts`` (all by default) also hold their fault until the alerts
+    they name fire, or their deadlines pass.
     """
     console = console or Console(stderr=True)
     known = discover()
@@ -236,6 +253,8 @@ def run(
     os.environ[servers.LEDGER_ENV] = str(out_dir / "stopped-servers.json")
     servers.restore(say=lambda m: console.print(f"[yellow]{m} (left stopped by an earlier run)[/]"))
     platform = None
+    prometheus: RunPrometheus | None = None
+    watcher: AlertWatcher | None = None
     state: PlatformState | None = None
     outcomes: list[Outcome] = []
     interrupted = _Interrupts()
@@ -250,8 +269,16 @@ def run(
             run_dir = out_dir / "runs" / time.strftime("%Y%m%d-%H%M%S")
             state = external_state(url, run_dir, database_url)
             state_file = run_dir / "platform.json"
-            save(state, state_file)
+        prometheus = RunPrometheus(Path(state.run_dir) / "prometheus", rule_files=rule_files or list(RULE_FILES))
+        prometheus.start({name: info.url for name, info in state.services.items()})
+        console.print(f"[cyan]prometheus:[/] {prometheus.url}, rules {', '.join(map(str, prometheus.rule_files))}")
+        state.prometheus_url, state.prometheus_pid = prometheus.url, prometheus.pid
+        state.rule_files = [str(p) for p in prometheus.rule_files]
+        save(state, state_file)
         os.environ[STATE_ENV] = str(state_file)
+        watcher = AlertWatcher(prometheus.url, Path(state.run_dir))
+        watcher.start()
+        alerting = Alerting(watcher, Rules.load(prometheus.rule_files), await_alerts)
         queue = [(name, 1) for name in names]
         while queue:
             name, attempt = queue.pop(0)
@@ -265,7 +292,13 @@ def run(
                 continue
             console.rule(f"[bold]{names.index(name) + 1}/{len(names)} {name}[/]: {experiment.get('title', name)}")
             outcome = _attempt(
-                known[name], name, engine=engine, out_dir=out_dir, state_file=state_file, console=console
+                known[name],
+                name,
+                engine=engine,
+                out_dir=out_dir,
+                state_file=state_file,
+                console=console,
+                alerting=alerting,
             )
             if _server_was_busy(outcome) and attempt < BUSY_ATTEMPTS and not interrupted.seen:
                 # Other engineers' tests kept a shared server in use: nothing was broken; try again last.
@@ -274,12 +307,18 @@ def run(
                 queue.append((name, attempt + 1))
                 continue
             outcomes.append(outcome)
-            _say_outcome(console, outcome)
+            say_outcome(console, outcome)
+        late_pages(outcomes, alerting, known)
     finally:
         try:
             tidy_up(state, console)
         finally:
             servers.restore(say=lambda m: console.print(f"[yellow]{m}[/]"))
+            if watcher is not None:
+                watcher.stop()
+            if prometheus is not None:
+                console.print("[cyan]prometheus:[/] stopping")
+                prometheus.stop()
             if platform is not None:
                 console.print("[cyan]platform:[/] stopping")
                 platform.stop()
@@ -291,31 +330,3 @@ def run(
     )
     console.print(table(outcomes))
     return outcomes
-
-
-def _say_outcome(console: Console, outcome: Outcome) -> None:
-    c = outcome.cerebrum
-    colour = "green" if outcome.passed else "red"
-    console.print(
-        f"[{colour}]{c.get('verdict')}[/] {outcome.name}: status {outcome.status}, "
-        f"detected in {c.get('time_to_detect_seconds')}s, recovered in {c.get('time_to_recover_seconds')}s"
-        + (f" — {'; '.join(c.get('reasons', []))}" if c.get("reasons") else "")
-    )
-
-
-def table(outcomes: list[Outcome]) -> Table:
-    view = Table(title="Chaos experiments (targets: detect < 120s, recover < 900s)")
-    for column in ("experiment", "verdict", "steady before/after", "detect (s)", "recover (s)", "accepted", "journal"):
-        view.add_column(column)
-    for o in outcomes:
-        c = o.cerebrum
-        view.add_row(
-            o.name,
-            str(c.get("verdict", o.status)),
-            f"{c.get('steady_state_before')}/{c.get('steady_state_after')}",
-            str(c.get("time_to_detect_seconds")),
-            str(c.get("time_to_recover_seconds")),
-            str(c.get("accepted", "")),
-            str(o.journal_path or ""),
-        )
-    return view

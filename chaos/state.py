@@ -54,6 +54,10 @@ class PlatformState:
     proxy_ports: dict[str, int] = field(default_factory=dict)
     chaos_token: str | None = None
     cwd: str | None = None
+    prometheus_url: str | None = None
+    """The run's own Prometheus (``chaos.prometheus``): its address and process, and the rule files it loaded."""
+    prometheus_pid: int | None = None
+    rule_files: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PlatformState:

@@ -12,7 +12,6 @@ from chaos import control
 from chaos.actions import current_load
 from chaos.load import Api
 from chaos.reconcile import outbox_backlog, reconcile
-from chaos.recorder import burn_rate_alert
 from chaos.state import PlatformState, experiment_dir, load, records, timeline
 
 Configuration = Mapping[str, Any] | None
@@ -59,8 +58,6 @@ def signal_seen(signal: Mapping[str, Any], configuration: Configuration, since: 
         older = float(signal.get("older_than_seconds", 3.0))  # the relay sends within a second when it can
         backlog = outbox_backlog(state.database_url, older_than=older) if state.database_url else {}
         return sum(backlog.values()) >= int(signal.get("min", 1))
-    if kind == "burn_rate_alert":
-        return bool(burn_rate_alert(experiment_dir(configuration), signal["service"])["fires"])
     raise ValueError(f"no such signal: {kind}")
 
 
