@@ -156,7 +156,7 @@ async def platform_bus(url: str, schema: str, count: int, handler: str) -> dict[
     await asyncio.get_running_loop().run_in_executor(None, ready.wait, 60)
     relay = OutboxRelay(service="bench", db=db, outbox=OUTBOX, bus=bus, batch_size=1000, poll_interval=0.05)
     started, cpu = time.perf_counter(), _cpu_seconds(consumer.pid)
-    relay.start()
+    await relay.start()
 
     async def handled() -> int:
         async with db.session_scope() as session:

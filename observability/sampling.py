@@ -24,6 +24,7 @@ _drops = {"local": False, "remote": False}
 def watch_sampler() -> None:
     """Notes whether the process's sampler drops every child of an unsampled parent (local, remote)."""
     sampler = getattr(trace.get_tracer_provider(), "sampler", None)
+    sampler = getattr(sampler, "delegate", sampler)  # tracing.QuietPolls decides on the root spans only
     parent_based = isinstance(sampler, ParentBased)
     _drops["local"] = parent_based and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
     _drops["remote"] = parent_based and getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF

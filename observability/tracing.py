@@ -7,14 +7,19 @@ the sampler comes from ``OTEL_TRACES_SAMPLER`` (the SDK default is parent-based 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
 
 from observability import sampling
 
@@ -35,6 +40,67 @@ class ServiceStampProcessor(SpanProcessor):
 
 
 _instrumented: set[str] = set()
+
+# Set while a background job looks for work (services.kit.jobs): see QuietPolls.
+_background_poll: ContextVar[bool] = ContextVar("cerebrum_background_poll", default=False)
+_DROP = SamplingResult(Decision.DROP)
+
+
+@contextmanager
+def background_poll() -> Iterator[None]:
+    """Marks the code inside as a background job's poll: its queries start no trace of their own."""
+    token = _background_poll.set(True)
+    try:
+        yield
+    finally:
+        _background_poll.reset(token)
+
+
+class QuietPolls(Sampler):
+    """Drops a client span (a query, a cache or HTTP call) that would start a trace during a poll.
+
+    A job polls with queries every second or so, and each query outside a trace used to be a trace
+    of its own (nine traces in ten, on an idle platform). The work a poll finds is traced all the
+    same: the job's own spans (internal, producer, consumer kinds) may still start a trace, spans
+    with a parent (a stored request context, a span of the job) follow it as usual, and everything
+    outside a poll is left to the configured sampler.
+    """
+
+    def __init__(self, delegate: Sampler) -> None:
+        self.delegate = delegate
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        if (
+            kind is SpanKind.CLIENT
+            and _background_poll.get()
+            and not trace.get_current_span(parent_context).get_span_context().is_valid
+        ):
+            return _DROP
+        return self.delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"QuietPolls{{{self.delegate.get_description()}}}"
+
+
+def trace_carrier() -> dict[str, str]:
+    """The current trace context as W3C headers, to keep beside work that is done later."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_of(carrier: Mapping[str, str] | None) -> Context:
+    """The context kept by ``trace_carrier``; an empty one (a new trace) when nothing was kept."""
+    return propagate.extract(dict(carrier)) if carrier else Context()
 
 
 def _exporters_from_env(env: Mapping[str, str], default: str) -> list[SpanExporter]:
@@ -85,6 +151,8 @@ def configure_tracing(
         }
     )
     provider = TracerProvider(resource=resource)
+    # Wrapped before any tracer exists: each tracer keeps the sampler it was made with.
+    provider.sampler = QuietPolls(provider.sampler)
     provider.add_span_processor(ServiceStampProcessor())
     for exporter in _exporters_from_env(env, default_exporter):
         provider.add_span_processor(BatchSpanProcessor(exporter))

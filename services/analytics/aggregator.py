@@ -8,9 +8,8 @@ each event is folded exactly once, and ingest never waits on an aggregate row.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
-import structlog
+from opentelemetry import trace
 
 from services.analytics import aggregate_repository, repository
 from services.analytics.live import EventRate
@@ -18,9 +17,10 @@ from services.analytics.partitions import PartitionKeeper
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.telemetry import AGGREGATION_LAG
 from services.kit.db import Database
+from services.kit.jobs import PeriodicJob
 from services.kit.time import as_utc, utcnow
 
-log = structlog.get_logger("cerebrum.analytics.aggregator")
+tracer = trace.get_tracer("cerebrum.analytics")
 
 
 class Aggregator:
@@ -44,9 +44,14 @@ class Aggregator:
                     if watermark is None or watermark >= fence:
                         break  # caught up, or another replica holds the watermark
                     through = min(fence, watermark + self.settings.aggregator_batch_events)
-                    count = await repository.count_range(db=db, after=watermark, through=through)
-                    await aggregate_repository.fold_events(db=db, after=watermark, through=through, now=utcnow())
-                    await repository.set_watermark(db=db, watermark=through)
+                    # Work found: this batch is traced (the polls that found nothing are not).
+                    with tracer.start_as_current_span(
+                        "analytics.fold_events", attributes={"cerebrum.analytics.after": watermark}
+                    ) as span:
+                        count = await repository.count_range(db=db, after=watermark, through=through)
+                        await aggregate_repository.fold_events(db=db, after=watermark, through=through, now=utcnow())
+                        await repository.set_watermark(db=db, watermark=through)
+                        span.set_attribute("cerebrum.analytics.events", count)
                 folded += count
                 await self.rate.count(count)
             await self.measure_lag()
@@ -68,8 +73,22 @@ class BackgroundJobs:
         self.aggregator = aggregator
         self.partitions = partitions
         self.settings = settings
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
+        timeout = settings.job_stop_timeout_seconds
+        self.jobs = (
+            PeriodicJob(
+                "analytics-aggregator",
+                self._aggregate,
+                interval=settings.aggregator_interval_seconds,
+                stop_timeout=timeout,
+            ),
+            PeriodicJob(
+                "analytics-maintenance",
+                self._maintain,
+                interval=settings.maintenance_interval_seconds,
+                stop_timeout=timeout,
+                run_at_start=False,  # start() has just done it
+            ),
+        )
 
     async def maintain(self) -> None:
         """Creates this window's partitions and drops those past retention."""
@@ -78,44 +97,18 @@ class BackgroundJobs:
         await self.partitions.drop_expired(now)
 
     async def start(self) -> None:
-        self._stopping = asyncio.Event()
         await self.maintain()
-        self._tasks = [
-            asyncio.create_task(self._every(self.settings.aggregator_interval_seconds, self.aggregator.run_once)),
-            asyncio.create_task(
-                self._every(self.settings.maintenance_interval_seconds, self.maintain, first_after=True)
-            ),
-        ]
+        for job in self.jobs:
+            await job.start()
 
     async def stop(self) -> None:
-        """Stops the jobs: a pass in progress is cancelled and its transaction rolled back."""
-        self._stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _done, pending = await asyncio.wait(self._tasks, timeout=10)
-            if pending:
-                log.warning("analytics_jobs_not_stopped", jobs=len(pending))
-        self._tasks = []
+        """Stops both jobs together; a pass in progress may finish within the stop timeout."""
+        await asyncio.gather(*(job.stop() for job in self.jobs))
 
-    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]], *, first_after: bool = False) -> None:
-        # Stopping is a flag as well as a cancellation: a driver may turn the CancelledError of a
-        # query it was running into an error of its own, which must not keep the loop alive.
-        if first_after and await self._stopped_within(seconds):
-            return
-        while not self._stopping.is_set():
-            try:
-                await job()
-            except Exception as exc:  # a failed pass is retried on the next tick
-                if self._stopping.is_set():
-                    return
-                log.warning("analytics_job_failed", job=getattr(job, "__name__", "job"), error=f"{exc!r}"[:300])
-            if await self._stopped_within(seconds):
-                return
+    async def _aggregate(self) -> None:
+        await self.aggregator.run_once()
 
-    async def _stopped_within(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            return False
-        return True
+    async def _maintain(self) -> None:
+        # A daily round that always has work to do: traced, unlike the aggregator's polls.
+        with tracer.start_as_current_span("analytics.maintain_partitions"):
+            await self.maintain()

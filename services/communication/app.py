@@ -61,7 +61,7 @@ def create_app(settings: CommunicationSettings | None = None) -> FastAPI:
 
     async def start_dispatcher(_kit: ServiceKit) -> None:
         if settings.dispatcher_enabled:
-            dispatcher.start()
+            await dispatcher.start()
 
     async def stop_dispatcher(_kit: ServiceKit) -> None:
         await dispatcher.stop()

@@ -8,6 +8,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from observability.tracing import trace_carrier
 from services.communication import repository
 from services.communication.models import Contact, DeliveryStatus, Message, MessageTemplate
 from services.communication.rendering import Rendered
@@ -66,6 +67,7 @@ async def queue(
         next_attempt_at=now,
         dedup_key=dedup_key,
         source=source,
+        trace_headers=trace_carrier() or None,
         created_at=now,
         updated_at=now,
     )

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from opentelemetry.trace import Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.communication import repository
@@ -24,8 +25,9 @@ from services.communication.models import Message
 from services.communication.preferences import channel_enabled, quiet_until
 from services.communication.providers import Envelope, Provider, ProviderError, Receipt
 from services.communication.settings import CommunicationSettings
-from services.communication.telemetry import QUEUE_DEPTH, SEND_SECONDS, scrub
+from services.communication.telemetry import QUEUE_DEPTH, SEND_SECONDS, scrub, send_span
 from services.kit.db import Database
+from services.kit.jobs import PeriodicJob
 from services.kit.ratelimit import RateLimiter
 from services.kit.time import utcnow
 
@@ -48,8 +50,13 @@ class Dispatcher:
         self.limiter = limiter
         self.settings = settings
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self.job = PeriodicJob(
+            "communication-dispatcher",
+            self._round,
+            interval=settings.dispatcher_interval_seconds,
+            wake=self._wake,
+            stop_timeout=settings.job_stop_timeout_seconds,
+        )
         db.on_commit(self._on_commit)
 
     def _on_commit(self, info: dict[str, Any]) -> None:
@@ -105,15 +112,26 @@ class Dispatcher:
         async def send(message: Message) -> Receipt | ProviderError:
             envelope = Envelope(message.id, message.channel, message.recipient, message.subject, message.body)
             async with gate:
-                started = time.perf_counter()
-                try:
-                    return await provider.send(envelope)
-                except ProviderError as exc:
-                    return exc
-                except Exception as exc:  # an adapter bug must not lose the message: retry it like an outage
-                    return ProviderError(f"{type(exc).__name__} in the {provider.name} adapter")
-                finally:
-                    SEND_SECONDS.labels(message.channel).observe(time.perf_counter() - started)
+                with send_span(
+                    message_id=str(message.id),
+                    channel=message.channel,
+                    provider=provider.name,
+                    attempt=message.attempts + 1,
+                    queued_in=message.trace_headers,
+                ) as span:
+                    started = time.perf_counter()
+                    try:
+                        outcome: Receipt | ProviderError = await provider.send(envelope)
+                    except ProviderError as exc:
+                        outcome = exc
+                    except Exception as exc:  # an adapter bug must not lose the message: retry it like an outage
+                        outcome = ProviderError(f"{type(exc).__name__} in the {provider.name} adapter")
+                    finally:
+                        SEND_SECONDS.labels(message.channel).observe(time.perf_counter() - started)
+                    if isinstance(outcome, ProviderError) and span.is_recording():
+                        span.set_status(Status(StatusCode.ERROR, scrub(str(outcome))[:200]))
+                        span.set_attribute("error.type", "retryable" if outcome.retryable else "refused")
+                    return outcome
 
         return list(await asyncio.gather(*(send(m) for m in messages)))
 
@@ -163,33 +181,17 @@ class Dispatcher:
             QUEUE_DEPTH.labels(channel).set(depth.get(channel, 0))
 
     # The loop ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="communication-dispatcher")
+    async def start(self) -> None:
+        await self.job.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(task, timeout=15)
-        except TimeoutError:
-            log.warning("dispatcher_stop_timeout")
+        await self.job.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                handled = await self.dispatch_once()
-            except Exception as exc:  # a database outage: keep the loop alive and try again
-                log.warning("dispatcher_error", error=type(exc).__name__)
-                handled = 0
-            if handled:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.dispatcher_interval_seconds)
-            except TimeoutError:
-                pass
+    @property
+    def _task(self) -> asyncio.Task[None] | None:
+        """The loop's task while it runs; None once stopped."""
+        return self.job.task
+
+    async def _round(self) -> float | None:
+        # Something was sent or rescheduled: look again at once, more may be due.
+        return 0 if await self.dispatch_once() else None

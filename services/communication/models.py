@@ -63,6 +63,8 @@ class Message(CommunicationBase):
     # What asked for the message (an event id, an idempotency key): at most one message per key.
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     source: Mapped[str] = mapped_column(String(64), default="api")
+    # The trace context of what queued the message (W3C headers): its sends join that trace.
+    trace_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

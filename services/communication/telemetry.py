@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter, gauge, histogram
 from observability.redaction import mask_email
+from observability.tracing import context_of
 
 NOTIFICATIONS = counter(
     "cerebrum_notifications_total",
@@ -17,6 +22,8 @@ NOTIFICATIONS = counter(
 )
 SEND_SECONDS = histogram("cerebrum_notification_send_seconds", "Time a provider took to take a message.", ("channel",))
 QUEUE_DEPTH = gauge("cerebrum_notification_queue_depth", "Messages queued and not yet sent.", ("channel",))
+
+tracer = trace.get_tracer("cerebrum.communication")
 
 _PHONE = re.compile(r"\+?\d[\d -]{6,}\d")
 _COUNTS = "notification_counts"
@@ -49,3 +56,29 @@ def flush_counts(info: dict[str, Any]) -> None:
     """The database's commit hook: counts what the committed transaction changed."""
     for channel, status in info.pop(_COUNTS, ()):
         NOTIFICATIONS.labels(channel, status).inc()
+
+
+@contextmanager
+def send_span(
+    *, message_id: str, channel: str, provider: str, attempt: int, queued_in: Mapping[str, str] | None
+) -> Iterator[Span]:
+    """One send attempt's span, a child of the span that queued the message (``queued_in``).
+
+    A parent, not a link: each message has exactly one cause (the request or the consumed event
+    that queued it) and its send is the end of that cause's work, so it belongs in that trace,
+    beside the welcome mail's registration or the receipt's payment. A link suits a span with many
+    causes (a consumer's batch); here each attempt, retries included, is a span of its own.
+    A message queued outside any trace starts one.
+    """
+    with tracer.start_as_current_span(
+        "notification.send",
+        context=context_of(queued_in),
+        kind=SpanKind.INTERNAL,
+        attributes={
+            "cerebrum.notification.id": message_id,
+            "cerebrum.notification.channel": channel,
+            "cerebrum.notification.provider": provider,
+            "cerebrum.notification.attempt": attempt,
+        },
+    ) as span:
+        yield span

@@ -36,7 +36,7 @@ def create_app(settings: EnrollmentsSettings | None = None, transport: Transport
     recovery = SagaRecovery(saga=saga, db=kit.db, settings=settings)
 
     async def start_recovery(_kit: ServiceKit) -> None:
-        recovery.start()
+        await recovery.start()
 
     async def stop_recovery(_kit: ServiceKit) -> None:
         await recovery.stop()

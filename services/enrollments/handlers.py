@@ -9,6 +9,7 @@ carries the compensation on once that transaction has committed (``recovery.py``
 from __future__ import annotations
 
 import structlog
+from opentelemetry import context as otel_context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.contracts.events import PaymentFailed, PaymentSucceeded
@@ -91,7 +92,8 @@ async def on_payment_failed(event: Event, db: AsyncSession) -> None:
     move(saga, COMPENSATING, "cancel_enrollment")
     with tracer.start_as_current_span("saga.cancel_enrollment", attributes={"cerebrum.saga.id": str(saga.id)}):
         await cancel_enrollment(db, saga)
-    db.info.setdefault(COMPENSATE_AFTER_COMMIT, []).append(saga.id)
+    # With this handler's trace context: the compensation carries on in the same trace.
+    db.info.setdefault(COMPENSATE_AFTER_COMMIT, []).append((saga.id, otel_context.get_current()))
 
 
 def payment_handlers() -> dict[str, Handler]:

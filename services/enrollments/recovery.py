@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from opentelemetry.context import Context
 
 from services.enrollments import repository
 from services.enrollments.handlers import COMPENSATE_AFTER_COMMIT
@@ -23,6 +24,7 @@ from services.enrollments.telemetry import tracer
 from services.enrollments.transitions import RUNNING_STATES
 from services.kit.db import Database
 from services.kit.errors import DomainError
+from services.kit.jobs import PeriodicJob
 from services.kit.time import utcnow
 
 log = structlog.get_logger("cerebrum.enrollments.recovery")
@@ -35,26 +37,28 @@ class SagaRecovery:
         self.saga = saga
         self.db = db
         self.settings = settings
-        self._loop: asyncio.Task[None] | None = None
+        self.job = PeriodicJob(
+            "enrollments-saga-recovery",
+            self._round,
+            interval=settings.saga_recovery_interval_seconds,
+            stop_timeout=settings.job_stop_timeout_seconds,
+        )
         self._running: set[asyncio.Task[Any]] = set()
         db.on_commit(self._after_commit)
 
     def _after_commit(self, info: dict[str, Any]) -> None:
-        for saga_id in info.pop(COMPENSATE_AFTER_COMMIT, ()):
-            task = asyncio.get_running_loop().create_task(self._resume(saga_id), name=f"saga-{saga_id}")
+        for saga_id, cause in info.pop(COMPENSATE_AFTER_COMMIT, ()):
+            task = asyncio.get_running_loop().create_task(self._resume(saga_id, cause), name=f"saga-{saga_id}")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Starts the recovery loop (the app's startup hook)."""
-        self._loop = asyncio.create_task(self._run(), name="enrollments-saga-recovery")
+        await self.job.start()
 
     async def stop(self) -> None:
         """Stops the loop and lets the compensations under way finish."""
-        if self._loop is not None:
-            self._loop.cancel()
-            await asyncio.gather(self._loop, return_exceptions=True)
-            self._loop = None
+        await self.job.stop()
         await self.idle()
 
     async def idle(self) -> None:
@@ -62,13 +66,8 @@ class SagaRecovery:
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.recover_once()
-            except Exception as exc:  # the database may be down: try again next round
-                log.warning("saga_recovery_round_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-            await asyncio.sleep(self.settings.saga_recovery_interval_seconds)
+    async def _round(self) -> None:
+        await self.recover_once()
 
     async def recover_once(self) -> int:
         """Claims the sagas stuck in a running state and drives each on; returns how many."""
@@ -85,8 +84,14 @@ class SagaRecovery:
             await self._resume(saga_id)
         return len(stuck)
 
-    async def _resume(self, saga_id: uuid.UUID) -> None:
-        with tracer.start_as_current_span("saga.resume", attributes={"cerebrum.saga.id": str(saga_id)}):
+    async def _resume(self, saga_id: uuid.UUID, cause: Context | None = None) -> None:
+        # A compensation decided by an event handler continues that handler's trace (its span is
+        # the parent): the resume is the one consequence of that one event, started the moment its
+        # transaction committed, so the failed payment and the seat it gave back read as one story.
+        # A stuck saga found by the timer has no cause at hand: its resume starts a trace.
+        with tracer.start_as_current_span(
+            "saga.resume", context=cause, attributes={"cerebrum.saga.id": str(saga_id)}
+        ):
             await self._resume_traced(saga_id)
 
     async def _resume_traced(self, saga_id: uuid.UUID) -> None:

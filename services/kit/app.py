@@ -83,8 +83,9 @@ class ServiceKit:
                 outbox=outbox,
                 bus=self.bus,
                 batch_size=settings.relay_batch_size,
+                stop_timeout=settings.job_stop_timeout_seconds,
             )
-            self.relay.start()
+            await self.relay.start()
         if handlers:
             if inbox is None:
                 raise ValueError(f"{settings.service_name} handles events but declares no inbox table")

@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = 200
     consumer_max_retries: int = 5
     consumer_retry_base_ms: int = 500
+    job_stop_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long shutdown waits for a background job to end"
+    )
 
     jwt_private_key: SecretStr | None = None
     jwt_public_key: str | None = None

@@ -39,6 +39,7 @@ from services.kit.events.telemetry import (
     inject_into,
     start_publish_span,
 )
+from services.kit.jobs import PeriodicJob
 from services.kit.time import as_utc, utcnow
 
 log = structlog.get_logger("cerebrum.outbox")
@@ -115,6 +116,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         retention: timedelta = timedelta(days=1),
+        stop_timeout: float = 10.0,
     ) -> None:
         self.service = service
         self.db = db
@@ -124,8 +126,15 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.retention = retention
         self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._backoff = poll_interval
+        self._last_cleanup = 0.0
+        self.job = PeriodicJob(
+            f"outbox-relay-{service}",
+            self._relay_round,
+            interval=poll_interval,
+            wake=self._wake,
+            stop_timeout=stop_timeout,
+        )
         db.on_commit(self._after_commit)
         oldest_unsent = (
             select(outbox.c.id)
@@ -145,42 +154,35 @@ class OutboxRelay:
         if session_info.pop("events_recorded", False):
             self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self.service}")
+    async def start(self) -> None:
+        await self.job.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        await self.job.stop()
 
-    async def run(self) -> None:
-        backoff = self.poll_interval
-        last_cleanup = 0.0
+    async def _relay_round(self) -> float:
+        """One round of the relay's job; returns how soon to look again (backing off while failing)."""
         loop = asyncio.get_running_loop()
-        while not self._stopping:
-            try:
-                sent = await self.relay_once()
-                backoff = self.poll_interval
-                if loop.time() - last_cleanup > 60:
-                    await self.forget_published()
-                    last_cleanup = loop.time()
-            except BusUnavailable as exc:
-                RELAY_FAILURES.labels(self.service).inc()
-                log.warning("outbox_relay_waiting_for_broker", service=self.service, reason=str(exc)[:200])
-                await self.update_backlog()
-                sent, backoff = 0, min(backoff * 2, 5.0)
-            except Exception as exc:  # a database outage: keep the relay alive and try again
-                RELAY_FAILURES.labels(self.service).inc()
-                log.warning("outbox_relay_error", service=self.service, error=type(exc).__name__)
-                sent, backoff = 0, min(backoff * 2, 5.0)
-            if sent >= self.batch_size:
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff if sent == 0 else 0.01)
-            except TimeoutError:
-                pass
+        try:
+            sent = await self.relay_once()
+            self._backoff = self.poll_interval
+            if loop.time() - self._last_cleanup > 60:
+                await self.forget_published()
+                self._last_cleanup = loop.time()
+        except BusUnavailable as exc:
+            RELAY_FAILURES.labels(self.service).inc()
+            log.warning("outbox_relay_waiting_for_broker", service=self.service, reason=str(exc)[:200])
+            await self.update_backlog()
+            self._backoff = min(self._backoff * 2, 5.0)
+            return self._backoff
+        except Exception as exc:  # a database outage: keep the relay alive and try again
+            RELAY_FAILURES.labels(self.service).inc()
+            log.warning("outbox_relay_error", service=self.service, error=type(exc).__name__)
+            self._backoff = min(self._backoff * 2, 5.0)
+            return self._backoff
+        if sent >= self.batch_size:
+            return 0  # a full batch: more are waiting
+        return self._backoff if sent == 0 else 0.01
 
     async def relay_once(self) -> int:
         """Publishes the oldest unsent batch; returns how many went out."""

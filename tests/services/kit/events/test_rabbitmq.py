@@ -34,7 +34,7 @@ async def _start(probe: Probe, url: str) -> tuple[RabbitBus, OutboxRelay]:
     consumer = EventConsumer(service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": probe.handle})
     await bus.start_consumer(consumer)
     relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus, batch_size=100, poll_interval=0.05)
-    relay.start()
+    await relay.start()
     return bus, relay
 
 
