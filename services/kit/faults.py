@@ -31,6 +31,11 @@ from observability.metrics import counter
 from observability.problems import problem_type
 from services.kit.errors import Unauthorized
 
+try:  # FastAPI >= 0.16x: included routers stay one entry of app.routes
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # pragma: no cover - older FastAPI lists every route itself
+    iter_route_contexts = None  # type: ignore[assignment]
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -188,6 +193,7 @@ class FaultMiddleware:
         self.app = app
         self.board = board
         self.routes = routes
+        self._flat: list[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         faults = self.board.active() if scope["type"] == "http" else ()
@@ -224,8 +230,11 @@ class FaultMiddleware:
             )
 
     async def _fail(self, scope: Scope, send: Send, fault: Fault, route: str) -> None:
-        # The app's own route, when one matches, so the RED metrics carry its template as usual.
-        for candidate in self.routes:
+        # The app's own route, when one matches, so the RED metrics and the span carry its template
+        # as usual. Matched once the app's routes are final (the first fault), not per request.
+        if self._flat is None:
+            self._flat = flat_routes(self.routes)
+        for candidate in self._flat:
             match, _ = candidate.matches(scope)
             if match is Match.FULL:
                 scope["route"] = candidate
@@ -245,6 +254,17 @@ class FaultMiddleware:
         headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def flat_routes(routes: Sequence[BaseRoute]) -> list[Any]:
+    """Every route one by one, each with its full template (``path_format``) and ``matches``.
+
+    FastAPI (0.16x) keeps an included router as one entry of ``app.routes`` that matches but names
+    no route; ``iter_route_contexts`` opens it up into the routes as the app serves them.
+    """
+    if iter_route_contexts is None:
+        return list(routes)
+    return list(iter_route_contexts(routes))
 
 
 def fault_router(board: FaultBoard) -> APIRouter:

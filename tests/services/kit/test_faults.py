@@ -9,13 +9,14 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from observability import ObservabilityMiddleware
 from services.kit import errors
+from services.kit.app import new_fastapi
 from services.kit.faults import FaultBoard, FaultSpec, install_faults
 
 TOKEN = "a-long-chaos-token"
@@ -179,3 +180,30 @@ def test_installing_twice_changes_nothing() -> None:
     board = app.state.chaos_faults
     assert install_faults(app, settings) is board
     assert sum(1 for m in app.user_middleware if m.cls is not ObservabilityMiddleware) == 1
+
+
+async def test_an_injected_error_on_an_included_router_keeps_its_route(spans: InMemorySpanExporter) -> None:
+    # As every service is built: its routes come in through include_router, not on the app itself.
+    router = APIRouter()
+
+    @router.get("/questions/random")
+    async def random_questions() -> dict[str, str]:
+        return {"question": "q"}
+
+    app = new_fastapi()  # as the app factory makes it: FastAPI's own spans off
+    errors.install_problem_handlers(app)
+    app.include_router(router)
+    app.add_middleware(ObservabilityMiddleware, service="faulty", access_log=False)
+    install_faults(app, _settings())
+    red = {"service": "faulty", "route": "/questions/random", "method": "GET", "status": "503"}
+    before = _sample("http_requests_total", **red)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        fault = {"kind": "error", "routes": ["/questions/random"]}
+        await http.put("/chaos/faults", headers=AUTH, json={"faults": [fault]})
+        spans.clear()
+        assert (await http.get("/questions/random")).status_code == 503
+
+    assert _sample("http_requests_total", **red) == before + 1
+    (span,) = spans.get_finished_spans()
+    assert span.name == "GET /questions/random"
+    assert span.attributes is not None and span.attributes["http.route"] == "/questions/random"
