@@ -182,6 +182,8 @@ def build_service_app(
         redoc_url=None,
     )
     app.state.kit = kit
+    if outbox is not None:
+        kit.db.record_events_in(outbox, source=settings.service_name)
     install_offline_docs(app, service=settings.service_name, openapi_url=f"/openapi/{settings.service_name}.json")
     errors.install_problem_handlers(app)
     for router in routers:

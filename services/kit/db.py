@@ -1,7 +1,7 @@
 """Async SQLAlchemy: one engine per service, its own schema (PostgreSQL) or file (SQLite).
 
-The request or consumer scope owns the transaction (``session_scope``); repositories and
-services never commit.
+The request or consumer scope owns the transaction (``unit_of_work``, services/kit/uow.py);
+repositories and services never commit.
 """
 
 from __future__ import annotations
@@ -9,18 +9,20 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy.ext.asyncio as sa_asyncio
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.kit.errors import DomainError, register_dependency_error
+from services.kit.errors import register_dependency_error
 from services.kit.settings import ServiceSettings
+from services.kit.uow import Outbox, UnitOfWork, open_unit_of_work
 
 register_dependency_error(OperationalError, "database")
 register_dependency_error(InterfaceError, "database")
@@ -102,15 +104,21 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.outbox: Outbox | None = None
+        self._events_committed: list[Callable[[], None]] = []
         self._commit_hooks: list[Callable[[dict[str, Any]], None]] = []
 
-    def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
-        """Calls hook with the session's info after each successful commit (the outbox relay's wake-up)."""
-        self._commit_hooks.append(hook)
+    def record_events_in(self, table: Table, *, source: str) -> None:
+        """Names the service's outbox, where ``UnitOfWork.record`` writes its events."""
+        self.outbox = Outbox(table, source)
 
-    def _committed(self, info: dict[str, Any]) -> None:
-        for hook in self._commit_hooks:
-            hook(info)
+    def when_events_commit(self, fn: Callable[[], None]) -> None:
+        """Calls fn after each commit of a transaction that recorded events (the relay's wake-up)."""
+        self._events_committed.append(fn)
+
+    def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
+        """Calls hook with the session's info after each successful commit."""
+        self._commit_hooks.append(hook)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Database:
@@ -133,23 +141,20 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     @asynccontextmanager
-    async def session_scope(self) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self.sessionmaker() as session:
-            try:
-                yield session
-                await session.commit()
-                self._committed(session.info)
-            except DomainError as exc:
-                if exc.keep_changes:
-                    await session.commit()
-                    self._committed(session.info)
-                else:
-                    await session.rollback()
-                raise
-            except BaseException:
-                await session.rollback()
-                raise
+        async with open_unit_of_work(
+            self.sessionmaker, outbox=self.outbox, events_committed=self._events_committed
+        ) as uow:
+            for hook in self._commit_hooks:
+                uow.after_commit(partial(hook, uow.session.info))
+            yield uow
+
+    @asynccontextmanager
+    async def session_scope(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work, for code that needs only its session."""
+        async with self.unit_of_work() as uow:
+            yield uow.session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

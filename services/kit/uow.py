@@ -1,0 +1,145 @@
+"""The unit of work: one transaction of a request or a consumer, the events it records, and the
+work that waits for its commit.
+
+A request or a consumer opens one (``Database.unit_of_work``); repositories and services never
+commit. ``record(event)`` writes the event's outbox row in the same transaction, so the event
+exists exactly when the change it describes does; ``after_commit(fn)`` holds work (waking the
+relay, dropping cached copies, counting a delivery) until the commit has succeeded. A domain error
+rolls the transaction back unless the code refusing called ``keep_changes()`` first: a refusal
+that is itself a fact to keep (an audit row, a revoked token family).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from opentelemetry import propagate
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.contracts.events import Payload
+from services.kit.errors import DomainError
+from services.kit.time import utcnow
+
+log = structlog.get_logger("cerebrum.uow")
+
+# Where a session keeps the unit of work that owns it, for code handed only the session.
+_KEY = "unit_of_work"
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Where a service's events go: its outbox table, and the name they are published from."""
+
+    table: Table
+    source: str
+
+
+class UnitOfWork:
+    """One transaction: the session, the events recorded in it, and what runs once it commits."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        outbox: Outbox | None = None,
+        events_committed: Sequence[Callable[[], None]] = (),
+    ) -> None:
+        self.session = session
+        self.outbox = outbox
+        self._events_committed = events_committed
+        self._after_commit: list[Callable[[], None]] = []
+        self._recorded = False
+        self._keep_changes = False
+        session.info[_KEY] = self
+
+    @staticmethod
+    def of(session: AsyncSession) -> UnitOfWork:
+        """The unit of work that owns the session (for code that was handed the session)."""
+        uow: UnitOfWork = session.info[_KEY]
+        return uow
+
+    async def record(self, event: Payload) -> uuid.UUID:
+        """Writes the event into the service's outbox, in this transaction."""
+        if self.outbox is None:
+            raise RuntimeError("this database has no outbox to record events in")
+        return await self.record_in(self.outbox.table, event, source=self.outbox.source)
+
+    async def record_in(self, table: Table, event: Payload, *, source: str) -> uuid.UUID:
+        """Writes the event into the given outbox table (the kit's own probes and benches)."""
+        if not isinstance(event, Payload):
+            raise TypeError(f"record takes a contract model (services.contracts.events), not {type(event).__name__}")
+        event_id = uuid.uuid4()
+        now = utcnow()
+        payload = {
+            "id": str(event_id),
+            "type": event.event_type,
+            "source": source,
+            "occurred_at": now.isoformat(),
+            "data": event.data(),
+        }
+        # The recording request's trace context travels with the row, so the relay's publish span
+        # and the consumer's work join that request's trace.
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
+        await self.session.execute(
+            table.insert().values(
+                id=event_id, event_type=event.event_type, payload=payload, headers=headers, created_at=now
+            )
+        )
+        self._recorded = True
+        self.session.info["events_recorded"] = True  # read by a relay built before the unit of work
+        return event_id
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Runs fn once the transaction has committed; never if it rolls back."""
+        self._after_commit.append(fn)
+
+    def keep_changes(self) -> None:
+        """Commits this transaction's writes even though a domain error is about to refuse the request."""
+        self._keep_changes = True
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        work, self._after_commit = self._after_commit, []
+        if self._recorded:
+            self._recorded = False
+            work = [*self._events_committed, *work]
+        for fn in work:
+            try:
+                fn()
+            except Exception:  # the commit stands: later work failing must not report it as failed
+                log.exception("after_commit_failed", work=getattr(fn, "__qualname__", repr(fn)))
+
+    async def rollback(self) -> None:
+        self._after_commit.clear()
+        self._recorded = False
+        await self.session.rollback()
+
+
+@asynccontextmanager
+async def open_unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    outbox: Outbox | None = None,
+    events_committed: Sequence[Callable[[], None]] = (),
+) -> AsyncIterator[UnitOfWork]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    async with sessionmaker() as session:
+        uow = UnitOfWork(session, outbox=outbox, events_committed=events_committed)
+        try:
+            yield uow
+            await uow.commit()
+        except DomainError as exc:
+            if uow._keep_changes or exc.keep_changes:
+                await uow.commit()
+            else:
+                await uow.rollback()
+            raise
+        except BaseException:
+            await uow.rollback()
+            raise

@@ -1,0 +1,100 @@
+"""The unit of work: events are written with the change, later work waits for the commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy.engine import make_url
+
+from services.contracts.events import UserDeleted
+from services.kit.db import Database
+from services.kit.errors import Forbidden
+from services.kit.events import define_outbox
+from services.kit.uow import UnitOfWork
+
+metadata = MetaData()
+OUTBOX = define_outbox(metadata)
+USER = uuid.UUID("6f1c3c0e-7c1a-4a53-9d43-0b1d2b4f8e11")
+AUDIT = Table("audit", metadata, Column("id", Integer, primary_key=True), Column("note", String(50)))
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(make_url(f"sqlite+aiosqlite:///{tmp_path / 'uow.db'}"), schema=None)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    database.record_events_in(OUTBOX, source="users")
+    yield database
+    await database.dispose()
+
+
+async def _count(db: Database, table: Table) -> int:
+    async with db.unit_of_work() as uow:
+        return int((await uow.session.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_an_event_is_written_with_the_change_and_work_waits_for_the_commit(db: Database) -> None:
+    woken: list[str] = []
+    db.when_events_commit(lambda: woken.append("relay"))
+    async with db.unit_of_work() as uow:
+        await uow.session.execute(AUDIT.insert().values(note="deleted"))
+        await uow.record(UserDeleted(user_id=USER))
+        uow.after_commit(lambda: woken.append("cache"))
+        assert woken == [], "nothing runs before the commit"
+    assert woken == ["relay", "cache"]
+    async with db.unit_of_work() as uow:
+        row = (await uow.session.execute(select(OUTBOX))).one()
+    assert row.event_type == "user.deleted"
+    assert row.payload["source"] == "users"
+    assert row.payload["data"]["user_id"] == str(USER)
+
+
+async def test_a_rolled_back_transaction_keeps_no_event_and_runs_no_later_work(db: Database) -> None:
+    woken: list[str] = []
+    db.when_events_commit(lambda: woken.append("relay"))
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as uow:
+            await uow.record(UserDeleted(user_id=USER))
+            uow.after_commit(lambda: woken.append("cache"))
+            raise RuntimeError("boom")
+    assert woken == []
+    assert await _count(db, OUTBOX) == 0
+
+
+async def test_a_transaction_that_records_nothing_does_not_wake_the_relay(db: Database) -> None:
+    woken: list[str] = []
+    db.when_events_commit(lambda: woken.append("relay"))
+    async with db.unit_of_work() as uow:
+        await uow.session.execute(AUDIT.insert().values(note="read"))
+    assert woken == []
+
+
+async def test_a_refusal_rolls_back_unless_its_writes_are_kept(db: Database) -> None:
+    with pytest.raises(Forbidden):
+        async with db.unit_of_work() as uow:
+            await uow.session.execute(AUDIT.insert().values(note="dropped"))
+            raise Forbidden("no")
+    with pytest.raises(Forbidden):
+        async with db.unit_of_work() as uow:
+            await uow.session.execute(AUDIT.insert().values(note="kept"))
+            uow.keep_changes()
+            raise Forbidden("no")
+    async with db.unit_of_work() as uow:
+        notes = (await uow.session.execute(select(AUDIT.c.note))).scalars().all()
+    assert notes == ["kept"]
+
+
+async def test_record_takes_a_contract_model_and_nothing_else(db: Database) -> None:
+    async with db.unit_of_work() as uow:
+        with pytest.raises(TypeError):
+            await uow.record({"user_id": "u"})  # type: ignore[arg-type]
+    assert await _count(db, OUTBOX) == 0
+
+
+async def test_code_handed_the_session_reaches_its_unit_of_work(db: Database) -> None:
+    async with db.session_scope() as session:
+        assert UnitOfWork.of(session).session is session
