@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 import structlog
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
 from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.settings import ServiceSettings
+from services.kit.uow import UnitOfWork
 
 CACHE_REQUESTS = counter(
     "cerebrum_cache_requests_total",
@@ -28,7 +28,6 @@ CACHE_REQUESTS = counter(
 )
 log = structlog.get_logger("cerebrum.courses.cache")
 Model = TypeVar("Model", bound=BaseModel)
-_PENDING = "courses.cache_keys_after_commit"
 
 
 class ReadThroughCache:
@@ -73,20 +72,14 @@ class ReadThroughCache:
     async def invalidate(self, db: AsyncSession, *keys: str) -> None:
         """Deletes cached copies now, and again once the session's transaction has committed."""
         await self._delete(keys)
-        pending: set[str] | None = db.info.get(_PENDING)
-        if pending is None:
-            pending = db.info[_PENDING] = set()
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
 
-            def after_commit(session: Any) -> None:
-                stale = tuple(session.info.pop(_PENDING, ()))
-                if stale:
-                    task = loop.create_task(self._delete(stale))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+        def delete_again() -> None:
+            task = loop.create_task(self._delete(keys))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-            event.listen(db.sync_session, "after_commit", after_commit, once=True)
-        pending.update(keys)
+        UnitOfWork.of(db).after_commit(delete_again)
 
     async def _delete(self, keys: tuple[str, ...]) -> None:
         try:

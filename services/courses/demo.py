@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.contracts.events import CourseCreated, CoursePublished
 from services.courses import repository
 from services.courses.events import course_facts
-from services.courses.models import OUTBOX, Course, CurriculumTopic, Lesson
+from services.courses.models import Course, CurriculumTopic, Lesson
 from services.courses.schemas import CourseCreate
 from services.courses.search import search_index_for
-from services.kit.events import record_event
+from services.kit.uow import UnitOfWork
 
 CATALOGUE = Path(__file__).with_name("demo_catalogue.json")
 
@@ -60,7 +60,7 @@ async def seed_catalogue(*, db: AsyncSession) -> int:
     search = search_index_for(db.get_bind().dialect.name)
     for course in courses:
         await search.index_course(db=db, course_id=course.id)
-        await record_event(db, OUTBOX, CourseCreated(**course_facts(course)), source="courses")
+        await UnitOfWork.of(db).record(CourseCreated(**course_facts(course)))
         if course.is_published:
-            await record_event(db, OUTBOX, CoursePublished(**course_facts(course)), source="courses")
+            await UnitOfWork.of(db).record(CoursePublished(**course_facts(course)))
     return len(courses)

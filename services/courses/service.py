@@ -15,7 +15,7 @@ from services.contracts.events import CourseCreated, CoursePublished, CourseUpda
 from services.courses import repository
 from services.courses.cache import ReadThroughCache
 from services.courses.events import course_facts
-from services.courses.models import OUTBOX, Course, Lesson
+from services.courses.models import Course, Lesson
 from services.courses.schemas import (
     CourseCreate,
     CourseDetail,
@@ -38,8 +38,8 @@ from services.courses.storage import ContentStorage
 from services.kit.auth import Identity
 from services.kit.db import is_unique_violation
 from services.kit.errors import Conflict, InvalidInput, NotFound
-from services.kit.events import record_event
 from services.kit.time import as_utc, utcnow
+from services.kit.uow import UnitOfWork
 
 log = structlog.get_logger("cerebrum.courses")
 
@@ -144,9 +144,9 @@ async def create_course(*, db: AsyncSession, ctx: CoursesContext, request: Cours
     lessons = _new_lessons(course.id, request.lessons)
     await repository.add(db=db, rows=lessons)
     await ctx.search.index_course(db=db, course_id=course.id)
-    await record_event(db, OUTBOX, CourseCreated(**course_facts(course)), source="courses")
+    await UnitOfWork.of(db).record(CourseCreated(**course_facts(course)))
     if course.is_published:
-        await record_event(db, OUTBOX, CoursePublished(**course_facts(course)), source="courses")
+        await UnitOfWork.of(db).record(CoursePublished(**course_facts(course)))
     log.info("course_created", course_id=str(course.id), slug=course.slug)
     return _detail(course, lessons)
 
@@ -196,9 +196,9 @@ async def update_course(
         await _flush_or_conflict(db, [course])
         await ctx.search.index_course(db=db, course_id=course_id)
         updated = CourseUpdated(**course_facts(course), changed=changed)
-        await record_event(db, OUTBOX, updated, source="courses")
+        await UnitOfWork.of(db).record(updated)
         if course.is_published and not was_published:
-            await record_event(db, OUTBOX, CoursePublished(**course_facts(course)), source="courses")
+            await UnitOfWork.of(db).record(CoursePublished(**course_facts(course)))
         await ctx.cache.invalidate(db, ctx.cache.key("course", course_id))
     return _detail(course, await repository.get_lessons(db=db, course_id=course_id))
 

@@ -1,9 +1,9 @@
 """Every event a service publishes or consumes has a contract, and publishers build the contract model.
 
-The publishers are found by reading the source: every ``record_event`` call in ``services/`` must
-hand it a contract model built there (``record_event(db, OUTBOX, UserDeleted(...), source=...)``
-or a name bound to one in the same function), so an event type with no contract fails here before
-any consumer meets it.
+The publishers are found by reading the source: every ``record`` call of a unit of work in
+``services/`` (or a kit-level ``record_event``) must hand it a contract model built there
+(``uow.record(UserDeleted(...))`` or a name bound to one in the same function), so an event type
+with no contract fails here before any consumer meets it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ def _is_record_event(call: ast.Call) -> bool:
     )
 
 
+def _is_uow_record(call: ast.Call) -> bool:
+    """``UnitOfWork.of(db).record(event)`` or ``uow.record(event)``."""
+    func = call.func
+    return isinstance(func, ast.Attribute) and func.attr == "record" and len(call.args) == 1
+
+
 def _class_called(node: ast.expr | None) -> str | None:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return node.func.id
@@ -51,11 +57,16 @@ def publications(source: str, where: str) -> Iterator[Publication]:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 bound[node.targets[0].id] = _class_called(node.value)
         for node in ast.walk(function):
-            if not (isinstance(node, ast.Call) and _is_record_event(node)):
+            if not isinstance(node, ast.Call):
                 continue
-            event = node.args[2] if len(node.args) > 2 else next(
-                (k.value for k in node.keywords if k.arg == "event"), None
-            )
+            if _is_uow_record(node):
+                event: ast.expr | None = node.args[0]
+            elif _is_record_event(node):
+                event = node.args[2] if len(node.args) > 2 else next(
+                    (k.value for k in node.keywords if k.arg == "event"), None
+                )
+            else:
+                continue
             contract = bound.get(event.id) if isinstance(event, ast.Name) else _class_called(event)
             yield Publication(f"{where}:{node.lineno}", contract)
 
