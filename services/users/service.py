@@ -18,11 +18,11 @@ from services.kit.auth import Identity, TokenIssuer, revoked_session_key
 from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, NotFound, TooManyRequests, Unauthorized
-from services.kit.events import record_event
 from services.kit.ratelimit import RateLimiter
 from services.kit.time import as_utc, utcnow
+from services.kit.uow import UnitOfWork
 from services.users import repository
-from services.users.models import OUTBOX, AuthLog, Session, User, UserProfile
+from services.users.models import AuthLog, Session, User, UserProfile
 from services.users.schemas import ProfileFields, ProfileUpdate, RegisterRequest, TokenResponse, UserResponse
 from services.users.security import (
     UNUSABLE_PASSWORD,
@@ -104,10 +104,9 @@ async def register(
         decision = await ctx.limiter.hit(ctx.settings.register_limit_per_client, "register", client.ip)
         if not decision.allowed:
             _audit(db, client, event="register", outcome="rate_limited", email=email)
+            UnitOfWork.of(db).keep_changes()
             raise TooManyRequests(
-                "Too many registrations from this client; try again later",
-                retry_after=decision.retry_after,
-                keep_changes=True,
+                "Too many registrations from this client; try again later", retry_after=decision.retry_after
             )
     password = request.password.get_secret_value()
     check_password_strength(password, email=email)
@@ -141,7 +140,7 @@ async def register(
         grade=request.grade,
         target_exam=request.target_exam,
     )
-    await record_event(db, OUTBOX, registered, source="users")
+    await UnitOfWork.of(db).record(registered)
     REGISTRATIONS.labels(role).inc()
     log.info("user_registered", user_id=str(user.id), email=mask_email(email), role=role)
     return _user_response(user, profile)
@@ -189,10 +188,9 @@ async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email
             if not decision.allowed:
                 _audit(db, client, event="login", outcome="rate_limited", email=email, reason=ids[0])
                 LOGINS.labels("rate_limited").inc()
+                UnitOfWork.of(db).keep_changes()
                 raise TooManyRequests(
-                    "Too many login attempts; wait before trying again",
-                    retry_after=decision.retry_after,
-                    keep_changes=True,
+                    "Too many login attempts; wait before trying again", retry_after=decision.retry_after
                 )
     user = await repository.get_user_by_email(db=db, email=email)
     usable = user is not None and user.status == "active" and user.password_hash != UNUSABLE_PASSWORD
@@ -207,7 +205,8 @@ async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email
             reason="bad_credentials",
         )
         LOGINS.labels("failure").inc()
-        raise Unauthorized("Email or password is incorrect", keep_changes=True)
+        UnitOfWork.of(db).keep_changes()
+        raise Unauthorized("Email or password is incorrect")
     assert user is not None
     if ctx.passwords.needs_rehash(user.password_hash):
         user.password_hash = ctx.passwords.hash(password)
@@ -248,9 +247,8 @@ async def refresh(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, ref
         TOKEN_REUSE.inc()
         log.warning("refresh_token_reuse", user_id=str(session.user_id), family_id=str(session.family_id))
         await _forget_sessions(ctx, [session.family_id])
-        raise Unauthorized(
-            "This refresh token was already used; the session has been revoked for safety", keep_changes=True
-        )
+        UnitOfWork.of(db).keep_changes()
+        raise Unauthorized("This refresh token was already used; the session has been revoked for safety")
     user = await repository.get_user(db=db, user_id=session.user_id)
     if user is None or user.status != "active":
         raise Unauthorized("The account is no longer active")
@@ -308,7 +306,7 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
             setattr(profile, field, None)
     families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
     await repository.anonymise_auth_logs(db=db, user_id=user_id)
-    await record_event(db, OUTBOX, UserDeleted(user_id=user_id), source="users")
+    await UnitOfWork.of(db).record(UserDeleted(user_id=user_id))
     _audit(db, client, event="account_deleted", outcome="success", email=None, user_id=user_id)
     await db.flush()
     await _forget_sessions(ctx, families)
