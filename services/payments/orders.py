@@ -15,10 +15,10 @@ from services.contracts.events import PaymentFailed, PaymentOrderCancelled
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, Forbidden
-from services.kit.events import record_event
 from services.kit.time import as_utc, utcnow
+from services.kit.uow import UnitOfWork
 from services.payments import repository
-from services.payments.models import OUTBOX, IdempotencyKey, Order
+from services.payments.models import IdempotencyKey, Order
 from services.payments.schemas import HistoryItem, HistoryPage, OrderCreate, OrderOut
 from services.payments.service import PAYMENTS, Actor, PaymentsContext, audit, authorise, find_order, order_out
 
@@ -55,7 +55,8 @@ async def claim_key(
     assert earlier is not None
     if earlier.request_hash != request_hash:
         await audit(db, actor, action=operation, outcome="key_reused", reason=f"Idempotency-Key {key[:60]}")
-        raise Conflict("This Idempotency-Key was already used for a different request", keep_changes=True)
+        UnitOfWork.of(db).keep_changes()
+        raise Conflict("This Idempotency-Key was already used for a different request")
     return None
 
 
@@ -124,7 +125,8 @@ async def create_order(
             order_id=None,
             reason="enrolment orders come from the enrolment saga",
         )
-        raise Forbidden("Orders for an enrolment are made by enrolling (POST /enrollments)", keep_changes=True)
+        UnitOfWork.of(db).keep_changes()
+        raise Forbidden("Orders for an enrolment are made by enrolling (POST /enrollments)")
     body = request.model_dump(mode="json")
     order_id = await claim_key(
         db, actor, operation="create_order", user_id=request.user_id, key=idempotency_key, body=body
@@ -149,7 +151,8 @@ async def close_order(db: AsyncSession, actor: Actor, order: Order, *, reason: s
     """Cancels a locked, unpaid order, once; refuses a paid one."""
     if order.status == "paid":
         await audit(db, actor, action="cancel_order", outcome="refused", order_id=order.id, reason="already paid")
-        raise Conflict("This order is already paid; refund it instead of cancelling", keep_changes=True)
+        UnitOfWork.of(db).keep_changes()
+        raise Conflict("This order is already paid; refund it instead of cancelling")
     if order.status == "cancelled":
         await audit(db, actor, action="cancel_order", outcome="already_cancelled", order_id=order.id)
         return
@@ -163,7 +166,7 @@ async def close_order(db: AsyncSession, actor: Actor, order: Order, *, reason: s
         previous_status=previous,
         reason=reason,
     )
-    await record_event(db, OUTBOX, cancelled, source="payments")
+    await UnitOfWork.of(db).record(cancelled)
 
 
 async def cancel_order(
@@ -186,7 +189,7 @@ async def expire_orders(*, db: AsyncSession, now: datetime) -> int:
         expired = PaymentFailed(
             order_id=order.id, enrollment_id=order.enrollment_id, user_id=order.user_id, reason="expired"
         )
-        await record_event(db, OUTBOX, expired, source="payments")
+        await UnitOfWork.of(db).record(expired)
         PAYMENTS.labels("expired").inc()
     if orders:
         log.info("orders_expired", count=len(orders))

@@ -12,6 +12,7 @@ from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import DomainError, Forbidden, NotFound
 from services.kit.time import as_utc, utcnow
+from services.kit.uow import UnitOfWork
 from services.payments import repository
 from services.payments.keys import TokenVault
 from services.payments.models import AuditEntry, Invoice, Order, Payment
@@ -89,7 +90,8 @@ async def authorise(
     if identity.is_admin or identity.user_id == owner:
         return
     await audit(db, actor, action=action, outcome="forbidden", order_id=order_id, reason="not the owner")
-    raise Forbidden("You can only access your own payments", keep_changes=True)
+    UnitOfWork.of(db).keep_changes()
+    raise Forbidden("You can only access your own payments")
 
 
 async def find_order(db: AsyncSession, order_id: uuid.UUID, *, lock: bool = False) -> Order:

@@ -18,11 +18,11 @@ from services.contracts.events import PaymentFailed, PaymentSucceeded
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import DomainError, NotFound
-from services.kit.events import record_event
 from services.kit.time import utcnow
+from services.kit.uow import UnitOfWork
 from services.payments import repository
 from services.payments.billing import issue_invoice
-from services.payments.models import OUTBOX, Invoice, Order, Payment
+from services.payments.models import Invoice, Order, Payment
 from services.payments.providers import WebhookNotice
 from services.payments.schemas import PaymentOut, VerifyRequest, WebhookAck
 from services.payments.service import (
@@ -95,7 +95,7 @@ async def capture(
         amount_paise=amount_paise,
         currency=currency,
     )
-    await record_event(db, OUTBOX, succeeded, source="payments")
+    await UnitOfWork.of(db).record(succeeded)
     PAYMENTS.labels("succeeded").inc()
     REVENUE.inc(amount_paise)
     await audit(db, actor, action=action, outcome="paid", order_id=order.id, reason=provider_payment_id)
@@ -111,7 +111,7 @@ async def fail(db: AsyncSession, actor: Actor, *, order: Order, provider_payment
         return
     order.status, order.failure_reason, order.updated_at = "failed", reason[:255], utcnow()
     failed = PaymentFailed(order_id=order.id, enrollment_id=order.enrollment_id, user_id=order.user_id, reason=reason)
-    await record_event(db, OUTBOX, failed, source="payments")
+    await UnitOfWork.of(db).record(failed)
     PAYMENTS.labels("failed").inc()
     await audit(
         db, actor, action="webhook", outcome="failed", order_id=order.id, reason=f"{provider_payment_id}: {reason}"
@@ -133,10 +133,12 @@ async def verify_payment(
             db, actor, action="verify", outcome="bad_signature", order_id=order.id if order else None, reason=reason
         )
         log.warning("payment_signature_refused", provider_order_id=request.razorpay_order_id)
-        raise BadSignature("The payment signature does not match this order and payment", keep_changes=True)
+        UnitOfWork.of(db).keep_changes()
+        raise BadSignature("The payment signature does not match this order and payment")
     if order is None:
         await audit(db, actor, action="verify", outcome="unknown_order", reason=request.razorpay_order_id)
-        raise NotFound("No such order", keep_changes=True)
+        UnitOfWork.of(db).keep_changes()
+        raise NotFound("No such order")
     await authorise(db, actor, identity, owner=order.user_id, action="verify", order_id=order.id)
     payment, invoice = await capture(
         db,
@@ -155,7 +157,8 @@ async def _refuse_webhook(db: AsyncSession, actor: Actor, *, outcome: str, reaso
     await audit(db, actor, action="webhook", outcome=outcome, reason=reason)
     WEBHOOKS.labels(outcome).inc()
     log.warning("payment_webhook_refused", outcome=outcome, reason=reason)
-    return BadWebhook(detail, keep_changes=True)
+    UnitOfWork.of(db).keep_changes()
+    return BadWebhook(detail)
 
 
 async def receive_webhook(

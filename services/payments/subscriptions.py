@@ -12,10 +12,10 @@ from services.contracts.events import SubscriptionActivated, SubscriptionCancell
 from services.kit.auth import Identity
 from services.kit.deps import ClientInfo
 from services.kit.errors import NotFound
-from services.kit.events import record_event
 from services.kit.time import as_utc, utcnow
+from services.kit.uow import UnitOfWork
 from services.payments import repository
-from services.payments.models import OUTBOX, Order, Subscription
+from services.payments.models import Order, Subscription
 from services.payments.orders import claim_key, close_order, earlier_resource, open_order
 from services.payments.schemas import OrderCreate, SubscriptionCreate, SubscriptionOut
 from services.payments.service import Actor, PaymentsContext, audit, authorise, find_order, order_out
@@ -114,7 +114,7 @@ async def cancel_subscription(
         plan=subscription.plan,
         paid_until=subscription.current_period_end,
     )
-    await record_event(db, OUTBOX, cancelled, source="payments")
+    await UnitOfWork.of(db).record(cancelled)
     return _out(subscription, order, ctx)
 
 
@@ -135,4 +135,4 @@ async def activate_subscription(db: AsyncSession, *, order: Order, at: datetime)
         period=subscription.period,
         current_period_end=subscription.current_period_end,
     )
-    await record_event(db, OUTBOX, activated, source="payments")
+    await UnitOfWork.of(db).record(activated)
