@@ -36,12 +36,9 @@ SEED = (
     "asyncio.run(runner.load_question_bank(count=300, seed=7, console=console))\n"
 )
 JOBS = {"gateway", *SERVICES, "postgres", "rabbitmq"}
-# Read by an alert or a panel, but with no series until the first failure, so neither can show it;
-# each is being made to exist at zero from start-up. Take a name out once the platform emits it.
+# Read by a panel, but with no series until something rare happens (Redis away, a weight set),
+# so the panel shows nothing rather than zero until then. Take a name out once the platform emits it.
 NOT_YET_AT_ZERO = {
-    "cerebrum_events_retried_total": "consumer telemetry (services/kit/events/telemetry.py)",
-    "cerebrum_events_dead_lettered_total": "consumer telemetry (services/kit/events/telemetry.py)",
-    "cerebrum_ratelimit_fallback_total": "the rate limiter's fallback counter (services/kit/ratelimit.py)",
     "cerebrum_auth_revocation_check_skipped_total": "counted only while Redis is away (services/kit/deps.py)",
     "cerebrum_gateway_traffic_weight": "set only for prefixes given a weight (services/gateway/split.py)",
 }
