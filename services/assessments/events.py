@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.assessments.models import OUTBOX, AssessmentResult
+from services.assessments.models import AssessmentResult
 from services.contracts.events import AssessmentCompleted, AssessmentSubmitted
-from services.kit.events import record_event
+from services.kit.uow import UnitOfWork
 
 
 async def announce_scored_attempt(db: AsyncSession, *, result: AssessmentResult, duration_seconds: int) -> None:
@@ -19,7 +19,7 @@ async def announce_scored_attempt(db: AsyncSession, *, result: AssessmentResult,
         duration_seconds=duration_seconds,
         submitted_at=result.created_at,
     )
-    await record_event(db, OUTBOX, submitted, source="assessments")
+    await UnitOfWork.of(db).record(submitted)
     completed = AssessmentCompleted(
         result_id=result.id,
         attempt_id=result.attempt_id,
@@ -33,4 +33,4 @@ async def announce_scored_attempt(db: AsyncSession, *, result: AssessmentResult,
         predicted_neet_score=result.predicted_neet_score,
         completed_at=result.created_at,
     )
-    await record_event(db, OUTBOX, completed, source="assessments")
+    await UnitOfWork.of(db).record(completed)
