@@ -9,13 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.contracts.events import EnrollmentCompleted, ProgressUpdated
 from services.enrollments import repository
 from services.enrollments.errors import EnrollmentNotFound, NotConfirmed
-from services.enrollments.models import OUTBOX, Enrollment, EnrollmentProgress
+from services.enrollments.models import Enrollment, EnrollmentProgress
 from services.enrollments.schemas import ProgressOut, ProgressUpdate
 from services.enrollments.service import EnrollmentsContext
 from services.kit.auth import Identity
 from services.kit.errors import Forbidden, InvalidInput
-from services.kit.events import record_event
 from services.kit.time import utcnow
+from services.kit.uow import UnitOfWork
 
 
 async def _own_confirmed(db: AsyncSession, identity: Identity, enrollment_id: uuid.UUID, *, lock: bool) -> Enrollment:
@@ -88,7 +88,7 @@ async def update_progress(
             completed_lessons=completed,
             total_lessons=total,
         )
-        await record_event(db, OUTBOX, payload, source="enrollments")
+        await UnitOfWork.of(db).record(payload)
     if completed == total and enrollment.completed_at is None:
         if await repository.add_completion_once(
             db=db,
@@ -105,7 +105,7 @@ async def update_progress(
                 course_id=enrollment.course_id,
                 completed_at=now,
             )
-            await record_event(db, OUTBOX, done, source="enrollments")
+            await UnitOfWork.of(db).record(done)
     return ProgressOut(
         enrollment_id=enrollment_id,
         lesson_id=update.lesson_id,

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.contracts.events import EnrollmentCancelled, EnrollmentConfirmed, EnrollmentCreated
 from services.enrollments import repository
-from services.enrollments.models import ACTIVE_STATUSES, OUTBOX, Enrollment, EnrollmentSagaRecord
+from services.enrollments.models import ACTIVE_STATUSES, Enrollment, EnrollmentSagaRecord
 from services.enrollments.replies import CourseReply, OrderReply
 from services.enrollments.telemetry import count_enrollment, count_step
-from services.kit.events import record_event
 from services.kit.time import utcnow
+from services.kit.uow import UnitOfWork
 
 log = structlog.get_logger("cerebrum.enrollments.saga")
 Change = Callable[[AsyncSession, EnrollmentSagaRecord], Awaitable[None]]
@@ -96,7 +96,7 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
         saga_id=saga.id,
         amount_paise=enrollment.amount_paise,
     )
-    await record_event(db, OUTBOX, payload, source="enrollments")
+    await UnitOfWork.of(db).record(payload)
     await log_step(db, saga, "create_enrollment", "ok")
     move(saga, "creating_order")
     count_enrollment("created")
@@ -130,7 +130,7 @@ async def confirm_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord, payme
         amount_paise=enrollment.amount_paise,
         confirmed_at=now,
     )
-    await record_event(db, OUTBOX, payload, source="enrollments")
+    await UnitOfWork.of(db).record(payload)
     await log_step(db, saga, "confirm", "ok", f"payment {payment_id}")
     move(saga, "confirmed", "confirm")
     count_enrollment("confirmed")
@@ -150,7 +150,7 @@ async def cancel_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord) -> Non
             course_id=enrollment.course_id,
             reason=saga.cancel_reason or "cancelled",
         )
-        await record_event(db, OUTBOX, payload, source="enrollments")
+        await UnitOfWork.of(db).record(payload)
         await log_step(db, saga, "cancel_enrollment", "ok", saga.cancel_reason)
     move(saga, COMPENSATING, "release_seat")
 
