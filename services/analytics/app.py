@@ -14,7 +14,7 @@ from services.analytics.partitions import PartitionKeeper
 from services.analytics.routes import router
 from services.analytics.service import AnalyticsContext
 from services.analytics.settings import AnalyticsSettings
-from services.analytics.telemetry import broker_counts_flusher, declare_ingest_series
+from services.analytics.telemetry import declare_ingest_series
 from services.kit.app import ServiceKit, build_service_app, setup_process_telemetry
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,7 +41,6 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         repository.install_staging(kit.db.engine)
     ctx = build_analytics_context(kit, settings)
     declare_ingest_series(settings.service_name)
-    kit.db.on_commit(broker_counts_flusher(settings.service_name))
 
     async def start_jobs(_kit: ServiceKit) -> None:
         async with kit.db.session_scope() as db:

@@ -40,7 +40,7 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
     ) -> None:
         """Stores the event among the raw analytics events, unless it is already past retention."""
         if at < retention_start(utcnow(), ctx.settings.retention_months):
-            count_broker_event_on_commit(db, "expired")
+            count_broker_event_on_commit(db, ctx.settings.service_name, "expired")
             return
         properties = {k: v for k, v in event.data.items() if k not in _NOT_KEPT}
         blob = orjson.dumps(properties)
@@ -59,7 +59,7 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         await ctx.partitions.ensure([month_of(at)])
         # Many handlers share one transaction: no savepoint each (see insert_events).
         stored = await repository.insert_events(db=db, rows=[row], copy_first=False)
-        count_broker_event_on_commit(db, "stored" if stored else "duplicate")
+        count_broker_event_on_commit(db, ctx.settings.service_name, "stored" if stored else "duplicate")
 
     async def user_registered(event: Event, db: AsyncSession) -> None:
         p = contracts.UserRegistered.model_validate(event.data)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter, gauge, histogram
+from services.kit.uow import UnitOfWork
 
 INGESTED = counter(
     "cerebrum_analytics_events_ingested_total",
@@ -28,7 +26,6 @@ AGGREGATION_LAG = gauge(
     "Age of the oldest stored event not yet folded into the aggregates (0 when caught up).",
     ("service",),
 )
-_BROKER_COUNTS = "analytics_broker_ingest"
 
 
 def declare_ingest_series(service: str) -> None:
@@ -38,20 +35,10 @@ def declare_ingest_series(service: str) -> None:
             INGESTED.labels(service, source, outcome)
 
 
-def count_broker_event_on_commit(session: AsyncSession, outcome: str) -> None:
+def count_broker_event_on_commit(session: AsyncSession, service: str, outcome: str) -> None:
     """Counts an event from the broker once the consumer's transaction has committed.
 
     A batch that fails is handled again (event by event, then on redelivery): counting before the
     commit would count its events once per try.
     """
-    session.info.setdefault(_BROKER_COUNTS, []).append(outcome)
-
-
-def broker_counts_flusher(service: str) -> Callable[[dict[str, Any]], None]:
-    """The database's commit hook that counts what a committed consumer transaction stored."""
-
-    def flush(info: dict[str, Any]) -> None:
-        for outcome in info.pop(_BROKER_COUNTS, ()):
-            INGESTED.labels(service, "broker", outcome).inc()
-
-    return flush
+    UnitOfWork.of(session).after_commit(INGESTED.labels(service, "broker", outcome).inc)

@@ -12,7 +12,6 @@ from services.communication.providers import InAppProvider, Provider, SandboxPro
 from services.communication.routes import router
 from services.communication.service import CommunicationContext
 from services.communication.settings import CommunicationSettings, webhook_secrets
-from services.communication.telemetry import flush_counts
 from services.communication.templates import seed_default_templates
 from services.kit.app import ServiceKit, build_service_app
 
@@ -53,7 +52,6 @@ def create_app(settings: CommunicationSettings | None = None) -> FastAPI:
     kit = ServiceKit.build(settings)
     providers = build_providers(settings)
     dispatcher = Dispatcher(db=kit.db, providers=providers, limiter=kit.limiter, settings=settings)
-    kit.db.on_commit(flush_counts)
 
     async def seed_templates(kit: ServiceKit) -> None:
         async with kit.db.session_scope() as db:

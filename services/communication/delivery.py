@@ -14,9 +14,16 @@ from services.communication.models import Contact, DeliveryStatus, Message, Mess
 from services.communication.rendering import Rendered
 from services.communication.telemetry import count_on_commit, mask_address
 from services.kit.time import utcnow
+from services.kit.uow import UnitOfWork
 
 log = structlog.get_logger("cerebrum.communication")
-QUEUED_FLAG = "communication_queued"  # session.info: wake the dispatcher once this commits
+
+
+class MessageQueued:
+    """A transaction queued a message for sending: the dispatcher wakes once it commits."""
+
+
+MESSAGE_QUEUED = MessageQueued()
 
 
 def address_for(contact: Contact | None, channel: str) -> str | None:
@@ -79,7 +86,7 @@ async def queue(
     elif blocked is not None:
         record_step(db, message, "suppressed", detail=blocked, at=now)
     else:
-        db.info[QUEUED_FLAG] = True
+        UnitOfWork.of(db).announce(MESSAGE_QUEUED)
     log.info(
         "notification_queued",
         message_id=str(message.id),

@@ -13,14 +13,13 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from opentelemetry.trace import Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.communication import repository
-from services.communication.delivery import QUEUED_FLAG, record_step
+from services.communication.delivery import MessageQueued, record_step
 from services.communication.models import Message
 from services.communication.preferences import channel_enabled, quiet_until
 from services.communication.providers import Envelope, Provider, ProviderError, Receipt
@@ -57,11 +56,10 @@ class Dispatcher:
             wake=self._wake,
             stop_timeout=settings.job_stop_timeout_seconds,
         )
-        db.on_commit(self._on_commit)
+        db.when_committed(MessageQueued, self._message_queued)
 
-    def _on_commit(self, info: dict[str, Any]) -> None:
-        if info.get(QUEUED_FLAG):
-            self._wake.set()
+    def _message_queued(self, _: MessageQueued) -> None:
+        self._wake.set()
 
     async def dispatch_once(self, *, now: datetime | None = None) -> int:
         """Sends the messages due now on every channel; returns how many it settled or rescheduled."""

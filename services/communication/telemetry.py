@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from observability.metrics import counter, gauge, histogram
 from observability.redaction import mask_email
 from observability.tracing import context_of
+from services.kit.uow import UnitOfWork
 
 NOTIFICATIONS = counter(
     "cerebrum_notifications_total",
@@ -26,7 +26,6 @@ QUEUE_DEPTH = gauge("cerebrum_notification_queue_depth", "Messages queued and no
 tracer = trace.get_tracer("cerebrum.communication")
 
 _PHONE = re.compile(r"\+?\d[\d -]{6,}\d")
-_COUNTS = "notification_counts"
 
 
 def mask_phone(phone: str) -> str:
@@ -49,13 +48,7 @@ def scrub(text: str) -> str:
 
 def count_on_commit(session: AsyncSession, channel: str, status: str) -> None:
     """Counts a status change once the transaction that made it has committed."""
-    session.info.setdefault(_COUNTS, []).append((channel, status))
-
-
-def flush_counts(info: dict[str, Any]) -> None:
-    """The database's commit hook: counts what the committed transaction changed."""
-    for channel, status in info.pop(_COUNTS, ()):
-        NOTIFICATIONS.labels(channel, status).inc()
+    UnitOfWork.of(session).after_commit(NOTIFICATIONS.labels(channel, status).inc)
 
 
 @contextmanager

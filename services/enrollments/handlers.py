@@ -2,14 +2,18 @@
 
 A handler only changes local state. The seat's release after a failed payment is a call to the
 courses service, which must not run inside the consumer's transaction: the handler records the
-decision (saga compensating) and names the saga in the session's info, and the saga runner
+decision (saga compensating) and announces it to its unit of work, and the saga runner
 carries the compensation on once that transaction has committed (``recovery.py``).
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+
 import structlog
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.contracts.events import PaymentFailed, PaymentSucceeded
@@ -26,9 +30,18 @@ from services.enrollments.transitions import (
 )
 from services.kit.events import Event
 from services.kit.events.contracts import Handler
+from services.kit.uow import UnitOfWork
 
 log = structlog.get_logger("cerebrum.enrollments.handlers")
-COMPENSATE_AFTER_COMMIT = "enrollments.compensate_after_commit"
+
+
+@dataclass(frozen=True)
+class CompensationDecided:
+    """A payment handler decided to compensate this saga; recovery carries it on once that commits."""
+
+    saga_id: uuid.UUID
+    context: Context
+    """The handler's trace context, so that the compensation stays in its trace."""
 
 
 async def on_payment_succeeded(event: Event, db: AsyncSession) -> None:
@@ -93,7 +106,7 @@ async def on_payment_failed(event: Event, db: AsyncSession) -> None:
     with tracer.start_as_current_span("saga.cancel_enrollment", attributes={"cerebrum.saga.id": str(saga.id)}):
         await cancel_enrollment(db, saga)
     # With this handler's trace context: the compensation carries on in the same trace.
-    db.info.setdefault(COMPENSATE_AFTER_COMMIT, []).append((saga.id, otel_context.get_current()))
+    UnitOfWork.of(db).announce(CompensationDecided(saga.id, otel_context.get_current()))
 
 
 def payment_handlers() -> dict[str, Handler]:

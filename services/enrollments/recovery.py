@@ -2,8 +2,8 @@
 
 Every few seconds the loop claims sagas left in a running state for longer than a step can take
 (the process driving them died) and drives each on: forward while its steps can be repeated
-safely, or through its compensations. A payment handler that decided to compensate names its
-saga in its session; once that transaction commits, the compensation is carried on at once.
+safely, or through its compensations. A payment handler that decided to compensate announces
+it in its unit of work; once that transaction commits, the compensation is carried on at once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import structlog
 from opentelemetry.context import Context
 
 from services.enrollments import repository
-from services.enrollments.handlers import COMPENSATE_AFTER_COMMIT
+from services.enrollments.handlers import CompensationDecided
 from services.enrollments.saga import EnrollmentSaga
 from services.enrollments.settings import EnrollmentsSettings
 from services.enrollments.telemetry import tracer
@@ -44,13 +44,13 @@ class SagaRecovery:
             stop_timeout=settings.job_stop_timeout_seconds,
         )
         self._running: set[asyncio.Task[Any]] = set()
-        db.on_commit(self._after_commit)
+        db.when_committed(CompensationDecided, self._compensate)
 
-    def _after_commit(self, info: dict[str, Any]) -> None:
-        for saga_id, cause in info.pop(COMPENSATE_AFTER_COMMIT, ()):
-            task = asyncio.get_running_loop().create_task(self._resume(saga_id, cause), name=f"saga-{saga_id}")
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+    def _compensate(self, decided: CompensationDecided) -> None:
+        saga_id = decided.saga_id
+        task = asyncio.get_running_loop().create_task(self._resume(saga_id, decided.context), name=f"saga-{saga_id}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def start(self) -> None:
         """Starts the recovery loop (the app's startup hook)."""

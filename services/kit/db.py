@@ -9,9 +9,8 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import Table, event, text
@@ -30,6 +29,7 @@ register_dependency_error(InterfaceError, "database")
 register_dependency_error(PoolTimeout, "database")
 
 _DRIVERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
+Fact = TypeVar("Fact")
 
 
 def raised_by_database_driver(exc: BaseException) -> bool:
@@ -105,20 +105,15 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.outbox: Outbox | None = None
-        self._events_committed: list[Callable[[], None]] = []
-        self._commit_hooks: list[Callable[[dict[str, Any]], None]] = []
+        self._listeners: dict[type, list[Callable[[Any], None]]] = {}
 
     def record_events_in(self, table: Table, *, source: str) -> None:
         """Names the service's outbox, where ``UnitOfWork.record`` writes its events."""
         self.outbox = Outbox(table, source)
 
-    def when_events_commit(self, fn: Callable[[], None]) -> None:
-        """Calls fn after each commit of a transaction that recorded events (the relay's wake-up)."""
-        self._events_committed.append(fn)
-
-    def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
-        """Calls hook with the session's info after each successful commit."""
-        self._commit_hooks.append(hook)
+    def when_committed(self, fact: type[Fact], fn: Callable[[Fact], None]) -> None:
+        """Calls fn with each fact of this type a unit of work announced, once its transaction commits."""
+        self._listeners.setdefault(fact, []).append(fn)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Database:
@@ -143,11 +138,7 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with open_unit_of_work(
-            self.sessionmaker, outbox=self.outbox, events_committed=self._events_committed
-        ) as uow:
-            for hook in self._commit_hooks:
-                uow.after_commit(partial(hook, uow.session.info))
+        async with open_unit_of_work(self.sessionmaker, outbox=self.outbox, listeners=self._listeners) as uow:
             yield uow
 
     @asynccontextmanager

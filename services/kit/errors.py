@@ -33,14 +33,11 @@ class DomainError(Exception):
     type: str = "bad-request"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, *, keep_changes: bool = False, **extensions: Any) -> None:
+    def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extensions = extensions
         self.headers: dict[str, str] = {}
-        # A refusal that is itself a fact to keep (an audit row, a revoked token family) asks the
-        # request's transaction to commit before the error is rendered.
-        self.keep_changes = keep_changes
 
 
 class NotFound(DomainError):
@@ -54,8 +51,8 @@ class Conflict(DomainError):
 class Unauthorized(DomainError):
     status, type, title = 401, "unauthorized", "Authentication required"
 
-    def __init__(self, detail: str, *, keep_changes: bool = False, **extensions: Any) -> None:
-        super().__init__(detail, keep_changes=keep_changes, **extensions)
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
         self.headers["WWW-Authenticate"] = "Bearer"
 
 
@@ -76,8 +73,8 @@ class PayloadTooLarge(DomainError):
 class TooManyRequests(DomainError):
     status, type, title = 429, "rate-limited", "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after: int, keep_changes: bool = False, **extensions: Any) -> None:
-        super().__init__(detail, keep_changes=keep_changes, retry_after=retry_after, **extensions)
+    def __init__(self, detail: str, *, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extensions)
         self.headers["Retry-After"] = str(retry_after)
 
 

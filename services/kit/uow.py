@@ -12,9 +12,11 @@ that is itself a fact to keep (an audit row, a revoked token family).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import structlog
 from opentelemetry import propagate
@@ -29,6 +31,15 @@ log = structlog.get_logger("cerebrum.uow")
 
 # Where a session keeps the unit of work that owns it, for code handed only the session.
 _KEY = "unit_of_work"
+
+
+@dataclass(frozen=True)
+class EventsRecorded:
+    """What a transaction that recorded events announces to the outbox relay once it commits."""
+
+
+EVENTS_RECORDED = EventsRecorded()
+Listeners = Mapping[type, Sequence[Callable[[Any], None]]]
 
 
 @dataclass(frozen=True)
@@ -47,13 +58,13 @@ class UnitOfWork:
         session: AsyncSession,
         *,
         outbox: Outbox | None = None,
-        events_committed: Sequence[Callable[[], None]] = (),
+        listeners: Listeners | None = None,
     ) -> None:
         self.session = session
         self.outbox = outbox
-        self._events_committed = events_committed
+        self._listeners = listeners or {}
         self._after_commit: list[Callable[[], None]] = []
-        self._recorded = False
+        self._announced: list[object] = []
         self._keep_changes = False
         session.info[_KEY] = self
 
@@ -91,9 +102,17 @@ class UnitOfWork:
                 id=event_id, event_type=event.event_type, payload=payload, headers=headers, created_at=now
             )
         )
-        self._recorded = True
-        self.session.info["events_recorded"] = True  # read by a relay built before the unit of work
+        if EVENTS_RECORDED not in self._announced:
+            self.announce(EVENTS_RECORDED)
         return event_id
+
+    def announce(self, fact: object) -> None:
+        """Hands the fact to the database's listeners for its type once the transaction has committed.
+
+        For in-process workers that drain what a transaction wrote (the relay, a dispatcher): the
+        code writing knows the fact, the worker listens for its type (``Database.when_committed``).
+        """
+        self._announced.append(fact)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Runs fn once the transaction has committed; never if it rolls back."""
@@ -103,12 +122,18 @@ class UnitOfWork:
         """Commits this transaction's writes even though a domain error is about to refuse the request."""
         self._keep_changes = True
 
+    @property
+    def keeps_changes(self) -> bool:
+        return self._keep_changes
+
     async def commit(self) -> None:
         await self.session.commit()
-        work, self._after_commit = self._after_commit, []
-        if self._recorded:
-            self._recorded = False
-            work = [*self._events_committed, *work]
+        facts, self._announced = self._announced, []
+        work: list[Callable[[], None]] = [
+            partial(listener, fact) for fact in facts for listener in self._listeners.get(type(fact), ())
+        ]
+        work.extend(self._after_commit)
+        self._after_commit = []
         for fn in work:
             try:
                 fn()
@@ -117,7 +142,7 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._after_commit.clear()
-        self._recorded = False
+        self._announced.clear()
         await self.session.rollback()
 
 
@@ -126,16 +151,16 @@ async def open_unit_of_work(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
     outbox: Outbox | None = None,
-    events_committed: Sequence[Callable[[], None]] = (),
+    listeners: Listeners | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """One transaction: committed when the block ends, rolled back if it raises."""
     async with sessionmaker() as session:
-        uow = UnitOfWork(session, outbox=outbox, events_committed=events_committed)
+        uow = UnitOfWork(session, outbox=outbox, listeners=listeners)
         try:
             yield uow
             await uow.commit()
-        except DomainError as exc:
-            if uow._keep_changes or exc.keep_changes:
+        except DomainError:
+            if uow.keeps_changes:
                 await uow.commit()
             else:
                 await uow.rollback()

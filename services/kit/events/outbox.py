@@ -34,13 +34,13 @@ from services.kit.events.telemetry import (
     OUTBOX_PENDING,
     PUBLISHED,
     RELAY_FAILURES,
-    current_trace_headers,
     end_publish_spans,
     inject_into,
     start_publish_span,
 )
 from services.kit.jobs import PeriodicJob
 from services.kit.time import as_utc, utcnow
+from services.kit.uow import EventsRecorded, UnitOfWork
 
 log = structlog.get_logger("cerebrum.outbox")
 
@@ -79,28 +79,12 @@ def define_inbox(metadata: MetaData) -> Table:
 
 
 async def record_event(session: AsyncSession, outbox: Table, event: Payload, *, source: str) -> uuid.UUID:
-    """Writes an event into the outbox, in the caller's transaction, with the current trace context.
+    """Writes an event into the given outbox table in the session's unit of work.
 
-    The event is its contract model (``services.contracts.events``): the routing key and the
-    fields a consumer reads come from the one definition both sides share.
+    For the kit's own probes and benches, which keep an outbox of their own; a service records
+    with ``UnitOfWork.of(db).record(event)``.
     """
-    event_id = uuid.uuid4()
-    now = utcnow()
-    type_ = event.event_type
-    payload = {
-        "id": str(event_id),
-        "type": type_,
-        "source": source,
-        "occurred_at": now.isoformat(),
-        "data": event.data(),
-    }
-    await session.execute(
-        outbox.insert().values(
-            id=event_id, event_type=type_, payload=payload, headers=current_trace_headers(), created_at=now
-        )
-    )
-    session.info["events_recorded"] = True
-    return event_id
+    return await UnitOfWork.of(session).record_in(outbox, event, source=source)
 
 
 class OutboxRelay:
@@ -135,7 +119,7 @@ class OutboxRelay:
             wake=self._wake,
             stop_timeout=stop_timeout,
         )
-        db.on_commit(self._after_commit)
+        db.when_committed(EventsRecorded, self._events_committed)
         oldest_unsent = (
             select(outbox.c.id)
             .where(outbox.c.published_at.is_(None))
@@ -150,9 +134,8 @@ class OutboxRelay:
             .returning(outbox.c.id, outbox.c.event_type, outbox.c.payload, outbox.c.headers, outbox.c.created_at)
         )
 
-    def _after_commit(self, session_info: dict[str, Any]) -> None:
-        if session_info.pop("events_recorded", False):
-            self._wake.set()
+    def _events_committed(self, _: EventsRecorded) -> None:
+        self._wake.set()
 
     async def start(self) -> None:
         await self.job.start()

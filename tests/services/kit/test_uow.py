@@ -14,7 +14,7 @@ from services.contracts.events import UserDeleted
 from services.kit.db import Database
 from services.kit.errors import Forbidden
 from services.kit.events import define_outbox
-from services.kit.uow import UnitOfWork
+from services.kit.uow import EventsRecorded, UnitOfWork
 
 metadata = MetaData()
 OUTBOX = define_outbox(metadata)
@@ -39,7 +39,7 @@ async def _count(db: Database, table: Table) -> int:
 
 async def test_an_event_is_written_with_the_change_and_work_waits_for_the_commit(db: Database) -> None:
     woken: list[str] = []
-    db.when_events_commit(lambda: woken.append("relay"))
+    db.when_committed(EventsRecorded, lambda _: woken.append("relay"))
     async with db.unit_of_work() as uow:
         await uow.session.execute(AUDIT.insert().values(note="deleted"))
         await uow.record(UserDeleted(user_id=USER))
@@ -55,7 +55,7 @@ async def test_an_event_is_written_with_the_change_and_work_waits_for_the_commit
 
 async def test_a_rolled_back_transaction_keeps_no_event_and_runs_no_later_work(db: Database) -> None:
     woken: list[str] = []
-    db.when_events_commit(lambda: woken.append("relay"))
+    db.when_committed(EventsRecorded, lambda _: woken.append("relay"))
     with pytest.raises(RuntimeError):
         async with db.unit_of_work() as uow:
             await uow.record(UserDeleted(user_id=USER))
@@ -67,7 +67,7 @@ async def test_a_rolled_back_transaction_keeps_no_event_and_runs_no_later_work(d
 
 async def test_a_transaction_that_records_nothing_does_not_wake_the_relay(db: Database) -> None:
     woken: list[str] = []
-    db.when_events_commit(lambda: woken.append("relay"))
+    db.when_committed(EventsRecorded, lambda _: woken.append("relay"))
     async with db.unit_of_work() as uow:
         await uow.session.execute(AUDIT.insert().values(note="read"))
     assert woken == []
@@ -98,3 +98,21 @@ async def test_record_takes_a_contract_model_and_nothing_else(db: Database) -> N
 async def test_code_handed_the_session_reaches_its_unit_of_work(db: Database) -> None:
     async with db.session_scope() as session:
         assert UnitOfWork.of(session).session is session
+
+
+async def test_an_announced_fact_reaches_its_listeners_only_after_the_commit(db: Database) -> None:
+    class SeatFreed:
+        def __init__(self, course: str) -> None:
+            self.course = course
+
+    heard: list[str] = []
+    db.when_committed(SeatFreed, lambda fact: heard.append(fact.course))
+    async with db.unit_of_work() as uow:
+        uow.announce(SeatFreed("physics"))
+        assert heard == []
+    assert heard == ["physics"]
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as uow:
+            uow.announce(SeatFreed("chemistry"))
+            raise RuntimeError("boom")
+    assert heard == ["physics"]
