@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -115,7 +116,7 @@ async def register(
     user = User(
         id=uuid.uuid4(),
         email=email,
-        password_hash=ctx.passwords.hash(password),
+        password_hash=await asyncio.to_thread(ctx.passwords.hash, password),
         role=role,
         status="active",
         created_at=utcnow(),
@@ -194,7 +195,10 @@ async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email
                 )
     user = await repository.get_user_by_email(db=db, email=email)
     usable = user is not None and user.status == "active" and user.password_hash != UNUSABLE_PASSWORD
-    if not ctx.passwords.verify(user.password_hash if usable and user else None, password):
+    # argon2 costs ~300 ms of CPU by design: off the event loop, so that a login does not stall
+    # every other request of the process (and, embedded, of every service) or its /metrics scrape.
+    stored = user.password_hash if usable and user else None
+    if not await asyncio.to_thread(ctx.passwords.verify, stored, password):
         _audit(
             db,
             client,
@@ -209,7 +213,7 @@ async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email
         raise Unauthorized("Email or password is incorrect")
     assert user is not None
     if ctx.passwords.needs_rehash(user.password_hash):
-        user.password_hash = ctx.passwords.hash(password)
+        user.password_hash = await asyncio.to_thread(ctx.passwords.hash, password)
     tokens = await _start_session(db=db, ctx=ctx, user=user, client=client)
     _audit(db, client, event="login", outcome="success", email=email, user_id=user.id)
     LOGINS.labels("success").inc()
@@ -322,7 +326,7 @@ async def set_password(
     user = await repository.get_user_by_email(db=db, email=email)
     if user is None:
         raise NotFound("No account with this email")
-    user.password_hash = ctx.passwords.hash(password)
+    user.password_hash = await asyncio.to_thread(ctx.passwords.hash, password)
     if role is not None:
         user.role = role
     families = await repository.revoke_user_sessions(db=db, user_id=user.id, at=utcnow(), reason="password_set")
