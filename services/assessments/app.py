@@ -13,7 +13,11 @@ from services.assessments.pool import QuestionPool
 from services.assessments.routes import router
 from services.assessments.service import AssessmentsContext
 from services.assessments.settings import AssessmentsSettings
+from services.contracts.events import AssessmentCompleted, AssessmentSubmitted
 from services.kit.app import Hook, ServiceKit, build_service_app
+
+PUBLISHES = (AssessmentCompleted, AssessmentSubmitted)
+"""The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -59,6 +63,7 @@ def create_app(settings: AssessmentsSettings | None = None) -> FastAPI:
         on_shutdown=on_shutdown,
         description="Question pools, test attempts, scoring, adaptive difficulty and leaderboards.",
         outbox=OUTBOX,
+        publishes=PUBLISHES,
     )
     app.state.assessments = ctx
     return app

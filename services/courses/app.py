@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.contracts.events import CourseCreated, CoursePublished, CourseUpdated
 from services.courses.cache import ReadThroughCache
 from services.courses.models import OUTBOX
 from services.courses.routes import router
@@ -12,6 +13,9 @@ from services.courses.service import CoursesContext
 from services.courses.settings import CoursesSettings
 from services.courses.storage import build_storage
 from services.kit.app import ServiceKit, build_service_app
+
+PUBLISHES = (CourseCreated, CoursePublished, CourseUpdated)
+"""The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,6 +40,7 @@ def create_app(settings: CoursesSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         description="The course catalogue, curriculum, lesson files, full-text search and seat reservations.",
         outbox=OUTBOX,
+        publishes=PUBLISHES,
     )
     app.state.courses = build_courses_context(kit, settings)
     return app

@@ -4,6 +4,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.contracts.events import (
+    EnrollmentCancelled,
+    EnrollmentCompleted,
+    EnrollmentConfirmed,
+    EnrollmentCreated,
+    ProgressUpdated,
+)
 from services.enrollments.handlers import payment_handlers
 from services.enrollments.models import INBOX, OUTBOX
 from services.enrollments.recovery import SagaRecovery
@@ -15,6 +22,9 @@ from services.enrollments.upstreams import Upstreams
 from services.kit.app import ServiceKit, build_service_app
 from services.kit.auth import ServiceTokens, TokenIssuer
 from services.kit.http import AiohttpTransport, Transport
+
+PUBLISHES = (EnrollmentCancelled, EnrollmentCompleted, EnrollmentConfirmed, EnrollmentCreated, ProgressUpdated)
+"""The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -52,6 +62,7 @@ def create_app(settings: EnrollmentsSettings | None = None, transport: Transport
         on_shutdown=[stop_recovery],
         description="Enrolments, progress and course completions, and the enrolment saga across services.",
         outbox=OUTBOX,
+        publishes=PUBLISHES,
         inbox=INBOX,
         handlers=payment_handlers(),
     )

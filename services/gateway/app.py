@@ -7,6 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from services.gateway.proxy import Gateway
 from services.gateway.routes import router
+from services.gateway.routing import ROUTES
 from services.gateway.settings import GatewaySettings
 from services.gateway.split import Side, TrafficSplit
 from services.kit.app import ServiceKit, build_service_app
@@ -60,6 +61,7 @@ def create_app(
         db=kit.db,
         has_monolith=(settings.monolith_url is not None or monolith is not None),
         refresh_seconds=settings.weights_refresh_seconds,
+        prefixes=ROUTES,
     )
     app = build_service_app(
         kit,
@@ -67,6 +69,7 @@ def create_app(
         routers=[router],
         migrations_dir=MIGRATIONS,
         description="One entry point to every service: /api/<prefix>/...",
+        checks_sessions=False,
     )
     app.state.gateway = Gateway(
         settings=settings, verifier=kit.verifier, limiter=kit.limiter, split=split, clients=clients

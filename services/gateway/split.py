@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Collection
 from typing import Literal
 
 import structlog
@@ -35,12 +36,16 @@ def bucket(prefix: str, client_key: str) -> int:
 
 
 class TrafficSplit:
-    def __init__(self, *, db: Database, has_monolith: bool, refresh_seconds: float) -> None:
+    def __init__(
+        self, *, db: Database, has_monolith: bool, refresh_seconds: float, prefixes: Collection[str] = ()
+    ) -> None:
         self.db = db
         self.has_monolith = has_monolith
         self.refresh_seconds = refresh_seconds
+        self.prefixes = tuple(prefixes)
         self.weights: dict[str, int] = {}
         self._loaded = 0.0
+        self._report()
 
     def default_weight(self) -> int:
         # With a monolith beside it, nothing is cut over until someone says so.
@@ -64,7 +69,12 @@ class TrafficSplit:
             log.warning("weights_not_refreshed", error=type(exc).__name__)
             return
         self.weights = {row.prefix: row.weight for row in rows}
-        for prefix, weight in self.weights.items():
+        self._report()
+
+    def _report(self) -> None:
+        # Every prefix the gateway routes, with the weight it routes by: a panel of the split shows
+        # the default from start-up, not nothing until someone sets a weight.
+        for prefix, weight in self.current([*self.prefixes, *self.weights]).items():
             WEIGHT.labels(prefix).set(weight)
 
     async def set_weight(self, *, prefix: str, weight: int, admin: uuid.UUID | None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +22,10 @@ from observability import (
     instrument_libraries,
     render_metrics,
 )
+from observability.metrics import at_zero
+from services.contracts.events import Payload
 from services.kit import errors
-from services.kit.auth import TokenVerifier
+from services.kit.auth import REVOCATION_SKIPPED, TokenVerifier
 from services.kit.cache import create_redis
 from services.kit.db import Database
 from services.kit.docs import install_offline_docs
@@ -32,6 +34,7 @@ from services.kit.events.contracts import EventBus, Handler
 from services.kit.events.inprocess import InProcessBus, embedded_bus
 from services.kit.events.outbox import OutboxRelay
 from services.kit.events.rabbitmq import RabbitBus
+from services.kit.events.telemetry import zero_relay_series
 from services.kit.faults import install_faults
 from services.kit.health import Check, broker_check, database_check, redis_check, run_checks
 from services.kit.migrations import upgrade
@@ -153,8 +156,14 @@ def build_service_app(
     outbox: Table | None = None,
     inbox: Table | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    publishes: Collection[type[Payload]] = (),
+    checks_sessions: bool = True,
 ) -> FastAPI:
-    """Builds a service's FastAPI app around its routers."""
+    """Builds a service's FastAPI app around its routers.
+
+    ``publishes``: the contracts it records in ``outbox``; ``checks_sessions``: its routes look each
+    caller's session up in Redis (``CurrentUser``). Their counters exist at zero from start-up.
+    """
     settings = kit.settings
 
     @asynccontextmanager
@@ -184,6 +193,9 @@ def build_service_app(
     app.state.kit = kit
     if outbox is not None:
         kit.db.record_events_in(outbox, source=settings.service_name)
+        zero_relay_series(settings.service_name, (contract.event_type for contract in publishes))
+    if checks_sessions:
+        at_zero(REVOCATION_SKIPPED, settings.service_name)
     install_offline_docs(app, service=settings.service_name, openapi_url=f"/openapi/{settings.service_name}.json")
     errors.install_problem_handlers(app)
     for router in routers:

@@ -16,12 +16,18 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from observability.metrics import counter
 from services.kit.errors import Forbidden, Unauthorized
 from services.kit.settings import ServiceSettings
 
 ALGORITHM = "EdDSA"
 Role = Literal["student", "admin", "service"]
 SERVICE_NAMESPACE = uuid.UUID("5b7c1c7e-3f1e-4d0a-9a57-0c0e0b0e0000")  # ids of service callers
+REVOCATION_SKIPPED = counter(
+    "cerebrum_auth_revocation_check_skipped_total",
+    "Authenticated requests let through without the session-revocation check because Redis was down.",
+    ("service",),
+)
 
 
 @dataclass(frozen=True)

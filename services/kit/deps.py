@@ -15,17 +15,11 @@ import structlog
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from observability.metrics import counter
 from services.kit.app import ServiceKit
-from services.kit.auth import Identity, bearer_token, require_admin, revoked_session_key
+from services.kit.auth import REVOCATION_SKIPPED, Identity, bearer_token, require_admin, revoked_session_key
 from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.errors import Unauthorized
 
-REVOCATION_SKIPPED = counter(
-    "cerebrum_auth_revocation_check_skipped_total",
-    "Authenticated requests let through without the session-revocation check because Redis was down.",
-    ("service",),
-)
 log = structlog.get_logger("cerebrum.auth")
 
 

@@ -4,6 +4,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.contracts.events import (
+    PaymentFailed,
+    PaymentOrderCancelled,
+    PaymentSucceeded,
+    SubscriptionActivated,
+    SubscriptionCancelled,
+)
 from services.kit.app import ServiceKit, build_service_app
 from services.payments.expiry import OrderExpiry
 from services.payments.gateways import RazorpayGateway, StripeGateway
@@ -13,6 +20,9 @@ from services.payments.providers import PaymentProvider, SandboxProvider
 from services.payments.routes import router
 from services.payments.service import PaymentsContext
 from services.payments.settings import PaymentsSettings
+
+PUBLISHES = (PaymentFailed, PaymentOrderCancelled, PaymentSucceeded, SubscriptionActivated, SubscriptionCancelled)
+"""The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -68,6 +78,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         on_shutdown=[stop_expiry, close_provider],
         description="Payment orders, checkout verification, provider webhooks, GST invoices and subscriptions.",
         outbox=OUTBOX,
+        publishes=PUBLISHES,
     )
     app.state.payments = ctx
     app.state.order_expiry = expiry

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.contracts.events import UserDeleted, UserRegistered
 from services.kit.app import ServiceKit, build_service_app
 from services.kit.auth import TokenIssuer
 from services.users.models import OUTBOX
@@ -11,6 +12,9 @@ from services.users.routes import router
 from services.users.security import Passwords
 from services.users.service import AuthContext
 from services.users.settings import UsersSettings
+
+PUBLISHES = (UserDeleted, UserRegistered)
+"""The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -37,6 +41,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         description="Accounts, authentication, sessions and profiles.",
         outbox=OUTBOX,
+        publishes=PUBLISHES,
     )
     app.state.auth = build_auth_context(kit, settings)
     return app

@@ -36,12 +36,9 @@ SEED = (
     "asyncio.run(runner.load_question_bank(count=300, seed=7, console=console))\n"
 )
 JOBS = {"gateway", *SERVICES, "postgres", "rabbitmq"}
-# Read by a panel, but with no series until something rare happens (Redis away, a weight set),
-# so the panel shows nothing rather than zero until then. Take a name out once the platform emits it.
-NOT_YET_AT_ZERO = {
-    "cerebrum_auth_revocation_check_skipped_total": "counted only while Redis is away (services/kit/deps.py)",
-    "cerebrum_gateway_traffic_weight": "set only for prefixes given a weight (services/gateway/split.py)",
-}
+# Metrics read by a panel but with no series until something rare happens (so the panel shows
+# nothing rather than zero until then), each with why; take a name out once the platform emits it.
+NOT_YET_AT_ZERO: dict[str, str] = {}
 
 
 def seed(running: Running) -> None:

@@ -8,7 +8,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from observability.metrics import counter, gauge
+from observability.metrics import at_zero, counter, gauge
 
 PUBLISHED = counter("cerebrum_events_published_total", "Events handed to the broker.", ("service", "event"))
 CONSUMED = counter(
@@ -51,6 +51,12 @@ def zero_consumer_series(service: str, handled: Iterable[str]) -> None:
     # A message that is no event envelope at all is dead-lettered as "unknown".
     CONSUMED.labels(service, UNKNOWN_EVENT, "ignored")
     DEAD_LETTERED.labels(service, UNKNOWN_EVENT)
+
+
+def zero_relay_series(service: str, publishes: Iterable[str]) -> None:
+    """Creates a relay's counters at zero: its first failure and each event's first publish then count."""
+    at_zero(RELAY_FAILURES, service)
+    at_zero(PUBLISHED, *((service, event) for event in publishes))
 
 
 def current_trace_headers() -> dict[str, str]:

@@ -9,6 +9,7 @@ with no contract fails here before any consumer meets it.
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,13 @@ def test_every_event_a_service_publishes_has_a_contract() -> None:
     found = published_by_services()
     assert set(found) == PUBLISHERS, "the walk found the services that publish"
     assert unregistered([p for ps in found.values() for p in ps]) == []
+
+
+def test_every_publisher_declares_the_contracts_it_records_so_their_counters_start_at_zero() -> None:
+    found = published_by_services()
+    for name in PUBLISHERS:
+        declared = {contract.__name__ for contract in importlib.import_module(f"services.{name}.app").PUBLISHES}
+        assert declared == {p.contract for p in found[name]}, f"services/{name}/app.py PUBLISHES"
 
 
 def test_the_walk_refuses_a_type_with_no_contract_and_a_hand_built_dict() -> None:
