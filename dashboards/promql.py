@@ -42,15 +42,3 @@ def error_ratio(metric: str, window: str, labels: Sequence[str], *matchers: str,
 def quantile(q: float, bucket: str, window: str, labels: Sequence[str], *matchers: str) -> str:
     """A quantile of a histogram, by the given labels."""
     return f"histogram_quantile({q}, {sum_rate(bucket, window, ('le', *labels), *matchers)})"
-
-
-def grew(metric: str, window: str, labels: Sequence[str]) -> str:
-    """Series of a counter that grew within the window, including ones first seen within it.
-
-    prometheus-client creates a labelled child on its first increment, so a counter's first event
-    is a new series at 1, which ``increase`` alone never sees. The second arm catches a series
-    that was not there a window ago while its target was scraped then (so a Prometheus that has
-    just started, with no history, does not take every old count for news).
-    """
-    fresh = f"({metric} unless {metric} offset {window}) and on(job, instance) up offset {window}"
-    return f"{sum_increase(metric, window, labels)} > 0 or {total(labels)}({fresh}) > 0"

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from dashboards import metric_names as m
-from dashboards.promql import error_ratio, grew, quantile, selector, share, sum_rate
+from dashboards.promql import error_ratio, quantile, selector, share, sum_increase, sum_rate
 from observability.metrics import NOT_PROBES
 
 RUNBOOKS = "docs/runbooks"
@@ -141,7 +141,8 @@ def alerts() -> list[Alert]:
         ),
         Alert(
             "DeadLettersGrowing",
-            grew(m.EVENTS_DEAD_LETTERED, "10m", ("service", "event")),
+            # Every series exists at zero from start-up, so increase() sees the first one.
+            f'{sum_increase(m.EVENTS_DEAD_LETTERED, "10m", ("service", "event"))} > 0',
             "warning",
             "{{ $labels.service }}: {{ $labels.event }} events dead-lettered",
             "{{ $labels.service }} gave up on {{ $value | humanize }} {{ $labels.event }} event(s) in the last "
@@ -177,7 +178,7 @@ def alerts() -> list[Alert]:
         ),
         Alert(
             "RateLimiterFallbackActive",
-            grew(m.RATELIMIT_FALLBACK, "5m", ("service",)),
+            f'{sum_increase(m.RATELIMIT_FALLBACK, "5m", ("service",))} > 0',
             "warning",
             "{{ $labels.service }}: rate limits on the per-process fallback",
             "{{ $labels.service }} could not reach Redis for rate limiting and counted {{ $value | humanize }} "
