@@ -55,6 +55,13 @@ class Platform:
             # /openapi/<service>.json and /docs/<service>[/redoc, /assets/...] belong to the service they name.
             name = path[end + 1 :].split("/", 1)[0]
             app = self.apps.get(name.removesuffix(".json"))
+        elif app is None and segment == "chaos" and path.endswith("/faults"):
+            # /chaos/<service>/faults is that service's fault board (CHAOS_ENABLED); each service
+            # keeps its own, as it does in distributed mode at /chaos/faults.
+            name = path[end + 1 :].split("/", 1)[0]
+            app = self.apps.get(name)
+            if app is not None:
+                scope = {**scope, "path": "/chaos/faults", "raw_path": b"/chaos/faults"}
         await (app or self.root)(scope, receive, send)
 
     async def in_process(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -22,6 +22,7 @@ from slo.evaluate import evaluate as judge_all
 from slo.gate import run_gate, to_report
 from slo.gate_model import GateInputs, MissingInput, load_gate
 from slo.openslo import to_openslo
+from slo.quiet_cli import quiet
 from slo.rules import stale, write
 from slo.scoring import Thresholds, exit_code
 from slo.sli import ServiceSample
@@ -287,3 +288,6 @@ def export(
 
 if __name__ == "__main__":
     slo_app()
+
+
+slo_app.command("quiet")(quiet)

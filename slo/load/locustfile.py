@@ -41,6 +41,9 @@ MARKS = {"X-Synthetic": "locust", "baggage": f"synthetic=true,load_test={RUN_ID}
 # of the users service's traffic, far from the real mix (a student logs in once a session), so
 # these steps are named apart and the evaluator leaves them out unless asked (--include-setup).
 SETUP = "[setup]"
+# A student coming back for a new session logs in again (argon2 on every login): a task of this
+# weight when LOAD_LOGIN_WEIGHT is set (`cerebrum slo quiet` sets it), none otherwise.
+LOGIN_WEIGHT = int(os.environ.get("LOAD_LOGIN_WEIGHT", "0"))
 
 served: set[str] | None = None
 """First path segments the gateway serves (from its merged OpenAPI); None: unknown, try them all."""
@@ -137,12 +140,19 @@ class StudentUser(AcademyUser):
         password = f"Mitochondria-{secrets.token_urlsafe(9)}-7"
         body = {"email": email, "password": password, "full_name": "Load Student", "grade": "12", "target_exam": "NEET"}
         self.call("POST", "/api/auth/register", name=f"{SETUP} /api/auth/register", json=body, expect=(201,))
-        tokens = self.call(
-            "POST", "/api/auth/login", name=f"{SETUP} /api/auth/login", json={"email": email, "password": password}
-        )
+        self.credentials = {"email": email, "password": password}
+        tokens = self.call("POST", "/api/auth/login", name=f"{SETUP} /api/auth/login", json=self.credentials)
         self.user_id = _subject(tokens["access_token"]) if tokens else str(uuid.uuid4())
         if tokens:
             self.auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    def sign_in_again(self) -> None:
+        tokens = self.call("POST", "/api/auth/login", name="/api/auth/login", json=self.credentials)
+        if tokens:
+            self.auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    if LOGIN_WEIGHT > 0:
+        sign_in_again = task(LOGIN_WEIGHT)(sign_in_again)
 
     @task(14)
     def home(self) -> None:

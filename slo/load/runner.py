@@ -214,19 +214,29 @@ def _locust(plan: LoadPlan, url: str, accounts: Path | None, console: Console) -
             TimeElapsedColumn(),
             TextColumn("{task.fields[line]}"),
         ]
-        with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task(f"{plan.shape} load", total=plan.duration, line="starting")
-            started, load = time.monotonic(), os.getloadavg()[0]
-            while process.poll() is None:
-                time.sleep(0.5)
-                load = max(load, os.getloadavg()[0])
-                h = _history(history)
-                line = (
-                    f"{h.get('users', 0):.0f} users  {h.get('requests', 0):.0f} requests  "
-                    f"{h.get('failures', 0):.0f} failures  {h.get('rps', 0):.1f} req/s"
-                )
-                progress.update(bar, completed=min(time.monotonic() - started, plan.duration), line=line)
-            progress.update(bar, completed=plan.duration)
+        try:
+            with Progress(*columns, console=console, transient=False) as progress:
+                bar = progress.add_task(f"{plan.shape} load", total=plan.duration, line="starting")
+                started, load = time.monotonic(), os.getloadavg()[0]
+                while process.poll() is None:
+                    time.sleep(0.5)
+                    load = max(load, os.getloadavg()[0])
+                    h = _history(history)
+                    line = (
+                        f"{h.get('users', 0):.0f} users  {h.get('requests', 0):.0f} requests  "
+                        f"{h.get('failures', 0):.0f} failures  {h.get('rps', 0):.1f} req/s"
+                    )
+                    progress.update(bar, completed=min(time.monotonic() - started, plan.duration), line=line)
+                progress.update(bar, completed=plan.duration)
+        finally:
+            # Interrupted (Ctrl-C, an error), Locust would run on against a platform being stopped.
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     return process.returncode, time.monotonic() - started, load
 
 
