@@ -338,6 +338,7 @@ RULES: list[Rule] = [
         "POST", "/communication/webhooks/{provider}/inbound", forged_webhook("/communication/webhooks/twilio/inbound")
     ),
     # assessments
+    own("GET", "/questions/topics", at("/questions/topics")),
     own("GET", "/questions/random", draw_questions),
     admins("POST", "/questions/create", new_question),
     admins("POST", "/questions/{question_id}/variants", at("/questions/{question_id}/variants")),
@@ -364,7 +365,6 @@ OPERATIONAL = {
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
-    ("GET", "/docs/oauth2-redirect"),
     ("GET", "/api/openapi.json"),
     ("*", "/api/{path:path}"),
 }

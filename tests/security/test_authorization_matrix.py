@@ -26,7 +26,7 @@ def declared_routes(name: str, app: FastAPI) -> set[tuple[str, str]]:
         if method in ("get", "post", "put", "patch", "delete")
     }
     for method, path in hidden_routes(app):
-        if path in (f"/openapi/{name}.json", f"/docs/{name}"):
+        if path in (f"/openapi/{name}.json", f"/docs/{name}", f"/docs/{name}/redoc"):
             continue
         found.add(("*", path) if len(method) > 1 else (next(iter(method)), path))
     return found
