@@ -30,7 +30,7 @@ import httpx
 from rich.console import Console
 
 from chaos.prometheus import AlertWatcher, RunPrometheus
-from slo.load.runner import ROOT, LoadPlan, _free_port, _locust, warm_up
+from slo.load.runner import ROOT, LoadPlan, _free_port, _locust, wait_healthy, warm_up
 from slo.quiet_report import Verdict, judge
 
 # The users service's own argon2id cost (services/users/settings.py), set explicitly so that an
@@ -74,7 +74,7 @@ def embedded(plan: QuietPlan, console: Console) -> Iterator[tuple[str, Path]]:
         with log_path.open("w") as log:
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=scratch)
             try:
-                _wait_healthy(url, process, log_path)
+                wait_healthy(url, process, log_path)
                 console.print(f"embedded platform at {url} (log: {log_path})")
                 yield url, Path(scratch) / "demo-accounts.json"
             finally:
@@ -84,21 +84,6 @@ def embedded(plan: QuietPlan, console: Console) -> Iterator[tuple[str, Path]]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the platform exited ({process.returncode}); see {log_path}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the platform did not answer /health in {timeout:.0f} s; see {log_path}")
-        time.sleep(0.3)
 
 
 def inject(url: str, fault: Fault, token: str) -> None:

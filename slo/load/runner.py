@@ -106,18 +106,7 @@ def _platform(data_dir: Path, log_path: Path, console: Console) -> Iterator[tupl
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir)
     try:
         with console.status(f"starting the embedded platform at {url}"):
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the platform exited ({process.returncode}); see {log_path}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the platform did not answer /health in 120 s; see {log_path}")
-                time.sleep(0.3)
+            wait_healthy(url, process, log_path)
         console.print(f"embedded platform at {url} (log: {log_path})")
         yield url, data_dir / "demo-accounts.json"
     finally:
@@ -138,6 +127,22 @@ WARM_UP_PATHS = (
     "/api/questions/random?topic=genetics&count=10&attempt_id={attempt}",
     "/api/leaderboard/genetics",
 )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 120) -> None:
+    """Waits for a platform process to answer /health; raises, naming its log, if it exits or stays silent."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the platform exited ({process.returncode}); see {log_path}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the platform did not answer /health in {timeout:.0f} s; see {log_path}")
+        time.sleep(0.3)
 
 
 def warm_up(url: str, accounts: Path, rounds: int = 3) -> None:
