@@ -10,29 +10,16 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
 
 from cerebrum.registry import SERVICES
 from tests.conftest import PG_URL, REDIS_URL, free_port, require_server
+from tests.deploy.distributed import sql
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.integration
 CEREBRUM = [sys.executable, "-m", "cerebrum.cli"]
-
-
-def _sql(statement: str) -> None:
-    import asyncio
-
-    async def run() -> None:
-        conn = await asyncpg.connect(PG_URL)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +38,7 @@ def distributed(
     for name, port in (("PostgreSQL", 5432), ("Redis", 6379), ("RabbitMQ", 5672)):
         require_server(name, port)
     database, vhost = f"t_{uuid.uuid4().hex[:12]}", f"test-{uuid.uuid4().hex[:10]}"
-    _sql(f'CREATE DATABASE "{database}"')
+    sql(f'CREATE DATABASE "{database}"')
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
@@ -106,7 +93,7 @@ def distributed(
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        _sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
 
 
