@@ -111,6 +111,9 @@ class ProgressUpdated(Payload):
     lesson_id: uuid.UUID
     percent: float
     time_spent_seconds: int
+    """The time spent on this lesson so far, all updates together."""
+    time_added_seconds: int = 0
+    """The time this update added: what analytics adds to the learner's day."""
     completed_lessons: int
     total_lessons: int
 
@@ -122,6 +125,18 @@ class EnrollmentCompleted(Payload):
     user_id: uuid.UUID
     course_id: uuid.UUID
     completed_at: datetime
+
+
+class EnrollmentReopened(Payload):
+    """A completed course is no longer complete: a lesson was marked not done again."""
+
+    event_type = "enrollment.reopened"
+
+    enrollment_id: uuid.UUID
+    user_id: uuid.UUID
+    course_id: uuid.UUID
+    completed_lessons: int
+    total_lessons: int
 
 
 class PaymentSucceeded(Payload):
@@ -198,6 +213,8 @@ class AssessmentCompleted(Payload):
     max_score: float
     percentage: float
     correct_count: int
+    question_count: int | None = None
+    """The questions answered in the attempt (none in events from before it was sent)."""
     rating_after: float | None = None
     predicted_neet_score: float | None = None
     completed_at: datetime
@@ -216,6 +233,7 @@ CONTRACTS: dict[str, type[Payload]] = {
         EnrollmentCancelled,
         ProgressUpdated,
         EnrollmentCompleted,
+        EnrollmentReopened,
         PaymentSucceeded,
         PaymentFailed,
         PaymentOrderCancelled,
