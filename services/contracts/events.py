@@ -36,7 +36,26 @@ class UserRegistered(Payload):
     target_exam: str | None = None
 
 
+class UserUpdated(Payload):
+    """A profile changed: the user's contact facts as they are now, and which of them changed.
+
+    Services that keep a copy of a user (communication's contact) replace it with these.
+    """
+
+    event_type = "user.updated"
+
+    user_id: uuid.UUID
+    changed: list[str]
+    email: str
+    full_name: str | None = None
+    phone: str | None = None
+    grade: str | None = None
+    target_exam: str | None = None
+
+
 class UserDeleted(Payload):
+    """An account was deleted: every service forgets or pseudonymises the person's data."""
+
     event_type = "user.deleted"
 
     user_id: uuid.UUID
@@ -224,6 +243,7 @@ CONTRACTS: dict[str, type[Payload]] = {
     contract.event_type: contract
     for contract in (
         UserRegistered,
+        UserUpdated,
         UserDeleted,
         CourseCreated,
         CourseUpdated,
