@@ -144,6 +144,8 @@ class EnrollmentCompleted(Payload):
     user_id: uuid.UUID
     course_id: uuid.UUID
     completed_at: datetime
+    course_title: str | None = None
+    """The course's title as the student enrolled in it (none in events from before it was sent)."""
 
 
 class EnrollmentReopened(Payload):
@@ -168,6 +170,26 @@ class PaymentSucceeded(Payload):
     course_id: uuid.UUID | None
     amount_paise: int
     currency: str = "INR"
+
+
+class PaymentRefunded(Payload):
+    """A captured payment was given back to the student, with a GST credit note against its invoice."""
+
+    event_type = "payment.refunded"
+
+    refund_id: uuid.UUID
+    order_id: uuid.UUID
+    payment_id: uuid.UUID
+    enrollment_id: uuid.UUID | None
+    user_id: uuid.UUID
+    course_id: uuid.UUID | None
+    amount_paise: int
+    currency: str = "INR"
+    description: str
+    """What the order paid for, as its invoice says."""
+    credit_note_number: str
+    reason: str
+    refunded_at: datetime
 
 
 class PaymentFailed(Payload):
@@ -256,6 +278,7 @@ CONTRACTS: dict[str, type[Payload]] = {
         EnrollmentReopened,
         PaymentSucceeded,
         PaymentFailed,
+        PaymentRefunded,
         PaymentOrderCancelled,
         SubscriptionActivated,
         SubscriptionCancelled,
