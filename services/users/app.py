@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.contracts.events import UserDeleted, UserRegistered
+from services.contracts.events import UserDeleted, UserRegistered, UserUpdated
 from services.kit.app import ServiceKit, build_service_app
 from services.kit.auth import TokenIssuer
 from services.users.models import OUTBOX
@@ -13,7 +13,7 @@ from services.users.security import Passwords
 from services.users.service import AuthContext
 from services.users.settings import UsersSettings
 
-PUBLISHES = (UserDeleted, UserRegistered)
+PUBLISHES = (UserDeleted, UserRegistered, UserUpdated)
 """The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.users.models import AuthLog, Session, User, UserProfile
+from services.users.models import OUTBOX, AuthLog, Session, User, UserProfile
+
+PERSONAL_EVENTS = ("user.registered", "user.updated")
+"""The events whose data names the person."""
 
 
 async def get_user(*, db: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -83,8 +86,29 @@ async def revoke_user_sessions(*, db: AsyncSession, user_id: uuid.UUID, at: date
     return list(families)
 
 
-async def anonymise_auth_logs(*, db: AsyncSession, user_id: uuid.UUID) -> None:
-    """Removes the email and client details from a user's authentication history."""
+async def anonymise_auth_logs(*, db: AsyncSession, user_id: uuid.UUID, email: str) -> None:
+    """Removes the email and client details from a user's authentication history.
+
+    Attempts refused before the account was known (a rate-limited registration or login) carry
+    only the address, so those go by the address.
+    """
     await db.execute(
-        update(AuthLog).where(AuthLog.user_id == user_id).values(email=None, client_ip=None, user_agent=None)
+        update(AuthLog)
+        .where(or_(AuthLog.user_id == user_id, AuthLog.email == email))
+        .values(email=None, client_ip=None, user_agent=None)
     )
+
+
+async def pseudonymise_announcements(*, db: AsyncSession, user_id: uuid.UUID, email: str) -> None:
+    """Replaces the person's name, phone and address in the outbox rows that announced them."""
+    rows = await db.execute(
+        select(OUTBOX.c.id, OUTBOX.c.payload).where(
+            OUTBOX.c.event_type.in_(PERSONAL_EVENTS),
+            OUTBOX.c.payload[("data", "user_id")].as_string() == str(user_id),
+        )
+    )
+    for row in rows:
+        data = row.payload.get("data", {})
+        scrubbed = {**data, **{field: None for field in ("full_name", "phone") if field in data}, "email": email}
+        payload = {**row.payload, "data": scrubbed}
+        await db.execute(update(OUTBOX).where(OUTBOX.c.id == row.id).values(payload=payload))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
 from observability.redaction import mask_email
-from services.contracts.events import UserDeleted, UserRegistered
+from services.contracts.events import UserDeleted, UserRegistered, UserUpdated
 from services.kit.auth import Identity, TokenIssuer, revoked_session_key
 from services.kit.cache import REDIS_UNAVAILABLE
 from services.kit.deps import ClientInfo
@@ -53,6 +53,11 @@ class AuthContext:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def pseudonymous_email(user_id: uuid.UUID) -> str:
+    """The address a deleted account is known by: unique, and nobody's."""
+    return f"deleted-{user_id.hex}@deleted.invalid"
 
 
 def _user_response(user: User, profile: UserProfile | None) -> UserResponse:
@@ -184,15 +189,12 @@ async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email
         (settings.login_limit_per_client, ("login-client", client.ip)),
         (settings.login_limit_per_account, ("login-account", email)),
     ):
-        for item in limit.split(";"):
-            decision = await ctx.limiter.hit(item, *ids)
-            if not decision.allowed:
-                _audit(db, client, event="login", outcome="rate_limited", email=email, reason=ids[0])
-                LOGINS.labels("rate_limited").inc()
-                UnitOfWork.of(db).keep_changes()
-                raise TooManyRequests(
-                    "Too many login attempts; wait before trying again", retry_after=decision.retry_after
-                )
+        decision = await ctx.limiter.hit(limit, *ids)  # every window of the limit, in one round trip
+        if not decision.allowed:
+            _audit(db, client, event="login", outcome="rate_limited", email=email, reason=ids[0])
+            LOGINS.labels("rate_limited").inc()
+            UnitOfWork.of(db).keep_changes()
+            raise TooManyRequests("Too many login attempts; wait before trying again", retry_after=decision.retry_after)
     user = await repository.get_user_by_email(db=db, email=email)
     usable = user is not None and user.status == "active" and user.password_hash != UNUSABLE_PASSWORD
     # argon2 costs ~300 ms of CPU by design: off the event loop, so that a login does not stall
@@ -286,11 +288,26 @@ async def update_profile(*, db: AsyncSession, user_id: uuid.UUID, changes: Profi
     if user is None or user.status != "active":
         raise NotFound("No such user")
     profile = await repository.get_profile(db=db, user_id=user_id) or UserProfile(user_id=user_id)
+    changed = []
     for field, value in changes.model_dump(exclude_unset=True).items():
+        if getattr(profile, field) != value:
+            changed.append(field)
         setattr(profile, field, value)
     profile.updated_at = utcnow()
     db.add(profile)
     await db.flush()
+    shared = [field for field in changed if field in UserUpdated.model_fields]
+    if shared:  # city and school stay here: no other service keeps them
+        updated = UserUpdated(
+            user_id=user_id,
+            changed=shared,
+            email=user.email,
+            full_name=profile.full_name,
+            phone=profile.phone,
+            grade=profile.grade,
+            target_exam=profile.target_exam,
+        )
+        await UnitOfWork.of(db).record(updated)
     return _user_response(user, profile)
 
 
@@ -300,7 +317,7 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
     if user is None or user.status != "active":
         raise NotFound("No such user")
     now = utcnow()
-    user.email = f"deleted-{user.id.hex}@deleted.invalid"
+    email, user.email = user.email, pseudonymous_email(user.id)
     user.password_hash = UNUSABLE_PASSWORD
     user.status = "deleted"
     user.deleted_at = now
@@ -309,7 +326,10 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
         for field in ("full_name", "phone", "city", "school"):
             setattr(profile, field, None)
     families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
-    await repository.anonymise_auth_logs(db=db, user_id=user_id)
+    await repository.anonymise_auth_logs(db=db, user_id=user_id, email=email)
+    # The events that announced the person still hold their name and address until the relay's
+    # retention ends; they keep their facts, but with the account's pseudonym instead.
+    await repository.pseudonymise_announcements(db=db, user_id=user_id, email=user.email)
     await UnitOfWork.of(db).record(UserDeleted(user_id=user_id))
     _audit(db, client, event="account_deleted", outcome="success", email=None, user_id=user_id)
     await db.flush()

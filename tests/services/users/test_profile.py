@@ -81,11 +81,42 @@ async def test_registration_and_deletion_are_announced_through_the_outbox(users:
     from services.users.models import OUTBOX
 
     tokens = await users.signed_in("announced@example.com")
+    async with users.app.state.kit.db.session_scope() as db:
+        (registered,) = (await db.execute(select(OUTBOX.c.payload))).scalars().all()
+    assert registered["data"]["email"] == "announced@example.com"
     await users.client.delete("/users/account", headers=users.bearer(tokens))
     async with users.app.state.kit.db.session_scope() as db:
         rows = (await db.execute(select(OUTBOX.c.event_type, OUTBOX.c.payload).order_by(OUTBOX.c.created_at))).all()
     assert [r.event_type for r in rows] == ["user.registered", "user.deleted"]
-    assert rows[0].payload["data"]["email"] == "announced@example.com"
+    # The announcement stays (for the relay's reconciliation), but no longer names the person.
+    data = rows[0].payload["data"]
+    assert data["email"].endswith("@deleted.invalid") and data["full_name"] is None
+
+
+async def test_a_profile_change_others_copy_is_announced_with_the_contact_as_it_is_now(users: UsersApi) -> None:
+    from services.contracts.events import UserUpdated
+    from services.users.models import OUTBOX
+
+    tokens = await users.signed_in("changing@example.com")
+    headers = users.bearer(tokens)
+    assert (await users.client.put("/users/profile", headers=headers, json={"city": "Pune"})).status_code == 200
+    same = await users.client.put("/users/profile", headers=headers, json={"full_name": "Asha Rao"})
+    assert same.status_code == 200
+    changed = await users.client.put(
+        "/users/profile", headers=headers, json={"phone": "+919876543210", "full_name": "Asha R. Rao"}
+    )
+    assert changed.status_code == 200
+    async with users.app.state.kit.db.session_scope() as db:
+        rows = (
+            await db.execute(
+                select(OUTBOX.c.payload).where(OUTBOX.c.event_type == "user.updated").order_by(OUTBOX.c.created_at)
+            )
+        ).scalars().all()
+    # Neither the city (kept only here) nor a name set to what it was is news to anyone.
+    (only,) = rows
+    updated = UserUpdated.model_validate(only["data"])
+    assert sorted(updated.changed) == ["full_name", "phone"]
+    assert (updated.email, updated.full_name, updated.phone) == ("changing@example.com", "Asha R. Rao", "+919876543210")
 
 
 async def test_a_refused_registration_announces_nothing(users: UsersApi) -> None:
