@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from services.kit.schemas import StrictInput
+from services.kit.schemas import QueryInput, StrictInput
 
 Channel = Literal["email", "whatsapp", "sms", "in_app"]
 CHANNELS: tuple[Channel, ...] = ("email", "whatsapp", "sms", "in_app")
@@ -33,7 +33,9 @@ class NotificationSend(StrictInput):
 
     user_id: uuid.UUID
     template: TemplateName
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="the template's variables; `name` defaults to the user's stored name"
+    )
     channels: list[Channel] | None = Field(default=None, min_length=1, max_length=4)
 
     _variables = field_validator("variables")(_check_variables)
@@ -115,7 +117,7 @@ class MessagePage(BaseModel):
     offset: int
 
 
-class PageParams(StrictInput):
+class PageParams(QueryInput):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=100_000)
 
@@ -215,7 +217,7 @@ class TemplateCreate(StrictInput):
         return self
 
 
-class TemplateFilters(StrictInput):
+class TemplateFilters(QueryInput):
     name: TemplateName | None = None
     channel: Channel | None = None
     all_versions: bool = False

@@ -6,14 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from services.kit.schemas import StrictInput
+from services.kit.schemas import QueryInput, StrictInput
 
 Grade = Literal["11", "12", "repeater"]
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_PRICE_PAISE = 10_000_000_00  # ₹1 crore: far above any course, far below int32 overflow
 
 
-class CourseFilters(StrictInput):
+class CourseFilters(QueryInput):
     """Query parameters of ``GET /courses``; unknown parameters are refused, not ignored."""
 
     grade: Grade | None = None
