@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
-from limits import RateLimitItem, parse
+from limits import RateLimitItem
 from purgatory.domain.model import OpenedState
 from starlette.datastructures import MutableHeaders
 
@@ -21,7 +21,7 @@ from services.gateway.tokens import VerifiedTokens
 from services.kit.auth import Identity, TokenVerifier, bearer_token
 from services.kit.errors import DependencyUnavailable, NotFound, TooManyRequests, Unauthorized, problem
 from services.kit.http import Reply, ServiceClient
-from services.kit.ratelimit import Decision, RateLimiter
+from services.kit.ratelimit import Decision, RateLimiter, parse_limits
 
 REQUESTS = counter(
     "cerebrum_gateway_requests_total", "Requests through the gateway by prefix and side.", ("prefix", "side", "status")
@@ -117,7 +117,7 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.tokens = VerifiedTokens(self.verifier)
-        self.limits = tuple(parse(limit) for limit in self.settings.rate_limits.split(";"))
+        self.limits = parse_limits(self.settings.rate_limits)
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()

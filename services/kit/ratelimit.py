@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import structlog
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
@@ -97,8 +97,9 @@ class Decision:
 
 
 @lru_cache(maxsize=256)
-def _parse(limit: str) -> RateLimitItem:
-    return parse(limit)
+def parse_limits(limits: str) -> tuple[RateLimitItem, ...]:
+    """Every window of a limit string such as ``"10/minute;100/hour"`` (``;``, ``,`` or ``|`` between)."""
+    return tuple(parse_many(limits))
 
 
 def verdict(decisions: Sequence[Decision]) -> Decision:
@@ -113,7 +114,7 @@ def verdict(decisions: Sequence[Decision]) -> Decision:
 
 
 class RateLimiter:
-    """Checks and counts hits against named limits such as ``"5/minute"``."""
+    """Checks and counts hits against limits such as ``"5/minute"`` or ``"5/minute;20/hour"``."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.service = settings.service_name
@@ -141,7 +142,7 @@ class RateLimiter:
             self._script = bridge.get_connection().register_script(_ACQUIRE_ALL)
 
     async def hit(self, limit: str | RateLimitItem, *identifiers: str) -> Decision:
-        """Counts one hit for the identifiers; tells whether it is within the limit."""
+        """Counts one hit for the identifiers; tells whether it is within every window of the limit."""
         return await self.hit_all((limit,), *identifiers)
 
     async def hit_all(self, limits: Sequence[str | RateLimitItem], *identifiers: str) -> Decision:
@@ -149,7 +150,7 @@ class RateLimiter:
 
         Returns the refusing limit's decision, or else the one with the fewest hits left.
         """
-        items = [_parse(limit) if isinstance(limit, str) else limit for limit in limits]
+        items = [item for limit in limits for item in (parse_limits(limit) if isinstance(limit, str) else (limit,))]
         try:
             decisions = await self._decide_shared(items, identifiers)
         except REDIS_UNAVAILABLE as exc:
