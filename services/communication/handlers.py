@@ -14,8 +14,8 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.communication import repository
-from services.communication.delivery import address_for, queue, record_step
+from services.communication import people, repository
+from services.communication.delivery import address_for, queue
 from services.communication.rendering import Rendered
 from services.communication.schemas import PHONE
 from services.communication.service import notify_user
@@ -24,7 +24,6 @@ from services.contracts.events import (
     AssessmentCompleted,
     EnrollmentConfirmed,
     PaymentSucceeded,
-    UserDeleted,
     UserRegistered,
     parse,
 )
@@ -115,19 +114,9 @@ async def on_assessment_completed(event: Event, db: AsyncSession) -> None:
     await _notify(db, event, user_id=payload.user_id, template="assessment_result", variables=variables)
 
 
-async def on_user_deleted(event: Event, db: AsyncSession) -> None:
-    """Forgets the user's contact details; what was still queued for them is not sent."""
-    payload = parse(event.type, event.data)
-    assert isinstance(payload, UserDeleted)
-    for message in await repository.queued_messages_of(db=db, user_id=payload.user_id):
-        record_step(db, message, "suppressed", detail="the user was deleted")
-    await repository.delete_contact(db=db, user_id=payload.user_id)
-    log.info("contact_forgotten", user_id=str(payload.user_id))
-
-
 HANDLERS: dict[str, Handler] = {
     "user.registered": on_user_registered,
-    "user.deleted": on_user_deleted,
+    **people.HANDLERS,
     "enrollment.confirmed": on_enrollment_confirmed,
     "payment.succeeded": on_payment_succeeded,
     "assessment.completed": on_assessment_completed,

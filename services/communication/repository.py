@@ -240,3 +240,45 @@ async def queued_messages_of(*, db: AsyncSession, user_id: uuid.UUID) -> Sequenc
     """Locks a user's messages that have not been sent yet."""
     query = select(Message).where(Message.user_id == user_id, Message.status == "queued").with_for_update()
     return (await db.execute(query)).scalars().all()
+
+
+# A person's data, after their profile changed or their account was deleted --------------------
+async def replace_contact(
+    *, db: AsyncSession, user_id: uuid.UUID, email: str, phone: str | None, name: str | None
+) -> bool:
+    """Replaces a known user's contact details (None clears a field); False when the user is unknown."""
+    result = await db.execute(
+        update(Contact)
+        .where(Contact.user_id == user_id)
+        .values(email=email, phone=phone, name=name, updated_at=utcnow())
+        .returning(Contact.user_id)
+    )
+    return result.first() is not None
+
+
+async def scrub_messages(*, db: AsyncSession, user_id: uuid.UUID, addresses: Sequence[str], body: str) -> int:
+    """Removes who a user's messages went to and what they said; their statuses stay. Returns how many."""
+    theirs = Message.user_id == user_id
+    if addresses:
+        theirs = theirs | Message.recipient.in_(list(addresses))
+    ids = list((await db.execute(select(Message.id).where(theirs))).scalars())
+    if not ids:
+        return 0
+    await db.execute(
+        update(Message).where(Message.id.in_(ids)).values(recipient=None, subject=None, body=body, error=None)
+    )
+    # A provider's refusal may quote the address it refused.
+    await db.execute(
+        update(DeliveryStatus)
+        .where(DeliveryStatus.message_id.in_(ids), DeliveryStatus.status.in_(("failed", "bounced", "retrying")))
+        .values(detail=None)
+    )
+    return len(ids)
+
+
+async def forget_opt_outs(*, db: AsyncSession, user_id: uuid.UUID, addresses: Sequence[str]) -> None:
+    """Deletes the opt-outs of a user and of their addresses."""
+    theirs = OptOut.user_id == user_id
+    if addresses:
+        theirs = theirs | OptOut.address.in_(list(addresses))
+    await db.execute(delete(OptOut).where(theirs))
