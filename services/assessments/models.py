@@ -47,7 +47,7 @@ class Question(AssessmentsBase):
 
 
 class TestAttempt(AssessmentsBase):
-    """One submitted test; its id is chosen by the client when the test starts, so a retry is recognised."""
+    """One test: started by its first draw, submitted once; its id is chosen by the client when the test starts."""
 
     __tablename__ = "test_attempts"
     __test__ = False  # not a pytest test class
@@ -55,9 +55,23 @@ class TestAttempt(AssessmentsBase):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     topic: Mapped[str] = mapped_column(String(64))
-    question_count: Mapped[int] = mapped_column(Integer)
-    duration_seconds: Mapped[int] = mapped_column(Integer)
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    question_count: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Null until the attempt is submitted; set once, by the submission that scores it."""
+
+
+class AttemptQuestion(AssessmentsBase):
+    """A question an attempt drew: the only questions its submission may answer."""
+
+    __tablename__ = "attempt_questions"
+
+    attempt_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("test_attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    question_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("questions.id"), primary_key=True)
+    drawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class StudentResponse(AssessmentsBase):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.assessments.models import (
     AssessmentResult,
     AssessmentsBase,
+    AttemptQuestion,
     Question,
     StudentRating,
     StudentResponse,
@@ -76,17 +78,6 @@ async def pool_question_ids(*, db: AsyncSession, topic: str, difficulty: int, li
     return list((await db.execute(query)).scalars().all())
 
 
-async def random_questions(*, db: AsyncSession, topic: str, difficulty: int, count: int) -> list[Question]:
-    """Gets count random questions of one topic and difficulty straight from the database."""
-    query = (
-        select(Question)
-        .where(Question.topic == topic, Question.difficulty == difficulty)
-        .order_by(func.random())
-        .limit(count)
-    )
-    return list((await db.execute(query)).scalars().all())
-
-
 async def shift_question_ratings(*, db: AsyncSession, deltas: dict[uuid.UUID, float]) -> None:
     """Moves question ratings by a delta each, atomically (concurrent attempts add up).
 
@@ -102,19 +93,64 @@ async def shift_question_ratings(*, db: AsyncSession, deltas: dict[uuid.UUID, fl
 
 
 async def get_attempt(*, db: AsyncSession, attempt_id: uuid.UUID) -> TestAttempt | None:
-    """Gets a submitted attempt."""
+    """Gets an attempt, started or submitted."""
     return await db.get(TestAttempt, attempt_id)
 
 
-async def claim_attempt(*, db: AsyncSession, attempt: dict[str, Any]) -> bool:
-    """Records an attempt as submitted; False when it already was, by this or a concurrent request.
+async def start_attempt(
+    *, db: AsyncSession, attempt_id: uuid.UUID, user_id: uuid.UUID, topic: str, at: datetime
+) -> TestAttempt:
+    """Gets an attempt, starting it first if no draw has yet (by this or a concurrent request)."""
+    values = {"id": attempt_id, "user_id": user_id, "topic": topic, "started_at": at}
+    await db.execute(_insert(db, TestAttempt).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    query = select(TestAttempt).where(TestAttempt.id == attempt_id).execution_options(populate_existing=True)
+    return (await db.execute(query)).scalar_one()
 
-    ``ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same id to commit or roll back,
-    and never aborts the transaction, so the loser can go on to read the winner's result.
+
+async def random_questions(
+    *, db: AsyncSession, topic: str, difficulty: int, count: int, not_in_attempt: uuid.UUID | None = None
+) -> list[Question]:
+    """Gets count random questions of one topic and difficulty straight from the database."""
+    query = select(Question).where(Question.topic == topic, Question.difficulty == difficulty)
+    if not_in_attempt is not None:
+        drawn = select(AttemptQuestion.question_id).where(AttemptQuestion.attempt_id == not_in_attempt)
+        query = query.where(Question.id.not_in(drawn))
+    return list((await db.execute(query.order_by(func.random()).limit(count))).scalars().all())
+
+
+async def record_drawn(
+    *, db: AsyncSession, attempt_id: uuid.UUID, question_ids: Sequence[uuid.UUID], at: datetime
+) -> set[uuid.UUID]:
+    """Remembers questions an attempt drew; returns those it had not drawn before."""
+    if not question_ids:
+        return set()
+    rows = [{"attempt_id": attempt_id, "question_id": q, "drawn_at": at} for q in question_ids]
+    statement = _insert(db, AttemptQuestion).values(rows).on_conflict_do_nothing()
+    added = await db.execute(statement.returning(AttemptQuestion.question_id))
+    return set(added.scalars().all())
+
+
+async def drawn_question_ids(*, db: AsyncSession, attempt_id: uuid.UUID) -> set[uuid.UUID]:
+    """Gets the ids of the questions an attempt drew."""
+    query = select(AttemptQuestion.question_id).where(AttemptQuestion.attempt_id == attempt_id)
+    return set((await db.execute(query)).scalars().all())
+
+
+async def mark_submitted(
+    *, db: AsyncSession, attempt_id: uuid.UUID, question_count: int, duration_seconds: int, at: datetime
+) -> bool:
+    """Marks a started attempt submitted; False when it already was, by this or a concurrent request.
+
+    The conditional UPDATE waits for a concurrent submission of the same attempt to commit or roll
+    back, then re-checks ``submitted_at``: exactly one submission scores the attempt.
     """
-    statement = _insert(db, TestAttempt).values(**attempt).on_conflict_do_nothing(index_elements=["id"])
-    claimed = await db.execute(statement.returning(TestAttempt.id))
-    return claimed.scalar_one_or_none() is not None
+    statement = (
+        update(TestAttempt)
+        .where(TestAttempt.id == attempt_id, TestAttempt.submitted_at.is_(None))
+        .values(question_count=question_count, duration_seconds=duration_seconds, submitted_at=at)
+        .returning(TestAttempt.id)
+    )
+    return (await db.execute(statement)).scalar_one_or_none() is not None
 
 
 async def add_graded_attempt(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, status
 
 from services.assessments import service
 from services.assessments.deps import ContextDep
@@ -62,14 +62,9 @@ async def question_variants(
 
 
 @router.post("/assessments/submit", status_code=status.HTTP_201_CREATED, tags=["assessments"])
-async def submit(
-    body: SubmitRequest, identity: CurrentUser, db: SessionDep, ctx: ContextDep, response: Response
-) -> ResultOut:
-    """Scores a test attempt; submitting the same attempt again returns its stored result (200)."""
-    result, created = await service.submit(db=db, ctx=ctx, identity=identity, request=body)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return result
+async def submit(body: SubmitRequest, identity: CurrentUser, db: SessionDep, ctx: ContextDep) -> ResultOut:
+    """Scores a test attempt: answers to the questions it drew, once; submitting it again is a 409."""
+    return await service.submit(db=db, ctx=ctx, identity=identity, request=body)
 
 
 @router.get("/assessments/results/{result_id}", tags=["assessments"])

@@ -14,7 +14,7 @@ from services.assessments.evaluator import AnswerEvaluator
 from services.assessments.generator import QuestionDraft, VariantGenerator
 from services.assessments.grading import grade, result_view
 from services.assessments.leaderboard import Leaderboard
-from services.assessments.models import AssessmentResult, Question
+from services.assessments.models import AssessmentResult, Question, TestAttempt
 from services.assessments.pool import QuestionPool, public_view
 from services.assessments.rating import (
     PREDICTION_METHOD,
@@ -41,7 +41,7 @@ from services.assessments.schemas import (
 from services.assessments.settings import AssessmentsSettings
 from services.kit.auth import Identity
 from services.kit.cache import REDIS_UNAVAILABLE
-from services.kit.errors import Conflict, NotFound
+from services.kit.errors import Conflict, InvalidInput, NotFound
 from services.kit.time import utcnow
 
 POOL_FALLBACKS = counter(
@@ -84,7 +84,20 @@ async def draw_questions(
     count: int,
     difficulty: int | None,
 ) -> RandomQuestions:
-    """Draws questions the attempt has not seen, at the requested difficulty or the student's own."""
+    """Draws questions the attempt has not seen, at the requested difficulty or the student's own.
+
+    The first draw starts the attempt, owned by the caller; every draw is remembered, and the
+    attempt's submission may answer only the questions drawn here.
+    """
+    now = utcnow()
+    attempt = await repository.start_attempt(
+        db=db, attempt_id=attempt_id, user_id=identity.user_id, topic=topic, at=now
+    )
+    _check_owner(attempt, identity)
+    if attempt.submitted_at is not None:
+        raise Conflict("This attempt was submitted already; start a new attempt", field="attempt_id")
+    if attempt.topic != topic:
+        raise Conflict(f"This attempt is a test of {attempt.topic!r}; start a new attempt for {topic!r}", field="topic")
     chosen_by = "request"
     if difficulty is None:
         rating = await repository.get_rating(db=db, user_id=identity.user_id)
@@ -97,18 +110,21 @@ async def draw_questions(
     except REDIS_UNAVAILABLE as exc:
         POOL_FALLBACKS.inc()
         log.warning("question_pool_unavailable", reason=type(exc).__name__, topic=topic)
-        rows = await repository.random_questions(db=db, topic=topic, difficulty=difficulty, count=count)
+        rows = await repository.random_questions(
+            db=db, topic=topic, difficulty=difficulty, count=count, not_in_attempt=attempt_id
+        )
         questions, source = [public_view(q) for q in rows], "database"
     if not questions and not await repository.count_questions(db=db, topic=topic):
         # Only an empty draw pays for this query: a misspelt topic says so instead of "no questions".
         raise NotFound(f"No topic called {topic!r}: GET /api/questions/topics lists them")
+    new = await repository.record_drawn(db=db, attempt_id=attempt_id, question_ids=[q.id for q in questions], at=now)
     return RandomQuestions(
         attempt_id=attempt_id,
         topic=topic,
         difficulty=difficulty,
         difficulty_chosen_by=chosen_by,  # type: ignore[arg-type]
         source=source,  # type: ignore[arg-type]
-        questions=questions,
+        questions=[q for q in questions if q.id in new],
     )
 
 
@@ -117,40 +133,61 @@ async def list_topics(*, db: AsyncSession) -> TopicsOut:
     return TopicsOut(items=[TopicOut(topic=t, questions=n) for t, n in await repository.topic_counts(db=db)])
 
 
-async def _stored_result(*, db: AsyncSession, identity: Identity, attempt_id: uuid.UUID) -> ResultOut | None:
-    attempt = await repository.get_attempt(db=db, attempt_id=attempt_id)
-    if attempt is None:
-        return None
+def _check_owner(attempt: TestAttempt, identity: Identity) -> None:
+    """Refuses an attempt another student started."""
     if attempt.user_id != identity.user_id:
         raise Conflict("This attempt id belongs to another student's test; start a new attempt", field="attempt_id")
-    result = await repository.get_result_for_attempt(db=db, attempt_id=attempt_id)
-    assert result is not None  # written in the transaction that claimed the attempt
+
+
+async def _already_submitted(*, db: AsyncSession, attempt_id: uuid.UUID) -> Conflict:
+    """The refusal of a second submission, pointing at the first one's result."""
     DUPLICATE_SUBMITS.inc()
-    return result_view(result, attempt.duration_seconds, await repository.get_responses(db=db, attempt_id=attempt_id))
+    result = await repository.get_result_for_attempt(db=db, attempt_id=attempt_id)
+    extensions = {"result_id": str(result.id)} if result is not None else {}
+    return Conflict(
+        "This attempt was submitted already: each attempt is scored once (GET its result instead)",
+        field="attempt_id",
+        **extensions,
+    )
 
 
-async def submit(
-    *, db: AsyncSession, ctx: AssessmentsContext, identity: Identity, request: SubmitRequest
-) -> tuple[ResultOut, bool]:
-    """Scores an attempt once; a repeated submission gets the stored result and False."""
-    stored = await _stored_result(db=db, identity=identity, attempt_id=request.attempt_id)
-    if stored is not None:
-        return stored, False
+async def _check_drawn(*, db: AsyncSession, identity: Identity, request: SubmitRequest) -> None:
+    """Gets the attempt being submitted; refuses answers to any question it did not draw."""
+    attempt = await repository.get_attempt(db=db, attempt_id=request.attempt_id)
+    if attempt is None:
+        raise InvalidInput(
+            "This attempt drew no questions: draw them with GET /api/questions/random and this attempt_id first",
+            field="attempt_id",
+        )
+    _check_owner(attempt, identity)
+    if attempt.submitted_at is not None:
+        raise await _already_submitted(db=db, attempt_id=attempt.id)
+    if request.topic != attempt.topic:
+        raise InvalidInput(f"This attempt is a test of {attempt.topic!r}, not {request.topic!r}", field="topic")
+    drawn = await repository.drawn_question_ids(db=db, attempt_id=attempt.id)
+    not_drawn = [str(a.question_id) for a in request.answers if a.question_id not in drawn]
+    if not_drawn:
+        raise InvalidInput(
+            f"Not drawn in this attempt: {', '.join(not_drawn)}; answer only the questions it drew",
+            question_ids=not_drawn,
+        )
+
+
+async def submit(*, db: AsyncSession, ctx: AssessmentsContext, identity: Identity, request: SubmitRequest) -> ResultOut:
+    """Scores an attempt once: only the questions it drew, and never a second time (409)."""
+    await _check_drawn(db=db, identity=identity, request=request)
     questions = await repository.get_questions(db=db, question_ids=[a.question_id for a in request.answers])
     graded = await grade(request=request, questions=questions, evaluator=ctx.evaluator)
     now = utcnow()
-    attempt_row = {
-        "id": request.attempt_id,
-        "user_id": identity.user_id,
-        "topic": request.topic,
-        "question_count": len(request.answers),
-        "duration_seconds": request.duration_seconds,
-        "submitted_at": now,
-    }
-    if not await repository.claim_attempt(db=db, attempt=attempt_row):
-        stored = await _stored_result(db=db, identity=identity, attempt_id=request.attempt_id)
-        assert stored is not None
-        return stored, False
+    submitted = await repository.mark_submitted(
+        db=db,
+        attempt_id=request.attempt_id,
+        question_count=len(request.answers),
+        duration_seconds=request.duration_seconds,
+        at=now,
+    )
+    if not submitted:
+        raise await _already_submitted(db=db, attempt_id=request.attempt_id)
 
     rating = await repository.lock_rating(db=db, user_id=identity.user_id, start=STUDENT_START)
     games = [Game(questions[r.question_id].rating, r.score) for r in graded.responses]
@@ -183,7 +220,7 @@ async def submit(
     SUBMITTED.labels(result.topic).inc()
     SCORES.labels(result.topic).observe(result.percentage)
     await _update_leaderboards(db=db, ctx=ctx, result=result)
-    return result_view(result, request.duration_seconds, graded.responses), True
+    return result_view(result, request.duration_seconds, graded.responses)
 
 
 async def _update_leaderboards(*, db: AsyncSession, ctx: AssessmentsContext, result: AssessmentResult) -> None:
@@ -211,7 +248,7 @@ async def get_result(*, db: AsyncSession, identity: Identity, result_id: uuid.UU
         raise NotFound("No such result")
     identity.require_self_or_admin(result.user_id)
     attempt = await repository.get_attempt(db=db, attempt_id=result.attempt_id)
-    assert attempt is not None
+    assert attempt is not None and attempt.duration_seconds is not None  # submitted with its result
     responses = await repository.get_responses(db=db, attempt_id=result.attempt_id)
     return result_view(result, attempt.duration_seconds, responses)
 

@@ -89,6 +89,17 @@ class AssessmentsApi:
         query = {"topic": GENETICS, "attempt_id": str(attempt_id), **params}
         return await self.client.get("/questions/random", params=query, headers=headers)
 
+    async def start(
+        self, headers: dict[str, str], rows: list[dict[str, Any]], attempt_id: uuid.UUID | None = None
+    ) -> uuid.UUID:
+        """Starts an attempt that draws these questions (and any others of their topic and difficulty)."""
+        attempt_id = attempt_id or uuid.uuid4()
+        topic, difficulty = rows[0]["topic"], rows[0]["difficulty"]
+        response = await self.draw(headers, attempt_id, topic=topic, difficulty=difficulty, count=100)
+        assert response.status_code == 200, response.text
+        assert {str(r["id"]) for r in rows} <= {q["id"] for q in response.json()["questions"]}
+        return attempt_id
+
     async def submit(
         self,
         headers: dict[str, str],

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from services.assessments.models import OUTBOX, Question, TestAttempt
+from services.assessments.models import OUTBOX, AssessmentResult, Question, TestAttempt
 from tests.services.assessments.conftest import AssessmentsApi, answers_for, mcq
 
 pytestmark = pytest.mark.integration
@@ -90,6 +90,7 @@ async def test_invalid_submissions_change_nothing(assessments: AssessmentsApi) -
     rows = await assessments.add(mcq(), mcq())
     other_topic = (await assessments.add(mcq(topic="ecology")))[0]
     _, student = assessments.caller()
+    attempt = await assessments.start(student, rows)
     good = answers_for(rows, right=2)
     bad_bodies = [
         [{**good[0], "text": "also text"}],  # a choice and a text
@@ -100,13 +101,19 @@ async def test_invalid_submissions_change_nothing(assessments: AssessmentsApi) -
         [],
     ]
     for answers in bad_bodies:
-        response = await assessments.submit(student, answers)
+        response = await assessments.submit(student, answers, attempt_id=attempt)
         assert response.status_code == 422, (answers, response.text)
         assert response.headers["content-type"] == PROBLEM
-    out_of_range = await assessments.submit(student, [{"question_id": rows[0]["id"], "choice": 9}])
+    out_of_range = await assessments.submit(student, [{"question_id": rows[0]["id"], "choice": 9}], attempt)
     assert out_of_range.status_code == 422
-    assert await assessments.count(TestAttempt) == 0
+    wrong_topic = await assessments.submit(student, good, attempt_id=attempt, topic="ecology")
+    assert wrong_topic.status_code == 422
+    never_drawn = await assessments.submit(student, good)  # an attempt that drew nothing
+    assert never_drawn.status_code == 422 and "draw" in never_drawn.json()["detail"]
+    assert await assessments.count(AssessmentResult) == 0
     assert await assessments.count(OUTBOX) == 0
+    # The attempt is still open: its good answers are scored.
+    assert (await assessments.submit(student, good, attempt_id=attempt)).status_code == 201
 
 
 async def test_a_student_reads_only_their_own_results_and_an_admin_reads_any(assessments: AssessmentsApi) -> None:
@@ -114,7 +121,8 @@ async def test_a_student_reads_only_their_own_results_and_an_admin_reads_any(ass
     _, asha = assessments.caller()
     _, ravi = assessments.caller()
     _, admin = assessments.caller("admin")
-    result = (await assessments.submit(asha, answers_for(rows, right=1))).json()
+    attempt = await assessments.start(asha, rows)
+    result = (await assessments.submit(asha, answers_for(rows, right=1), attempt_id=attempt)).json()
     path = f"/assessments/results/{result['id']}"
     assert (await assessments.client.get(path, headers=asha)).json() == result
     refused = await assessments.client.get(path, headers=ravi)
@@ -128,8 +136,10 @@ async def test_an_attempt_id_of_another_student_is_refused(assessments: Assessme
     rows = await assessments.add(mcq())
     _, asha = assessments.caller()
     _, ravi = assessments.caller()
-    attempt = uuid.uuid4()
-    assert (await assessments.submit(asha, answers_for(rows, 1), attempt_id=attempt)).status_code == 201
+    attempt = await assessments.start(asha, rows)
+    drawing = await assessments.draw(ravi, attempt, difficulty=3)
+    assert drawing.status_code == 409 and drawing.headers["content-type"] == PROBLEM
     clash = await assessments.submit(ravi, answers_for(rows, 1), attempt_id=attempt)
     assert clash.status_code == 409 and clash.headers["content-type"] == PROBLEM
+    assert (await assessments.submit(asha, answers_for(rows, 1), attempt_id=attempt)).status_code == 201
     assert await assessments.count(TestAttempt) == 1

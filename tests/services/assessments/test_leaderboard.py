@@ -23,11 +23,13 @@ async def test_leaderboard_orders_by_points_then_earliest_then_user_id(
     plan.append(("low", 1, T0))
     for name, right, at in plan:
         monkeypatch.setattr(service, "utcnow", lambda at=at: at)
-        response = await assessments.submit(students[name][1], answers_for(rows, right=right))
+        attempt = await assessments.start(students[name][1], rows)
+        response = await assessments.submit(students[name][1], answers_for(rows, right=right), attempt_id=attempt)
         assert response.status_code == 201
     # Ecology points count overall but not on the genetics board.
     monkeypatch.setattr(service, "utcnow", lambda: T0 + timedelta(hours=1))
-    await assessments.submit(students["low"][1], answers_for(ecology, right=1), topic="ecology")
+    attempt = await assessments.start(students["low"][1], ecology)
+    await assessments.submit(students["low"][1], answers_for(ecology, right=1), attempt, topic="ecology")
 
     same_time = sorted(("late_a", "late_b"), key=lambda n: str(students[n][0]))
     expected = ["early", *same_time, "low"]
@@ -54,7 +56,8 @@ async def test_leaderboard_without_redis_is_a_clear_503(redis_down: AssessmentsA
     rows = await redis_down.add(mcq())
     _, student = redis_down.caller()
     # A submission still succeeds: the leaderboard is brought up to date by the next one.
-    assert (await redis_down.submit(student, answers_for(rows, right=1))).status_code == 201
+    attempt = await redis_down.start(student, rows)
+    assert (await redis_down.submit(student, answers_for(rows, right=1), attempt_id=attempt)).status_code == 201
     response = await redis_down.client.get("/leaderboard/overall", headers=student)
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

@@ -33,10 +33,10 @@ async def test_an_attempt_is_never_served_the_same_question_twice(assessments: A
     assert set(served) == {str(r["id"]) for r in rows}
     exhausted = await assessments.draw(student, attempt, difficulty=3, count=5)
     assert exhausted.json()["questions"] == []
-    # Another attempt starts afresh; another student's same attempt id is theirs alone.
+    # Another attempt starts afresh; an attempt id another student started is not theirs to draw on.
     assert len((await assessments.draw(student, uuid.uuid4(), difficulty=3, count=30)).json()["questions"]) == 30
     _, other = assessments.caller()
-    assert len((await assessments.draw(other, attempt, difficulty=3, count=30)).json()["questions"]) == 30
+    assert (await assessments.draw(other, attempt, difficulty=3, count=30)).status_code == 409
 
 
 async def test_draws_keep_to_the_topic_and_difficulty_asked(assessments: AssessmentsApi) -> None:
@@ -62,11 +62,15 @@ async def test_bad_draw_parameters_are_refused(assessments: AssessmentsApi, para
 async def test_without_redis_questions_come_from_the_database(redis_down: AssessmentsApi) -> None:
     await redis_down.add(*(mcq(difficulty=2, n=i) for i in range(5)))
     _, student = redis_down.caller()
-    response = await redis_down.draw(student, uuid.uuid4(), difficulty=2, count=3)
+    attempt = uuid.uuid4()
+    response = await redis_down.draw(student, attempt, difficulty=2, count=3)
     assert response.status_code == 200
     assert response.json()["source"] == "database"
     assert len(response.json()["questions"]) == 3
     assert not ANSWER_FIELDS & response.json()["questions"][0].keys()
+    # The attempt's draws are remembered in the database: the next draw serves only the other two.
+    rest = (await redis_down.draw(student, attempt, difficulty=2, count=3)).json()["questions"]
+    assert len(rest) == 2 and not {q["id"] for q in rest} & {q["id"] for q in response.json()["questions"]}
 
 
 async def test_variants_are_drafts_for_review_and_never_saved(assessments: AssessmentsApi) -> None:

@@ -12,6 +12,7 @@ from services.assessments import service
 from services.assessments.models import OUTBOX, AssessmentResult, Question, StudentResponse, TestAttempt
 from services.assessments.schemas import SubmitRequest
 from services.kit.auth import Identity
+from services.kit.errors import Conflict
 from tests.services.assessments.conftest import AssessmentsApi, answers_for, free_text, mcq
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.integration
 async def test_multiple_choice_is_scored_exactly(assessments: AssessmentsApi) -> None:
     rows = await assessments.add(*(mcq(n=i, correct=i % 4) for i in range(7)))
     _, student = assessments.caller()
-    response = await assessments.submit(student, answers_for(rows, right=5))
+    attempt = await assessments.start(student, rows)
+    response = await assessments.submit(student, answers_for(rows, right=5), attempt_id=attempt)
     assert response.status_code == 201, response.text
     result = response.json()
     assert (result["score"], result["max_score"], result["correct_count"]) == (5.0, 7.0, 5)
@@ -45,7 +47,8 @@ async def test_free_text_is_scored_by_the_rubric(assessments: AssessmentsApi) ->
         {"question_id": partial["id"], "text": "Mitochondria produce adenosine triphosphate."},
         {"question_id": poor["id"], "text": "Because they are green."},
     ]
-    result = (await assessments.submit(student, answers)).json()
+    attempt = await assessments.start(student, [good, partial, poor])
+    result = (await assessments.submit(student, answers, attempt_id=attempt)).json()
     scores = [r["score"] for r in result["responses"]]
     assert scores == [1.0, 0.5, 0.0]
     assert [r["correct"] for r in result["responses"]] == [True, True, False]
@@ -53,22 +56,29 @@ async def test_free_text_is_scored_by_the_rubric(assessments: AssessmentsApi) ->
     assert result["score"] == 1.5
 
 
-async def test_submitting_twice_counts_once(assessments: AssessmentsApi) -> None:
+async def test_an_attempt_is_scored_once_and_a_replay_is_refused(assessments: AssessmentsApi) -> None:
     rows = await assessments.add(mcq(), mcq())
     _, student = assessments.caller()
-    attempt = uuid.uuid4()
+    attempt = await assessments.start(student, rows)
     first = await assessments.submit(student, answers_for(rows, right=2), attempt_id=attempt)
-    second = await assessments.submit(student, answers_for(rows, right=0), attempt_id=attempt)
-    assert (first.status_code, second.status_code) == (201, 200)
-    assert second.json() == first.json()
+    replay = await assessments.submit(student, answers_for(rows, right=0), attempt_id=attempt)
+    assert (first.status_code, replay.status_code) == (201, 409)
+    assert replay.headers["content-type"] == "application/problem+json"
+    # The refusal points at the stored result, and tells nothing about the replayed answers.
+    assert replay.json()["result_id"] == first.json()["id"]
+    assert "correct" not in replay.text and "responses" not in replay.text
+    stored = await assessments.client.get(f"/assessments/results/{first.json()['id']}", headers=student)
+    assert stored.json() == first.json()
+    # Nor may a submitted attempt draw more questions.
+    assert (await assessments.draw(student, attempt, difficulty=3)).status_code == 409
     assert await assessments.count(TestAttempt) == 1
     assert await assessments.count(AssessmentResult) == 1
     assert await assessments.count(StudentResponse) == 2
     async with assessments.kit.db.session_scope() as db:
-        rows = (await db.execute(select(OUTBOX).order_by(OUTBOX.c.event_type.desc()))).all()
-    assert [r.event_type for r in rows] == ["assessment.submitted", "assessment.completed"]
-    assert all(r.payload["data"]["attempt_id"] == str(attempt) for r in rows)
-    assert rows[1].payload["data"]["result_id"] == first.json()["id"]
+        published = (await db.execute(select(OUTBOX).order_by(OUTBOX.c.event_type.desc()))).all()
+    assert [r.event_type for r in published] == ["assessment.submitted", "assessment.completed"]
+    assert all(r.payload["data"]["attempt_id"] == str(attempt) for r in published)
+    assert published[1].payload["data"]["result_id"] == first.json()["id"]
     board = (await assessments.client.get("/leaderboard/genetics", headers=student)).json()
     assert board["me"]["points"] == 2.0
     metrics = (await assessments.client.get("/metrics")).text
@@ -78,38 +88,38 @@ async def test_submitting_twice_counts_once(assessments: AssessmentsApi) -> None
 async def test_concurrent_submissions_of_one_attempt_count_once(assessments: AssessmentsApi) -> None:
     rows = await assessments.add(mcq(), mcq(), mcq())
     _, student = assessments.caller()
-    attempt = uuid.uuid4()
+    attempt = await assessments.start(student, rows)
     responses = await asyncio.gather(
         *(assessments.submit(student, answers_for(rows, right=3), attempt_id=attempt) for _ in range(4))
     )
-    assert sorted(r.status_code for r in responses) == [200, 200, 200, 201]
-    assert len({r.json()["id"] for r in responses}) == 1
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+    assert len({r.json().get("id") or r.json()["result_id"] for r in responses}) == 1
     assert await assessments.count(AssessmentResult) == 1
     assert await assessments.count(OUTBOX) == 2
 
 
-async def test_a_submission_racing_an_uncommitted_one_waits_and_returns_its_result(
-    assessments: AssessmentsApi,
-) -> None:
+async def test_a_submission_racing_an_uncommitted_one_waits_and_is_refused(assessments: AssessmentsApi) -> None:
     rows = await assessments.add(mcq(), mcq())
     ctx = assessments.app.state.assessments
-    identity = Identity(user_id=uuid.uuid4(), role="student")
+    user_id, headers = assessments.caller()
+    identity = Identity(user_id=user_id, role="student")
+    attempt = await assessments.start(headers, rows)
     request = SubmitRequest.model_validate(
-        {"attempt_id": uuid.uuid4(), "topic": "genetics", "answers": answers_for(rows, 2), "duration_seconds": 60}
+        {"attempt_id": attempt, "topic": "genetics", "answers": answers_for(rows, 2), "duration_seconds": 60}
     )
 
-    async def second() -> tuple[object, bool]:
+    async def second() -> object:
         async with assessments.kit.db.session_scope() as db:
             return await service.submit(db=db, ctx=ctx, identity=identity, request=request)
 
     async with assessments.kit.db.session_scope() as db:
-        first, created = await service.submit(db=db, ctx=ctx, identity=identity, request=request)
+        first = await service.submit(db=db, ctx=ctx, identity=identity, request=request)
         racing = asyncio.create_task(second())
         await asyncio.sleep(0.3)
-        assert not racing.done()  # held at the attempt's unique key until the first commits
-    stored, created_again = await racing
-    assert (created, created_again) == (True, False)
-    assert stored == first
+        assert not racing.done()  # held at the attempt's row until the first commits
+    with pytest.raises(Conflict) as refused:
+        await racing
+    assert refused.value.extensions["result_id"] == str(first.id)
     assert await assessments.count(AssessmentResult) == 1
 
 
@@ -139,7 +149,7 @@ async def test_published_events_keep_their_contracts(assessments: AssessmentsApi
 
     rows = await assessments.add(mcq(), mcq())
     _, student = assessments.caller()
-    await assessments.submit(student, answers_for(rows, right=1))
+    await assessments.submit(student, answers_for(rows, right=1), attempt_id=await assessments.start(student, rows))
     async with assessments.kit.db.session_scope() as db:
         events = (await db.execute(select(OUTBOX))).all()
     assert {e.event_type for e in events} == {"assessment.submitted", "assessment.completed"}
