@@ -12,4 +12,4 @@ PROBLEM_JSON = "application/problem+json"
 
 def problem_type(slug: str) -> str:
     """The URL of a problem type (``problem_type("not-found")``); full URLs pass through."""
-    return slug if slug.startswith(("http", "about:")) else PROBLEM_TYPE_BASE + slug
+    return slug if slug.startswith(("https://", "http://", "about:")) else PROBLEM_TYPE_BASE + slug

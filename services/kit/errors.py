@@ -113,6 +113,13 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
+# The framework's own refusals (no such route, wrong method), named like the domain errors' types.
+_HTTP_PROBLEMS = {
+    401: (Unauthorized.type, Unauthorized.title),
+    404: (NotFound.type, NotFound.title),
+    405: ("method-not-allowed", "Method not allowed"),
+}
+
 _DEPENDENCY_ERRORS: list[tuple[type[Exception], str, Callable[[BaseException], bool] | None]] = []
 
 
@@ -176,12 +183,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+        type_, title = _HTTP_PROBLEMS.get(exc.status_code, (f"http-{exc.status_code}", "HTTP error"))
         return problem(
             request,
             status=exc.status_code,
-            type_=f"http-{exc.status_code}",
-            title=titles.get(exc.status_code, "HTTP error"),
+            type_=type_,
+            title=title,
             detail=str(exc.detail),
             headers=dict(exc.headers) if exc.headers else None,
         )
