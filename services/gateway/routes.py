@@ -2,19 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from observability.problems import PROBLEM_JSON
 from services.gateway.proxy import Gateway, merged_openapi
 from services.gateway.routing import ROUTES
 from services.kit.deps import AdminUser
+from services.kit.schemas import StrictInput
 
 router = APIRouter()
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-class WeightChange(BaseModel):
+class WeightChange(StrictInput):
     weight: int = Field(ge=0, le=100, description="Percent of the prefix's traffic sent to the extracted service.")
 
 
@@ -50,4 +53,24 @@ async def openapi(request: Request) -> dict[str, Any]:
 
 @router.api_route("/api/{path:path}", methods=_METHODS, include_in_schema=False)
 async def forward(request: Request) -> Response:
-    return await _gateway(request).handle(request)
+    gateway = _gateway(request)
+    response = await gateway.handle(request)
+    return _as_called(response, request.scope["path"], gateway.settings.strip_prefix)
+
+
+def _as_called(response: Response, path: str, prefix: str) -> Response:
+    """Names, in a service's problem, the path the client called (``/api/auth/refresh``), not the service's."""
+    raw = getattr(response, "body", None)  # a streamed reply has none, and is never a problem
+    problem = response.headers.get("content-type", "").startswith(PROBLEM_JSON)
+    if not prefix or not problem or not isinstance(raw, bytes):
+        return response
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return response
+    if not isinstance(body, dict) or body.get("instance") != path.removeprefix(prefix):
+        return response
+    body["instance"] = path
+    response.body = orjson.dumps(body)
+    response.headers["content-length"] = str(len(response.body))
+    return response
