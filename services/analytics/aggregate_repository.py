@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Table, Uuid, and_, case, func, literal, or_, select, union
+from sqlalchemy import ColumnElement, DateTime, Table, Uuid, and_, case, func, literal, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,6 +142,21 @@ async def performance_row(
     )
     row = (await db.execute(statement)).mappings().first()
     return dict(row) if row is not None else None
+
+
+async def reopen_course(
+    *, db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID, lessons_completed: int, percent: float
+) -> None:
+    """Marks a learner's course not completed again, with the lessons still done."""
+    await db.execute(
+        update(PERFORMANCE_METRICS)
+        .where(
+            PERFORMANCE_METRICS.c.user_id == user_id,
+            PERFORMANCE_METRICS.c.course_id == course_id,
+            PERFORMANCE_METRICS.c.topic == NO_TOPIC,
+        )
+        .values(completed=False, lessons_completed=lessons_completed, progress_percent=percent)
+    )
 
 
 async def fold_events(*, db: AsyncSession, after: int, through: int, now: datetime) -> None:

@@ -150,5 +150,17 @@ class Deltas:
             row["score_sum"] += percentage
             row[bucket] += 1
 
+    def answers(self, user_id: uuid.UUID, at: datetime, *, topic: str, answered: int, correct: int) -> None:
+        """Adds an assessment's answered and correct questions to the learner's topic and the topic's day."""
+        answered = max(answered, 0)
+        correct = min(max(correct, 0), answered)
+        day = at.astimezone(UTC).date()
+        rows = [self.performance_of(user_id, None, topic, at), self.report(None, NO_TOPIC, day)]
+        if topic != NO_TOPIC:
+            rows.append(self.report(None, topic, day))
+        for row in rows:
+            row["questions_answered"] += answered
+            row["questions_correct"] += correct
+
     def __bool__(self) -> bool:
         return bool(self.learners or self.activities or self.performance or self.reports or self.presence)

@@ -96,6 +96,10 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         day = deltas.seen(p.user_id, at, course_id=p.course_id)
         deltas.activity(p.user_id, at)["lessons_completed"] += newly_done
         deltas.report(p.course_id, NO_TOPIC, day)["lessons_completed"] += newly_done
+        # Lesson time counts once: each event carries what its update added to the lesson's total.
+        seconds = max(p.time_added_seconds, 0)
+        deltas.activity(p.user_id, at)["time_spent_seconds"] += seconds
+        deltas.report(p.course_id, NO_TOPIC, day)["time_spent_seconds"] += seconds
         perf = deltas.performance_of(p.user_id, p.course_id, NO_TOPIC, at)
         perf["lessons_completed"] = p.completed_lessons
         perf["progress_percent"] = p.percent
@@ -111,6 +115,24 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         perf["completed"], perf["progress_percent"] = True, 100.0
         await keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
         await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+
+    async def enrollment_reopened(event: Event, db: AsyncSession) -> None:
+        p = contracts.EnrollmentReopened.model_validate(event.data)
+        at, deltas = _at(None, event), Deltas()
+        current = await aggregate_repository.performance_row(db=db, user_id=p.user_id, course_id=p.course_id)
+        # Lessons counted as done and no longer done come off, so finishing them again counts once.
+        undone = max((int(current["lessons_completed"]) if current else 0) - p.completed_lessons, 0)
+        day = deltas.seen(p.user_id, at, course_id=p.course_id)
+        deltas.activity(p.user_id, at)["lessons_completed"] -= undone
+        report = deltas.report(p.course_id, NO_TOPIC, day)
+        report["lessons_completed"] -= undone
+        report["completions"] -= 1
+        await keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
+        await aggregate_repository.apply_deltas(db=db, deltas=deltas)
+        percent = round(100 * p.completed_lessons / p.total_lessons, 2) if p.total_lessons else 0.0
+        await aggregate_repository.reopen_course(
+            db=db, user_id=p.user_id, course_id=p.course_id, lessons_completed=p.completed_lessons, percent=percent
+        )
 
     async def assessment_submitted(event: Event, db: AsyncSession) -> None:
         p = contracts.AssessmentSubmitted.model_validate(event.data)
@@ -128,6 +150,8 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         at, deltas = _at(p.completed_at, event), Deltas()
         deltas.seen(p.user_id, at, topic=p.topic)
         deltas.score(p.user_id, at, topic=p.topic, percentage=p.percentage)
+        if p.question_count is not None:
+            deltas.answers(p.user_id, at, topic=p.topic, answered=p.question_count, correct=p.correct_count)
         await keep(db, event, user_id=p.user_id, at=at)
         await aggregate_repository.apply_deltas(db=db, deltas=deltas)
 
@@ -147,6 +171,7 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         "enrollment.confirmed": enrollment_confirmed,
         "enrollment.progress_updated": progress_updated,
         "enrollment.completed": enrollment_completed,
+        "enrollment.reopened": enrollment_reopened,
         "assessment.submitted": assessment_submitted,
         "assessment.completed": assessment_completed,
         "payment.succeeded": payment_succeeded,
