@@ -71,4 +71,44 @@ DEFAULT_TEMPLATES: tuple[DefaultTemplate, ...] = (
     ),
     DefaultTemplate("assessment_result", "sms", None, "Cerebrum: you scored {{ percentage }}% in {{ topic }}."),
     DefaultTemplate("assessment_result", "in_app", None, "You scored {{ percentage }}% in {{ topic }}."),
+    DefaultTemplate(
+        "course_completion",
+        "email",
+        "You completed {{ course_title }}",
+        "Hi {{ name }},\n\nCongratulations: you have completed every lesson of {{ course_title }}! "
+        "Revise with a practice test to keep it fresh for NEET." + _SIGN_OFF,
+    ),
+    DefaultTemplate(
+        "course_completion",
+        "whatsapp",
+        None,
+        "Hi {{ name }}, you completed {{ course_title }}. Well done! Reply STOP to opt out.",
+    ),
+    DefaultTemplate("course_completion", "sms", None, "Cerebrum: you completed {{ course_title }}. Well done!"),
+    DefaultTemplate(
+        "course_completion", "in_app", None, "Congratulations, {{ name }}: you completed {{ course_title }}!"
+    ),
+    DefaultTemplate(
+        "refund_confirmation",
+        "email",
+        "Refund of {{ amount_paise | rupees }} on its way",
+        "Hi {{ name }},\n\nWe have refunded {{ amount_paise | rupees }} {{ currency }} for {{ description }}. "
+        "It reaches your account in 5-7 working days.\nCredit note: {{ credit_note_number }}" + _SIGN_OFF,
+    ),
+    DefaultTemplate(
+        "refund_confirmation",
+        "whatsapp",
+        None,
+        "Hi {{ name }}, we have refunded {{ amount_paise | rupees }} for {{ description }} "
+        "(credit note {{ credit_note_number }}).",
+    ),
+    DefaultTemplate(
+        "refund_confirmation", "sms", None, "Cerebrum: {{ amount_paise | rupees }} refunded ({{ credit_note_number }})."
+    ),
+    DefaultTemplate(
+        "refund_confirmation",
+        "in_app",
+        None,
+        "{{ amount_paise | rupees }} refunded for {{ description }}; credit note {{ credit_note_number }}.",
+    ),
 )

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.communication import people, repository
+from services.communication.completion import on_enrollment_completed, on_payment_refunded
 from services.communication.delivery import address_for, queue
 from services.communication.rendering import Rendered
 from services.communication.schemas import PHONE
@@ -118,6 +119,8 @@ HANDLERS: dict[str, Handler] = {
     "user.registered": on_user_registered,
     **people.HANDLERS,
     "enrollment.confirmed": on_enrollment_confirmed,
+    "enrollment.completed": on_enrollment_completed,
     "payment.succeeded": on_payment_succeeded,
+    "payment.refunded": on_payment_refunded,
     "assessment.completed": on_assessment_completed,
 }

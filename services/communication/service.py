@@ -35,10 +35,14 @@ from services.communication.settings import CommunicationSettings
 from services.communication.telemetry import mask_address
 from services.communication.templates import templates_for
 from services.kit.auth import Identity
-from services.kit.errors import InvalidInput
+from services.kit.errors import InvalidInput, NotFound
 from services.kit.time import as_utc
 
 _ADDRESS_NAME = {"email": "email address", "whatsapp": "phone number", "sms": "phone number"}
+
+
+class UnknownUser(NotFound):
+    type, title = "user-not-found", "No such user"
 
 
 @dataclass
@@ -124,12 +128,15 @@ def _all(channels: Sequence[str] | None) -> Sequence[str]:
 
 
 async def send_notification(*, db: AsyncSession, request: NotificationSend) -> SendAccepted:
-    """Queues a template for a user on the channels their preferences allow."""
+    """Queues a template for a user the academy knows, addressed by their stored name unless one is given."""
+    contact = await repository.get_contact(db=db, user_id=request.user_id)
+    if contact is None:
+        raise UnknownUser("No user with this id is known to the academy", user_id=str(request.user_id))
     messages = await notify_user(
         db=db,
         user_id=request.user_id,
         template=request.template,
-        variables=request.variables,
+        variables={"name": contact.name or "there", **request.variables},
         channels=list(dict.fromkeys(request.channels)) if request.channels else None,
     )
     return accepted(messages)

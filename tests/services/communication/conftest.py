@@ -16,6 +16,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from services.communication import repository
 from services.communication.app import create_app
 from services.communication.dispatcher import Dispatcher
 from services.communication.models import CommunicationBase, Message
@@ -113,6 +114,13 @@ class CommunicationApi:
             data["phone"] = phone
         assert await self.deliver(event("user.registered", data)) == [None]
         return user_id, address
+
+    async def known(self, *, name: str | None = "Asha Rao", email_address: str | None = None) -> uuid.UUID:
+        """A user whose contact copy the service holds (as user.registered leaves it), with no welcome queued."""
+        user_id = uuid.uuid4()
+        async with self.kit.db.session_scope() as db:
+            await repository.save_contact(db=db, user_id=user_id, email=email_address, phone=None, name=name)
+        return user_id
 
     async def notify(
         self, user_id: uuid.UUID, template: str, variables: dict[str, Any], **extra: Any

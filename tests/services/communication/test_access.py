@@ -39,14 +39,15 @@ async def test_students_cannot_send_nor_read_the_logs_or_templates(comms: Commun
 
 async def test_services_and_admins_can_send(comms: CommunicationApi) -> None:
     _, service = comms.caller("service")
-    response = await comms.client.post("/notifications/send", json=SEND, headers=service)
+    body = {**SEND, "user_id": str(await comms.known())}
+    response = await comms.client.post("/notifications/send", json=body, headers=service)
     assert response.status_code == 202, response.text
     assert (await comms.client.get("/communication/logs", headers=comms.admin)).status_code == 200
 
 
 async def test_a_student_reads_only_their_own_notifications(comms: CommunicationApi) -> None:
-    asha, asha_headers = comms.caller()
-    ravi, _ = comms.caller()
+    asha, asha_headers = comms.caller(user_id=await comms.known())
+    ravi = await comms.known(name="Ravi Kumar")
     for user_id in (asha, ravi):
         body = {**SEND, "user_id": str(user_id)}
         assert (await comms.client.post("/notifications/send", json=body, headers=comms.admin)).status_code == 202

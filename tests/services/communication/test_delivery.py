@@ -94,7 +94,7 @@ async def test_the_rate_limit_delays_messages_but_drops_none(
     app = create_app(settings)
     async with running(app) as client:
         comms = CommunicationApi(client, app, settings)
-        user_id, _ = comms.caller()
+        user_id = await comms.known()
         ids = []
         for n in range(10):
             response = await comms.notify(user_id, "assessment_result", {**RESULT, "score": n}, channels=["in_app"])
@@ -137,7 +137,7 @@ async def test_the_dispatcher_loop_runs_from_startup(
 
 
 async def test_queue_depth_and_counts_are_exported(comms: CommunicationApi) -> None:
-    user_id, _ = comms.caller()
+    user_id = await comms.known()
     await comms.notify(user_id, "assessment_result", RESULT, channels=["in_app"])
     await comms.dispatcher.measure_queue()
     metrics = (await comms.client.get("/metrics", headers={"Accept": "text/plain"})).text

@@ -122,7 +122,8 @@ def _receipt() -> dict[str, object]:
 
 
 async def test_a_student_reads_their_own_messages_newest_first(comms: CommunicationApi) -> None:
-    user_id, headers = comms.caller()
+    user_id = await comms.known()
+    _, headers = comms.caller(user_id=user_id)
     for percentage in (40.0, 60.0, 80.0):
         response = await comms.notify(user_id, "assessment_result", {**_result(), "percentage": percentage})
         assert response.status_code == 202, response.text

@@ -15,7 +15,7 @@ async def test_the_default_templates_are_seeded_on_every_channel(comms: Communic
 
 
 async def test_updating_a_template_makes_a_new_version_that_messages_record(comms: CommunicationApi) -> None:
-    user_id, _ = comms.caller()
+    user_id = await comms.known()
     variables = {"name": "Asha", "topic": "genetics", "score": 8, "max_score": 10, "percentage": 80.0}
     first = await comms.notify(user_id, "assessment_result", variables, channels=["in_app"])
 
@@ -71,6 +71,6 @@ async def test_invalid_templates_are_refused(comms: CommunicationApi) -> None:
 async def test_the_sandbox_keeps_templates_away_from_python_internals(comms: CommunicationApi) -> None:
     body = {"name": "probe", "channel": "in_app", "body": "{{ name.__class__.__mro__ }}"}
     assert (await comms.client.post("/communication/templates", json=body, headers=comms.admin)).status_code == 201
-    user_id, _ = comms.caller()
+    user_id = await comms.known()
     response = await comms.notify(user_id, "probe", {"name": "x"})
     assert response.status_code == 422
