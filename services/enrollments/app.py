@@ -9,6 +9,7 @@ from services.contracts.events import (
     EnrollmentCompleted,
     EnrollmentConfirmed,
     EnrollmentCreated,
+    EnrollmentReopened,
     ProgressUpdated,
 )
 from services.enrollments.handlers import payment_handlers
@@ -23,7 +24,14 @@ from services.kit.app import ServiceKit, build_service_app
 from services.kit.auth import ServiceTokens, TokenIssuer
 from services.kit.http import AiohttpTransport, Transport
 
-PUBLISHES = (EnrollmentCancelled, EnrollmentCompleted, EnrollmentConfirmed, EnrollmentCreated, ProgressUpdated)
+PUBLISHES = (
+    EnrollmentCancelled,
+    EnrollmentCompleted,
+    EnrollmentConfirmed,
+    EnrollmentCreated,
+    EnrollmentReopened,
+    ProgressUpdated,
+)
 """The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"

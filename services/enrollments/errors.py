@@ -48,3 +48,7 @@ class NotConfirmed(Conflict):
 
 class SagaBusy(Conflict):
     type, title = "enrollment-in-progress", "Enrolment in progress"
+
+
+class TimeSpentDecreased(Conflict):
+    type, title = "time-spent-decreased", "Time spent cannot go down"

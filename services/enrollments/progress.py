@@ -1,4 +1,5 @@
-"""Progress through a course, lesson by lesson; completing the last lesson completes the course."""
+"""Progress through a course, lesson by lesson: completing the last lesson completes the course,
+and marking one not done again reopens it. Time per lesson is a running total that only grows."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.contracts.events import EnrollmentCompleted, ProgressUpdated
+from services.contracts.events import EnrollmentCompleted, EnrollmentReopened, ProgressUpdated
 from services.enrollments import repository
-from services.enrollments.errors import EnrollmentNotFound, NotConfirmed
+from services.enrollments.errors import EnrollmentNotFound, NotConfirmed, TimeSpentDecreased
 from services.enrollments.models import Enrollment, EnrollmentProgress
 from services.enrollments.schemas import ProgressOut, ProgressUpdate
 from services.enrollments.service import EnrollmentsContext
@@ -49,7 +50,7 @@ async def _lesson_ids(ctx: EnrollmentsContext, enrollment: Enrollment, lesson_id
 async def update_progress(
     *, db: AsyncSession, ctx: EnrollmentsContext, identity: Identity, enrollment_id: uuid.UUID, update: ProgressUpdate
 ) -> ProgressOut:
-    """Records the caller's progress through one lesson; the last lesson completed completes the course."""
+    """Records the caller's progress through one lesson; the course's completion follows its lessons."""
     enrollment = await _own_confirmed(db, identity, enrollment_id, lock=False)
     lesson_ids = await _lesson_ids(ctx, enrollment, update.lesson_id)
     # Locked after the call to courses: one update at a time per enrolment, none held during a call.
@@ -63,20 +64,26 @@ async def update_progress(
             enrollment_id=enrollment_id, lesson_id=update.lesson_id, completed=False, time_spent_seconds=0
         )
         db.add(progress)
-    changed = (progress.completed, progress.time_spent_seconds) != (update.completed, update.time_spent_seconds)
-    if update.completed and not progress.completed:
+    completed = progress.completed if update.completed is None else update.completed
+    seconds = progress.time_spent_seconds if update.time_spent_seconds is None else update.time_spent_seconds
+    if seconds < progress.time_spent_seconds:
+        raise TimeSpentDecreased(
+            f"time_spent_seconds is this lesson's running total; {progress.time_spent_seconds} s are recorded "
+            f"and {seconds} s would lose time",
+            recorded_seconds=progress.time_spent_seconds,
+        )
+    added = seconds - progress.time_spent_seconds
+    changed = completed != progress.completed or added > 0
+    if completed and not progress.completed:
         progress.completed_at = now
-    elif not update.completed:
+    elif not completed:
         progress.completed_at = None
-    progress.completed, progress.time_spent_seconds, progress.updated_at = (
-        update.completed,
-        update.time_spent_seconds,
-        now,
-    )
+    progress.completed, progress.time_spent_seconds, progress.updated_at = completed, seconds, now
     await db.flush()
-    completed, seconds = await repository.lesson_totals(db=db, enrollment_id=enrollment_id, lesson_ids=lesson_ids)
+    done, course_seconds = await repository.lesson_totals(db=db, enrollment_id=enrollment_id, lesson_ids=lesson_ids)
     total = len(lesson_ids)
-    percent = round(100 * completed / total, 2)
+    percent = round(100 * done / total, 2)
+    uow = UnitOfWork.of(db)
     if changed:
         payload = ProgressUpdated(
             enrollment_id=enrollment_id,
@@ -84,35 +91,48 @@ async def update_progress(
             course_id=enrollment.course_id,
             lesson_id=update.lesson_id,
             percent=percent,
-            time_spent_seconds=update.time_spent_seconds,
-            completed_lessons=completed,
+            time_spent_seconds=seconds,
+            time_added_seconds=added,
+            completed_lessons=done,
             total_lessons=total,
         )
-        await UnitOfWork.of(db).record(payload)
-    if completed == total and enrollment.completed_at is None:
+        await uow.record(payload)
+    if done == total and enrollment.completed_at is None:
         if await repository.add_completion_once(
             db=db,
             enrollment_id=enrollment_id,
             user_id=enrollment.user_id,
             course_id=enrollment.course_id,
-            total_time_seconds=seconds,
+            total_time_seconds=course_seconds,
             at=now,
         ):
             enrollment.completed_at = now
-            done = EnrollmentCompleted(
+            finished = EnrollmentCompleted(
                 enrollment_id=enrollment_id,
                 user_id=enrollment.user_id,
                 course_id=enrollment.course_id,
                 completed_at=now,
             )
-            await UnitOfWork.of(db).record(done)
+            await uow.record(finished)
+    elif done < total and enrollment.completed_at is not None:
+        # A lesson marked not done again: the course is in progress again until it is finished anew.
+        await repository.remove_completion(db=db, enrollment_id=enrollment_id)
+        enrollment.completed_at = None
+        reopened = EnrollmentReopened(
+            enrollment_id=enrollment_id,
+            user_id=enrollment.user_id,
+            course_id=enrollment.course_id,
+            completed_lessons=done,
+            total_lessons=total,
+        )
+        await uow.record(reopened)
     return ProgressOut(
         enrollment_id=enrollment_id,
         lesson_id=update.lesson_id,
-        completed=update.completed,
-        time_spent_seconds=update.time_spent_seconds,
+        completed=completed,
+        time_spent_seconds=seconds,
         progress_percent=percent,
-        completed_lessons=completed,
+        completed_lessons=done,
         total_lessons=total,
         course_completed=enrollment.completed_at is not None,
     )

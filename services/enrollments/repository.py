@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -189,3 +189,8 @@ async def add_completion_once(
         .returning(CourseCompletion.id)
     )
     return (await db.execute(statement)).first() is not None
+
+
+async def remove_completion(*, db: AsyncSession, enrollment_id: uuid.UUID) -> None:
+    """Forgets an enrolment's course completion, so that completing it again records it again."""
+    await db.execute(delete(CourseCompletion).where(CourseCompletion.enrollment_id == enrollment_id))

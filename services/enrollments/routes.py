@@ -46,7 +46,14 @@ async def get_status(enrollment_id: uuid.UUID, identity: CurrentUser, db: Sessio
 async def update_progress(
     enrollment_id: uuid.UUID, body: ProgressUpdate, identity: CurrentUser, db: SessionDep, ctx: EnrollmentsDep
 ) -> ProgressOut:
-    """Records the caller's progress through one lesson of a confirmed enrolment."""
+    """Records the caller's progress through one lesson of a confirmed enrolment.
+
+    `time_spent_seconds` is the client's running total for the lesson (not a delta), so a retried
+    call changes nothing; a total below the recorded one is refused with 409 `time-spent-decreased`
+    and a field left out keeps its recorded value. Completing the last lesson completes the course;
+    marking a lesson of a completed course not done again makes it incomplete (`course_completed`
+    false) until every lesson is done again.
+    """
     return await progress.update_progress(db=db, ctx=ctx, identity=identity, enrollment_id=enrollment_id, update=body)
 
 

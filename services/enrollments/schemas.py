@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from services.kit.schemas import StrictInput
 
@@ -14,10 +14,32 @@ class EnrollRequest(StrictInput):
 
 
 class ProgressUpdate(StrictInput):
+    """One lesson's progress: whether it is done, and the time spent on it so far.
+
+    Each field left out keeps its stored value, so marking a lesson done needs no time and a
+    time update does not touch completion.
+    """
+
     lesson_id: uuid.UUID
-    completed: bool
-    # The time spent on this lesson so far (a total, so that repeating the call changes nothing).
-    time_spent_seconds: int = Field(default=0, ge=0, le=7 * 24 * 3600)
+    completed: bool | None = Field(
+        default=None, description="Done (true) or not done again (false); left out, unchanged"
+    )
+    time_spent_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 24 * 3600,
+        description=(
+            "The client's running total of time spent on this lesson, never a delta: repeating a call "
+            "changes nothing. It only grows: a total below the stored one is refused (409 "
+            "time-spent-decreased); left out, the stored time is unchanged."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _something_to_record(self) -> ProgressUpdate:
+        if self.completed is None and self.time_spent_seconds is None:
+            raise ValueError("send completed, time_spent_seconds, or both")
+        return self
 
 
 class EnrollmentStarted(BaseModel):
@@ -90,7 +112,7 @@ class ProgressOut(BaseModel):
     enrollment_id: uuid.UUID
     lesson_id: uuid.UUID
     completed: bool
-    time_spent_seconds: int
+    time_spent_seconds: int = Field(description="This lesson's total, after the update")
     progress_percent: float
     completed_lessons: int
     total_lessons: int

@@ -174,3 +174,49 @@ async def test_a_bad_progress_body_is_422(api: EnrollmentsApi) -> None:
     async with api.app.state.kit.db.session_scope() as db:
         assert (await db.execute(select(func.count()).select_from(CourseCompletion))).scalar_one() == 0
     assert await api.outbox("enrollment.progress_updated") == []
+
+
+async def test_time_accumulates_and_an_omitted_time_or_a_lower_total_loses_none(api: EnrollmentsApi) -> None:
+    started, headers, lessons = await _confirmed(api, lessons=2)
+    enrollment_id, lesson = started["enrollment_id"], lessons[0]
+
+    watching = await _progress(api, enrollment_id, headers, lesson_id=lesson, time_spent_seconds=1800)
+    assert watching.status_code == 200 and watching.json()["completed"] is False
+    done = await _progress(api, enrollment_id, headers, lesson_id=lesson, completed=True)
+    assert done.json()["time_spent_seconds"] == 1800, "marking a lesson done keeps its time"
+    more = await _progress(api, enrollment_id, headers, lesson_id=lesson, time_spent_seconds=2400)
+    assert (more.json()["time_spent_seconds"], more.json()["completed"]) == (2400, True)
+    behind = await _progress(api, enrollment_id, headers, lesson_id=lesson, time_spent_seconds=600)
+    assert behind.status_code == 409 and behind.headers["content-type"] == PROBLEM
+    assert behind.json()["type"].endswith("time-spent-decreased") and behind.json()["recorded_seconds"] == 2400
+    again = await _progress(api, enrollment_id, headers, lesson_id=lesson, time_spent_seconds=2400)
+    assert again.json()["time_spent_seconds"] == 2400
+
+    updates = await api.outbox("enrollment.progress_updated")
+    assert [(e.data["time_spent_seconds"], e.data["time_added_seconds"]) for e in updates] == [
+        (1800, 1800),
+        (1800, 0),
+        (2400, 600),
+    ], "a refused or repeated total is no news"
+
+
+async def test_course_completion_follows_its_lessons_both_ways(api: EnrollmentsApi) -> None:
+    started, headers, lessons = await _confirmed(api, lessons=2)
+    enrollment_id = started["enrollment_id"]
+    for lesson in lessons:
+        finished = await _progress(api, enrollment_id, headers, lesson_id=lesson, completed=True)
+    assert finished.json()["course_completed"] is True
+
+    undone = await _progress(api, enrollment_id, headers, lesson_id=lessons[1], completed=False)
+    assert undone.status_code == 200
+    assert (undone.json()["course_completed"], undone.json()["progress_percent"]) == (False, 50.0)
+    status = await api.status(enrollment_id, headers)
+    assert (status["status"], status["completed_at"], status["progress_percent"]) == ("confirmed", None, 50.0)
+    reopened = await api.outbox("enrollment.reopened")
+    assert [(e.data["completed_lessons"], e.data["total_lessons"]) for e in reopened] == [(1, 2)]
+
+    redone = await _progress(api, enrollment_id, headers, lesson_id=lessons[1], completed=True)
+    assert redone.json()["course_completed"] is True
+    assert len(await api.outbox("enrollment.completed")) == 2, "finished again, announced again"
+    async with api.app.state.kit.db.session_scope() as db:
+        assert (await db.execute(select(func.count()).select_from(CourseCompletion))).scalar_one() == 1
