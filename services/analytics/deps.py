@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from services.analytics.schemas import EVENTS, EventIn
 from services.analytics.service import AnalyticsContext
 from services.kit.deps import from_app_state
-from services.kit.errors import InvalidInput, PayloadTooLarge
+from services.kit.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 
 class BatchTooLarge(PayloadTooLarge):
@@ -32,11 +32,12 @@ def _problem_errors(exc: ValidationError, prefix: str) -> InvalidInput:
 
 async def read_events(request: Request, ctx: AnalyticsDep) -> list[EventIn]:
     """Reads one event or ``{"events": [...]}``; the whole batch is refused if any event is invalid."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        # A browser sends text/plain cross-site without asking first (no CORS preflight); the
+        # events need a bearer token anyway, which a beacon cannot carry, so only JSON is taken.
+        raise UnsupportedMediaType(f"Send the events as application/json, not {media_type[:80]}")
     limit = ctx.settings.max_batch_events
-    max_bytes = limit * (ctx.settings.max_properties_bytes + 1024)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise BatchTooLarge(f"The body is over {max_bytes} bytes; send at most {limit} events a request", limit=limit)
     try:
         body: Any = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:

@@ -27,7 +27,10 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra={"requestBody": ingest_request_schema(1000)},
-    responses={413: {"description": "More events than a batch may hold"}},
+    responses={
+        413: {"description": "More events than a batch may hold"},
+        415: {"description": "A body that is not application/json (a text/plain beacon is refused)"},
+    },
 )
 async def ingest_events(identity: CurrentUser, events: EventsDep, db: SessionDep, ctx: AnalyticsDep) -> IngestResult:
     """Stores one event or a batch of up to 1,000; answered once committed. Resent event ids are ignored."""

@@ -11,8 +11,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, NotRequired
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
+
+from services.kit.schemas import AwareTimestamp, StrictInput
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 UuidText = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
@@ -23,7 +25,7 @@ Topic = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 class EventProperties(TypedDict):
     """Free-form, but the keys the aggregates read are checked: time, topic and answer."""
 
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]
     seconds: NotRequired[Annotated[int, Field(ge=0, le=86_400, description="Time spent, added to the learner's day")]]
     topic: NotRequired[Topic]
     correct: NotRequired[bool]
@@ -32,11 +34,11 @@ class EventProperties(TypedDict):
 class EventIn(TypedDict):
     """One learning event, its id made by the client so that a retried send is stored once."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
     event_id: UuidText
     user_id: UuidText
     type: Annotated[EventType, Field(description="lesson_viewed, video_played, question_answered, page_view, …")]
-    occurred_at: AwareDatetime
+    occurred_at: AwareTimestamp
     course_id: NotRequired[UuidText | None]
     lesson_id: NotRequired[UuidText | None]
     properties: NotRequired[EventProperties]
@@ -76,10 +78,8 @@ class IngestResult(BaseModel):
     duplicates: int
 
 
-class ActivityIn(BaseModel):
+class ActivityIn(StrictInput):
     """A heartbeat from the learner's screen: how long they have been at something."""
-
-    model_config = ConfigDict(extra="forbid")
 
     course_id: uuid.UUID | None = None
     lesson_id: uuid.UUID | None = None

@@ -70,6 +70,10 @@ class PayloadTooLarge(DomainError):
     status, type, title = 413, "payload-too-large", "Payload too large"
 
 
+class UnsupportedMediaType(DomainError):
+    status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class TooManyRequests(DomainError):
     status, type, title = 429, "rate-limited", "Too many requests"
 

@@ -9,9 +9,9 @@ a service declares ``uuid.UUID`` or ``datetime`` fields as usual.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, Strict
 from pydantic_core import CoreSchema, core_schema
 
 _CARRIED_AS_TEXT = frozenset({"uuid", "datetime", "date", "time"})
@@ -52,3 +52,7 @@ class QueryInput(BaseModel):
     """Query parameters: they all arrive as text, so numbers are parsed from it; unknown ones are refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+AwareTimestamp = Annotated[AwareDatetime, Strict(False), BeforeValidator(_text_only)]
+"""A time-zoned timestamp parsed from text, for strict bodies that are not a ``StrictInput`` (a TypedDict)."""

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
@@ -68,6 +69,10 @@ async def test_one_bad_event_refuses_the_whole_batch_naming_it(analytics: Analyt
         ({"properties": {"blob": "x" * 5000}}, "events.3.properties"),
         ({"properties": {"seconds": -5}}, "events.3.properties.seconds"),
         ({"surprise": 1}, "events.3.surprise"),
+        ({"properties": {"seconds": "12"}}, "events.3.properties.seconds"),  # JSON types are not coerced
+        ({"properties": {"seconds": True}}, "events.3.properties.seconds"),
+        ({"properties": {"correct": 1}}, "events.3.properties.correct"),
+        ({"occurred_at": 1767261600}, "events.3.occurred_at"),
         ({"occurred_at": (utcnow() - timedelta(days=800)).isoformat()}, "events.3.occurred_at"),
         ({"occurred_at": (utcnow() + timedelta(days=3)).isoformat()}, "events.3.occurred_at"),
     ]
@@ -89,6 +94,24 @@ async def test_batches_over_the_limit_and_empty_ones_are_refused(analytics: Anal
     garbage = await api.client.post("/analytics/events", content=b"{nope", headers=api.admin)
     assert garbage.status_code == 422
     assert await api.stored_events() == 0
+
+
+async def test_only_json_is_taken_and_a_text_plain_beacon_is_refused_with_415(analytics: AnalyticsApi) -> None:
+    api = analytics
+    body = orjson.dumps({"events": [learning_event(api.student_id)]})
+    for content_type in ("text/plain;charset=UTF-8", "application/x-www-form-urlencoded"):
+        headers = {**api.student, "Content-Type": content_type}
+        refused = await api.client.post("/analytics/events", content=body, headers=headers)
+        assert refused.status_code == 415, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.json()["type"].endswith("/unsupported-media-type")
+    assert await api.stored_events() == 0
+    headers = {**api.student, "Content-Type": "application/json"}
+    taken = await api.client.post("/analytics/events", content=body, headers=headers)
+    assert taken.status_code == 202, taken.text
+    assert await api.stored_events() == 1
+    documented = (await api.client.get("/openapi/analytics.json")).json()["paths"]["/analytics/events"]["post"]
+    assert "415" in documented["responses"]
 
 
 async def test_students_send_only_their_own_events(analytics: AnalyticsApi) -> None:
