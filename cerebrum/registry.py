@@ -29,7 +29,7 @@ from services.courses.models import CoursesBase
 from services.courses.settings import CoursesSettings
 from services.enrollments.app import MIGRATIONS as ENROLLMENTS_MIGRATIONS
 from services.enrollments.app import create_app as create_enrollments_app
-from services.enrollments.handlers import payment_handlers
+from services.enrollments.consumers import consumed as enrollments_consumed
 from services.enrollments.models import EnrollmentsBase
 from services.enrollments.settings import EnrollmentsSettings
 from services.kit.settings import ServiceSettings
@@ -91,7 +91,7 @@ SERVICES: dict[str, ServiceSpec] = {
             EnrollmentsBase.metadata,
             ("enrollments",),
             3,
-            consumes=tuple(payment_handlers()),
+            consumes=tuple(enrollments_consumed()),
             calls_services=True,
         ),
         ServiceSpec(

@@ -12,7 +12,7 @@ from services.contracts.events import (
     EnrollmentReopened,
     ProgressUpdated,
 )
-from services.enrollments.handlers import payment_handlers
+from services.enrollments.consumers import consumed
 from services.enrollments.models import INBOX, OUTBOX
 from services.enrollments.recovery import SagaRecovery
 from services.enrollments.routes import router
@@ -72,7 +72,7 @@ def create_app(settings: EnrollmentsSettings | None = None, transport: Transport
         outbox=OUTBOX,
         publishes=PUBLISHES,
         inbox=INBOX,
-        handlers=payment_handlers(),
+        handlers=consumed(),
     )
     app.state.enrollments = EnrollmentsContext(settings=settings, upstreams=upstreams, saga=saga, recovery=recovery)
     return app

@@ -29,7 +29,6 @@ from services.enrollments.transitions import (
     move,
 )
 from services.kit.events import Event
-from services.kit.events.contracts import Handler
 from services.kit.uow import UnitOfWork
 
 log = structlog.get_logger("cerebrum.enrollments.handlers")
@@ -108,7 +107,3 @@ async def on_payment_failed(event: Event, db: AsyncSession) -> None:
     # With this handler's trace context: the compensation carries on in the same trace.
     UnitOfWork.of(db).announce(CompensationDecided(saga.id, otel_context.get_current()))
 
-
-def payment_handlers() -> dict[str, Handler]:
-    """The events the enrollments service consumes, and what handles each."""
-    return {"payment.succeeded": on_payment_succeeded, "payment.failed": on_payment_failed}

@@ -194,3 +194,16 @@ async def add_completion_once(
 async def remove_completion(*, db: AsyncSession, enrollment_id: uuid.UUID) -> None:
     """Forgets an enrolment's course completion, so that completing it again records it again."""
     await db.execute(delete(CourseCompletion).where(CourseCompletion.enrollment_id == enrollment_id))
+
+
+async def sagas_of_user(
+    *, db: AsyncSession, user_id: uuid.UUID, states: Collection[str]
+) -> Sequence[EnrollmentSagaRecord]:
+    """Locks a student's sagas that are in one of the states."""
+    query = (
+        select(EnrollmentSagaRecord)
+        .where(EnrollmentSagaRecord.user_id == user_id, EnrollmentSagaRecord.state.in_(list(states)))
+        .order_by(EnrollmentSagaRecord.created_at)
+        .with_for_update()
+    )
+    return (await db.execute(query)).scalars().all()
