@@ -121,6 +121,7 @@ SERVICES: dict[str, ServiceSpec] = {
                 "assessment.submitted",
                 "assessment.completed",
                 "payment.succeeded",
+                "user.deleted",
             ),
         ),
         ServiceSpec(

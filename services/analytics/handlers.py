@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.analytics import aggregate_repository, repository
+from services.analytics import aggregate_repository, people, repository
 from services.analytics.deltas import Deltas
 from services.analytics.models import NO_COURSE, NO_TOPIC
 from services.analytics.partitions import month_of, retention_start
@@ -175,4 +175,5 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         "assessment.submitted": assessment_submitted,
         "assessment.completed": assessment_completed,
         "payment.succeeded": payment_succeeded,
+        "user.deleted": people.on_user_deleted,
     }

@@ -219,3 +219,25 @@ async def delete_events_before(*, conn: AsyncConnection, cutoff: datetime) -> No
 async def delete_daily_learners_before(*, conn: AsyncConnection, cutoff: date) -> None:
     """Forgets who was active on days past retention (the counts stay in the reports)."""
     await conn.execute(delete(DAILY_LEARNERS).where(DAILY_LEARNERS.c.day < cutoff))
+
+
+async def keep_only_properties(*, db: AsyncSession, user_id: uuid.UUID, keys: Sequence[str]) -> int:
+    """Cuts a user's client events (dotless types) down to the given properties; returns how many changed."""
+    rows = await db.execute(
+        select(EVENTS.c.event_id, EVENTS.c.occurred_at, EVENTS.c.properties).where(
+            EVENTS.c.user_id == user_id, EVENTS.c.type.not_like("%.%")
+        )
+    )
+    changed = 0
+    for row in rows.all():
+        properties = row.properties if isinstance(row.properties, dict) else orjson.loads(row.properties)
+        kept = {k: v for k, v in properties.items() if k in keys}
+        if kept == properties:
+            continue
+        await db.execute(
+            update(EVENTS)
+            .where(EVENTS.c.event_id == row.event_id, EVENTS.c.occurred_at == row.occurred_at)
+            .values(properties=kept)
+        )
+        changed += 1
+    return changed
