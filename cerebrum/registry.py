@@ -25,6 +25,7 @@ from services.communication.models import CommunicationBase
 from services.communication.settings import CommunicationSettings
 from services.courses.app import MIGRATIONS as COURSES_MIGRATIONS
 from services.courses.app import create_app as create_courses_app
+from services.courses.handlers import enrolment_handlers
 from services.courses.models import CoursesBase
 from services.courses.settings import CoursesSettings
 from services.enrollments.app import MIGRATIONS as ENROLLMENTS_MIGRATIONS
@@ -82,6 +83,7 @@ SERVICES: dict[str, ServiceSpec] = {
             CoursesBase.metadata,
             ("courses", "curriculum"),
             2,
+            consumes=tuple(enrolment_handlers()),
         ),
         ServiceSpec(
             "enrollments",

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from services.contracts.events import CourseCreated, CoursePublished, CourseUpdated
 from services.courses.cache import ReadThroughCache
-from services.courses.models import OUTBOX
+from services.courses.handlers import enrolment_handlers
+from services.courses.models import INBOX, OUTBOX
 from services.courses.routes import router
 from services.courses.search import search_index_for
 from services.courses.service import CoursesContext
@@ -41,6 +42,8 @@ def create_app(settings: CoursesSettings | None = None) -> FastAPI:
         description="The course catalogue, curriculum, lesson files, full-text search and seat reservations.",
         outbox=OUTBOX,
         publishes=PUBLISHES,
+        inbox=INBOX,
+        handlers=enrolment_handlers(),
     )
     app.state.courses = build_courses_context(kit, settings)
     return app

@@ -13,7 +13,7 @@ from services.courses.models import ContentFile, Lesson
 from services.courses.schemas import ContentFileOut
 from services.courses.service import CoursesContext, sees_drafts
 from services.kit.auth import Identity
-from services.kit.errors import NotFound, PayloadTooLarge
+from services.kit.errors import Forbidden, NotFound, PayloadTooLarge
 from services.kit.time import as_utc
 
 
@@ -84,8 +84,12 @@ async def read_file(
     file_id: uuid.UUID,
     identity: Identity,
 ) -> tuple[ContentFileOut, bytes]:
-    """Reads a lesson's file: its description and its bytes."""
+    """Reads a lesson's file, for admins and students with a confirmed enrolment in its course."""
     await _lesson(db, course_id, lesson_id, drafts_visible=sees_drafts(identity))
+    if not identity.is_admin and not await repository.is_enrolled(db=db, user_id=identity.user_id, course_id=course_id):
+        raise Forbidden(
+            "Lesson files are for students enrolled in this course; they open once the enrolment is confirmed"
+        )
     row = await repository.get_file(db=db, lesson_id=lesson_id, file_id=file_id)
     if row is None:
         raise NotFound("No such file in this lesson")

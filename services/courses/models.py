@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.events import define_outbox
+from services.kit.events import define_inbox, define_outbox
 from services.kit.time import utcnow
 
 
@@ -104,4 +104,23 @@ class SeatReservation(CoursesBase):
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class CourseEnrolment(CoursesBase):
+    """A student's enrolment in a course, as the enrollments service announced it: who may open lesson files.
+
+    A local copy fed by events (confirmed, completed, cancelled), so that lesson files stay open
+    to enrolled students while the enrollments service is down; no foreign key to ``courses``,
+    as an event is taken as told whatever order it arrives in.
+    """
+
+    __tablename__ = "course_enrolments"
+    __table_args__ = (Index("ix_course_enrolments_user_course", "user_id", "course_id"),)
+
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    course_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 OUTBOX = define_outbox(CoursesBase.metadata)
+INBOX = define_inbox(CoursesBase.metadata)

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.courses.models import ContentFile, Course, CurriculumTopic, Lesson, SeatReservation
+from services.courses.models import ContentFile, Course, CourseEnrolment, CurriculumTopic, Lesson, SeatReservation
 from services.courses.schemas import CourseFilters
 
 
@@ -206,3 +206,39 @@ async def mark_released(*, db: AsyncSession, reservation_id: uuid.UUID, course_i
 async def count_curriculum_topics(*, db: AsyncSession) -> int:
     """Counts every curriculum topic of every grade."""
     return int((await db.execute(select(func.count()).select_from(CurriculumTopic))).scalar_one())
+
+
+_KEEPS_OVER = {
+    # A status the announced one does not replace: a cancelled enrolment is over for good (a late
+    # confirmation must not reopen it), and a completed one is not set back by a late confirmation.
+    "confirmed": ("cancelled", "completed"),
+    "completed": ("cancelled",),
+    "cancelled": (),
+}
+
+
+async def record_enrolment(
+    *, db: AsyncSession, enrollment_id: uuid.UUID, user_id: uuid.UUID, course_id: uuid.UUID, status: str, at: datetime
+) -> None:
+    """Keeps an enrolment's announced status, whatever order its events arrive in."""
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(CourseEnrolment).values(
+        enrollment_id=enrollment_id, user_id=user_id, course_id=course_id, status=status, updated_at=at
+    )
+    kept = _KEEPS_OVER[status]
+    statement = statement.on_conflict_do_update(
+        index_elements=["enrollment_id"],
+        set_={"status": status, "updated_at": at},
+        where=CourseEnrolment.status.not_in(kept) if kept else None,
+    )
+    await db.execute(statement)
+
+
+async def is_enrolled(*, db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+    """Tells whether a student holds a confirmed (or completed) enrolment in a course."""
+    query = select(CourseEnrolment.enrollment_id).where(
+        CourseEnrolment.user_id == user_id,
+        CourseEnrolment.course_id == course_id,
+        CourseEnrolment.status.in_(("confirmed", "completed")),
+    )
+    return (await db.execute(query.limit(1))).first() is not None

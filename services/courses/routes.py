@@ -98,7 +98,7 @@ async def download_file(
     db: SessionDep,
     ctx: CoursesDep,
 ) -> Response:
-    """Downloads a lesson's file (signed-in users)."""
+    """Downloads a lesson's file (admins, and students with a confirmed enrolment in the course)."""
     meta, data = await content.read_file(
         db=db, ctx=ctx, course_id=course_id, lesson_id=lesson_id, file_id=file_id, identity=identity
     )

@@ -10,13 +10,40 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from services.contracts.events import EnrollmentCancelled, EnrollmentCompleted, EnrollmentConfirmed, Payload
 from services.courses.app import create_app
 from services.courses.models import OUTBOX
 from services.courses.settings import CoursesSettings
 from services.kit.auth import TokenIssuer
+from services.kit.events import Event
+from services.kit.time import utcnow
 from tests.apps import embedded, real_servers, running
 
 PROBLEM = "application/problem+json"
+
+
+def enrolment_event(type_: str, *, enrollment_id: uuid.UUID, user_id: uuid.UUID, course_id: str | uuid.UUID) -> Event:
+    """An enrolment event as the enrollments service publishes it."""
+    course = uuid.UUID(str(course_id))
+    payload: Payload
+    if type_ == "enrollment.confirmed":
+        payload = EnrollmentConfirmed(
+            enrollment_id=enrollment_id,
+            user_id=user_id,
+            course_id=course,
+            course_title="Genetics",
+            amount_paise=1999900,
+            confirmed_at=utcnow(),
+        )
+    elif type_ == "enrollment.completed":
+        payload = EnrollmentCompleted(
+            enrollment_id=enrollment_id, user_id=user_id, course_id=course, completed_at=utcnow()
+        )
+    else:
+        payload = EnrollmentCancelled(
+            enrollment_id=enrollment_id, user_id=user_id, course_id=course, reason="student_cancelled"
+        )
+    return Event(id=uuid.uuid4(), type=type_, source="tests", occurred_at=utcnow(), data=payload.data())
 
 
 def course_body(**overrides: Any) -> dict[str, Any]:
@@ -46,9 +73,14 @@ class CoursesApi:
     def __init__(self, client: httpx.AsyncClient, app: FastAPI, settings: CoursesSettings) -> None:
         self.client = client
         self.app = app
-        issuer = TokenIssuer(settings)
-        self.admin = self._bearer(issuer.issue(user_id=uuid.uuid4(), role="admin", session_id="s"))
-        self.student = self._bearer(issuer.issue(user_id=uuid.uuid4(), role="student", session_id="s"))
+        self.issuer = TokenIssuer(settings)
+        self.admin = self._bearer(self.issuer.issue(user_id=uuid.uuid4(), role="admin", session_id="s"))
+        self.student_id = uuid.uuid4()
+        self.student = self.student_of(self.student_id)
+
+    def student_of(self, user_id: uuid.UUID) -> dict[str, str]:
+        """The headers of a student with this id."""
+        return self._bearer(self.issuer.issue(user_id=user_id, role="student", session_id="s"))
 
     @staticmethod
     def _bearer(token: str) -> dict[str, str]:
@@ -59,6 +91,11 @@ class CoursesApi:
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
+
+    async def deliver(self, *events: Event) -> None:
+        """Hands events to the service's consumer as the bus would."""
+        errors = await self.app.state.kit.consumer.handle_batch(list(events))
+        assert errors == [None] * len(events), errors
 
     async def outbox(self) -> list[RecordedEvent]:
         async with self.app.state.kit.db.session_scope() as db:

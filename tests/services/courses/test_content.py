@@ -17,7 +17,7 @@ from services.courses.storage import EMPTY_SHA256, S3Storage, sigv4_authorizatio
 from services.kit.errors import DependencyUnavailable
 from tests.apps import running
 from tests.conftest import free_port
-from tests.services.courses.conftest import PROBLEM, CoursesApi, pg_settings
+from tests.services.courses.conftest import PROBLEM, CoursesApi, enrolment_event, pg_settings
 
 
 async def _lesson_url(api: CoursesApi, **course: Any) -> str:
@@ -38,6 +38,13 @@ async def test_upload_then_download_a_lesson_file(courses: CoursesApi, tmp_path:
     stored = list((tmp_path / "content").rglob("*"))
     assert any(p.is_file() and p.read_bytes() == data for p in stored)
 
+    refused = await courses.client.get(f"{url}/{meta['id']}", headers=courses.student)
+    assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM, "not enrolled yet"
+    course_id = url.split("/")[2]
+    confirmed = enrolment_event(
+        "enrollment.confirmed", enrollment_id=uuid.uuid4(), user_id=courses.student_id, course_id=course_id
+    )
+    await courses.deliver(confirmed)
     download = await courses.client.get(f"{url}/{meta['id']}", headers=courses.student)
     assert download.status_code == 200 and download.content == data
     assert download.headers["content-type"] == "application/pdf"

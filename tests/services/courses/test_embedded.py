@@ -6,7 +6,7 @@ import time
 import uuid
 
 from services.courses.demo import seed_catalogue
-from tests.services.courses.conftest import CoursesApi
+from tests.services.courses.conftest import CoursesApi, enrolment_event
 
 
 async def test_the_whole_courses_api_works_embedded(embedded_courses: CoursesApi) -> None:
@@ -59,6 +59,10 @@ async def test_the_whole_courses_api_works_embedded(embedded_courses: CoursesApi
         headers={**api.admin, "Content-Type": "application/pdf", "X-Filename": "krebs.pdf"},
     )
     assert upload.status_code == 201, upload.text
+    enrolled = enrolment_event(
+        "enrollment.confirmed", enrollment_id=uuid.uuid4(), user_id=api.student_id, course_id=created["id"]
+    )
+    await api.deliver(enrolled)  # lesson files are for enrolled students
     download = await api.client.get(
         f"/courses/{created['id']}/lessons/{lesson['id']}/files/{upload.json()['id']}", headers=api.student
     )
