@@ -8,3 +8,7 @@ from __future__ import annotations
 
 NO_SEATS_LEFT = "no-seats-left"
 """courses refuses to hold a seat because the course is full (the enrolment saga stops there)."""
+
+REFUND_WINDOW_CLOSED = "refund-window-closed"
+"""payments refuses a refund because the payment is older than the academy's refund window (the
+enrolment's cancellation stops there, before anything changed)."""

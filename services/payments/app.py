@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.contracts.events import (
     PaymentFailed,
     PaymentOrderCancelled,
+    PaymentRefunded,
     PaymentSucceeded,
     SubscriptionActivated,
     SubscriptionCancelled,
@@ -21,7 +22,14 @@ from services.payments.routes import router
 from services.payments.service import PaymentsContext
 from services.payments.settings import PaymentsSettings
 
-PUBLISHES = (PaymentFailed, PaymentOrderCancelled, PaymentSucceeded, SubscriptionActivated, SubscriptionCancelled)
+PUBLISHES = (
+    PaymentFailed,
+    PaymentOrderCancelled,
+    PaymentRefunded,
+    PaymentSucceeded,
+    SubscriptionActivated,
+    SubscriptionCancelled,
+)
 """The contracts this service records in its outbox (their counters exist at zero from start-up)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,4 +1,5 @@
-"""Tax invoices: one per captured payment, numbered without gaps per Indian financial year, GST shown."""
+"""Tax invoices, one per captured payment, and credit notes, one per refund: each numbered without gaps
+per Indian financial year in its own series, GST shown."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from services.kit.deps import ClientInfo
 from services.kit.errors import NotFound
 from services.kit.time import as_utc
 from services.payments import repository
-from services.payments.models import Invoice, Order, Payment
-from services.payments.schemas import InvoiceOut
+from services.payments.models import CreditNote, Invoice, Order, Payment, Refund
+from services.payments.schemas import CreditNoteOut, InvoiceOut
 from services.payments.service import Actor, PaymentsContext, authorise
 
 GST_RATE_PERCENT = 18
@@ -58,6 +59,50 @@ async def issue_invoice(
     )
     await repository.add_invoice(db=db, invoice=invoice)
     return invoice
+
+
+async def issue_credit_note(
+    db: AsyncSession, ctx: PaymentsContext, *, invoice: Invoice, refund: Refund, at: datetime
+) -> CreditNote:
+    """Issues the credit note that cancels a refunded payment's invoice, in the refund's transaction.
+
+    A full refund reverses the invoice exactly: the same base and GST, so that the two cancel out.
+    """
+    year = financial_year(at)
+    sequence = await repository.take_credit_note_sequence(db=db, financial_year=year)
+    note = CreditNote(
+        id=uuid.uuid4(),
+        number=f"{ctx.settings.invoice_prefix}/CN/{year}/{sequence:06d}",
+        financial_year=year,
+        sequence=sequence,
+        invoice_id=invoice.id,
+        refund_id=refund.id,
+        user_id=invoice.user_id,
+        total_paise=invoice.total_paise,
+        base_paise=invoice.base_paise,
+        gst_paise=invoice.gst_paise,
+        gst_rate_percent=invoice.gst_rate_percent,
+        currency=invoice.currency,
+        issued_at=at,
+    )
+    await repository.add_rows(db=db, rows=[note])
+    return note
+
+
+def credit_note_out(note: CreditNote, invoice: Invoice) -> CreditNoteOut:
+    return CreditNoteOut(
+        id=note.id,
+        number=note.number,
+        financial_year=note.financial_year,
+        invoice_id=invoice.id,
+        invoice_number=invoice.number,
+        total_paise=note.total_paise,
+        base_paise=note.base_paise,
+        gst_paise=note.gst_paise,
+        gst_rate_percent=note.gst_rate_percent,
+        currency=note.currency,
+        issued_at=as_utc(note.issued_at),
+    )
 
 
 async def get_invoice(*, db: AsyncSession, identity: Identity, client: ClientInfo, invoice_id: uuid.UUID) -> InvoiceOut:

@@ -19,6 +19,7 @@ from services.payments.keys import ProviderKeys
 from services.payments.providers import (
     ProviderOrder,
     ProviderPayment,
+    ProviderRefund,
     WebhookKind,
     WebhookNotice,
     checkout_signature,
@@ -109,6 +110,29 @@ class RazorpayGateway(HttpGateway):
             error_description=reply.get("error_description"),
         )
 
+    async def refund(
+        self, *, payment_id: str, amount_paise: int, idempotency_key: str, notes: Mapping[str, str]
+    ) -> ProviderRefund:
+        # Razorpay refuses a second full refund instead of returning the first: look for it first.
+        earlier = await self._call("GET", f"/payments/{payment_id}/refunds", auth=self._auth())
+        for item in (earlier or {}).get("items", []):
+            if item.get("receipt") == idempotency_key[:40]:
+                return _razorpay_refund(item, payment_id)
+        body = {"amount": amount_paise, "speed": "normal", "receipt": idempotency_key[:40], "notes": dict(notes)}
+        reply = await self._call("POST", f"/payments/{payment_id}/refund", auth=self._auth(), json=body)
+        if reply is None or "id" not in reply:
+            raise DependencyUnavailable(self.name, "Razorpay did not refund the payment")
+        return _razorpay_refund(reply, payment_id)
+
+
+def _razorpay_refund(reply: dict[str, Any], payment_id: str) -> ProviderRefund:
+    return ProviderRefund(
+        refund_id=str(reply["id"]),
+        payment_id=payment_id,
+        amount_paise=int(reply.get("amount") or 0),
+        status=str(reply.get("status") or "pending"),
+    )
+
 
 class StripeGateway(HttpGateway):
     """Stripe's PaymentIntents: the intent is the order; a browser confirmation carries no signature."""
@@ -180,4 +204,22 @@ class StripeGateway(HttpGateway):
             currency=str(reply["currency"]).upper(),
             status=str(reply["status"]),
             error_description=(reply.get("last_payment_error") or {}).get("message"),
+        )
+
+    async def refund(
+        self, *, payment_id: str, amount_paise: int, idempotency_key: str, notes: Mapping[str, str]
+    ) -> ProviderRefund:
+        # Stripe answers a repeated Idempotency-Key with the refund it made the first time.
+        target = "charge" if payment_id.startswith("ch_") else "payment_intent"
+        form = {target: payment_id, "amount": str(amount_paise)}
+        form.update({f"metadata[{k}]": v for k, v in notes.items()})
+        headers = {"Idempotency-Key": idempotency_key}
+        reply = await self._call("POST", "/refunds", auth=self._auth(), data=form, headers=headers)
+        if reply is None or "id" not in reply:
+            raise DependencyUnavailable(self.name, "Stripe did not refund the payment")
+        return ProviderRefund(
+            refund_id=str(reply["id"]),
+            payment_id=payment_id,
+            amount_paise=int(reply.get("amount") or amount_paise),
+            status=str(reply.get("status") or "pending"),
         )

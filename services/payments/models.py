@@ -19,8 +19,8 @@ class PaymentsBase(DeclarativeBase):
 class Order(PaymentsBase):
     """What a student is asked to pay, mirrored by one order at the provider.
 
-    Status: created → paid, or created → failed / expired / cancelled; a late capture still pays a
-    failed or expired order (the money has moved), never a cancelled one.
+    Status: created → paid (→ refunded), or created → failed / expired / cancelled; a late capture
+    still pays a failed or expired order (the money has moved), never a cancelled one.
     """
 
     __tablename__ = "orders"
@@ -84,6 +84,53 @@ class InvoiceCounter(PaymentsBase):
     """The last invoice number given out in a financial year; locked while the next is taken."""
 
     __tablename__ = "invoice_counters"
+
+    financial_year: Mapped[str] = mapped_column(String(7), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(Integer)
+
+
+class Refund(PaymentsBase):
+    """A captured payment given back in full; at most one per order."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id"), unique=True)
+    payment_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("payments.id"), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider_refund_id: Mapped[str] = mapped_column(String(64))
+    provider_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CreditNote(PaymentsBase):
+    """A GST credit note cancelling an invoice whose payment was refunded; its own gapless series per year."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (UniqueConstraint("financial_year", "sequence"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    financial_year: Mapped[str] = mapped_column(String(7))
+    sequence: Mapped[int] = mapped_column(Integer)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("billing_history.id"), unique=True)
+    refund_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("refunds.id"), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    total_paise: Mapped[int] = mapped_column(BigInteger)
+    base_paise: Mapped[int] = mapped_column(BigInteger)
+    gst_paise: Mapped[int] = mapped_column(BigInteger)
+    gst_rate_percent: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CreditNoteCounter(PaymentsBase):
+    """The last credit note number given out in a financial year; locked while the next is taken."""
+
+    __tablename__ = "credit_note_counters"
 
     financial_year: Mapped[str] = mapped_column(String(7), primary_key=True)
     last_sequence: Mapped[int] = mapped_column(Integer)

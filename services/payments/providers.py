@@ -44,6 +44,16 @@ class ProviderPayment:
 
 
 @dataclass(frozen=True)
+class ProviderRefund:
+    """Money the provider is giving back for a payment."""
+
+    refund_id: str
+    payment_id: str
+    amount_paise: int
+    status: str
+
+
+@dataclass(frozen=True)
 class WebhookNotice:
     """A provider's webhook, read into what the service acts on."""
 
@@ -73,6 +83,12 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> WebhookNotice: ...
 
     async def fetch_payment(self, *, payment_id: str) -> ProviderPayment | None: ...
+
+    async def refund(
+        self, *, payment_id: str, amount_paise: int, idempotency_key: str, notes: Mapping[str, str]
+    ) -> ProviderRefund:
+        """Refunds a captured payment in full, once per idempotency key: asking again returns that refund."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -150,6 +166,7 @@ class SandboxProvider:
         self.failure_rate = failure_rate
         self.rng = rng or random.Random()
         self._payments: dict[str, ProviderPayment] = {}
+        self._refunds: dict[str, ProviderRefund] = {}
 
     @property
     def key_id(self) -> str | None:
@@ -173,6 +190,15 @@ class SandboxProvider:
 
     async def fetch_payment(self, *, payment_id: str) -> ProviderPayment | None:
         return self._payments.get(payment_id)
+
+    async def refund(
+        self, *, payment_id: str, amount_paise: int, idempotency_key: str, notes: Mapping[str, str]
+    ) -> ProviderRefund:
+        if idempotency_key not in self._refunds:
+            self._refunds[idempotency_key] = ProviderRefund(
+                refund_id=random_id("rfnd_"), payment_id=payment_id, amount_paise=amount_paise, status="processed"
+            )
+        return self._refunds[idempotency_key]
 
     async def close(self) -> None:
         return None

@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.models import (
     AuditEntry,
+    CreditNote,
+    CreditNoteCounter,
     IdempotencyKey,
     Invoice,
     InvoiceCounter,
     Order,
     Payment,
     PaymentMethod,
+    Refund,
     Subscription,
     WebhookEvent,
 )
@@ -89,7 +92,7 @@ async def list_user_orders(
     total = (await db.execute(select(func.count()).select_from(Order).where(Order.user_id == user_id))).scalar_one()
     rows = await db.execute(
         select(Order, Payment, Invoice)
-        .outerjoin(Payment, (Payment.order_id == Order.id) & (Payment.status == "captured"))
+        .outerjoin(Payment, (Payment.order_id == Order.id) & Payment.status.in_(("captured", "refunded")))
         .outerjoin(Invoice, Invoice.payment_id == Payment.id)
         .where(Order.user_id == user_id)
         .order_by(Order.created_at.desc(), Order.id)
@@ -121,6 +124,39 @@ async def take_invoice_sequence(*, db: AsyncSession, financial_year: str) -> int
     current = (await db.execute(select(InvoiceCounter.last_sequence).where(where).with_for_update())).scalar_one()
     await db.execute(update(InvoiceCounter).where(where).values(last_sequence=current + 1))
     return int(current) + 1
+
+
+async def take_credit_note_sequence(*, db: AsyncSession, financial_year: str) -> int:
+    """Takes the next credit note number of a financial year (its own series), as invoices do theirs."""
+    values = {"financial_year": financial_year, "last_sequence": 0}
+    await _insert_once(db, CreditNoteCounter, values, ["financial_year"])
+    where = CreditNoteCounter.financial_year == financial_year
+    current = (await db.execute(select(CreditNoteCounter.last_sequence).where(where).with_for_update())).scalar_one()
+    await db.execute(update(CreditNoteCounter).where(where).values(last_sequence=current + 1))
+    return int(current) + 1
+
+
+async def captured_payment(*, db: AsyncSession, order_id: uuid.UUID) -> Payment | None:
+    """Gets the payment that paid an order (not one kept for a refund because it must not buy anything)."""
+    query = select(Payment).where(Payment.order_id == order_id, Payment.status == "captured")
+    return (await db.execute(query.order_by(Payment.captured_at).limit(1))).scalar_one_or_none()
+
+
+async def get_refund_for_order(*, db: AsyncSession, order_id: uuid.UUID) -> Refund | None:
+    """Gets an order's refund."""
+    return (await db.execute(select(Refund).where(Refund.order_id == order_id))).scalar_one_or_none()
+
+
+async def get_credit_note_for_refund(*, db: AsyncSession, refund_id: uuid.UUID) -> CreditNote | None:
+    """Gets the credit note of a refund."""
+    return (await db.execute(select(CreditNote).where(CreditNote.refund_id == refund_id))).scalar_one_or_none()
+
+
+async def add_rows(*, db: AsyncSession, rows: Sequence[Any]) -> None:
+    """Adds new rows in order, flushing so that constraint violations surface here."""
+    for row in rows:
+        db.add(row)
+        await db.flush()
 
 
 async def add_invoice(*, db: AsyncSession, invoice: Invoice) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from services.kit.deps import ClientDep, CurrentUser, SessionDep
-from services.payments import billing, checkout, methods, orders, settlement, subscriptions
+from services.payments import billing, checkout, methods, orders, refunds, settlement, subscriptions
 from services.payments.deps import HeadersDep, IdempotencyKeyHeader, PaymentsDep, RawBody
 from services.payments.schemas import (
     HistoryPage,
@@ -16,6 +16,8 @@ from services.payments.schemas import (
     PaymentMethodCreate,
     PaymentMethodOut,
     PaymentOut,
+    RefundOut,
+    RefundRequest,
     SandboxCheckoutOut,
     SandboxCheckoutRequest,
     SubscriptionCreate,
@@ -59,6 +61,19 @@ async def cancel_order(
 ) -> OrderOut:
     """Cancels an unpaid order (the enrolment saga's compensation); again is harmless, a paid order is 409."""
     return await orders.cancel_order(db=db, ctx=ctx, identity=identity, client=client, order_id=order_id)
+
+
+@router.post("/payments/orders/{order_id}/refund", tags=["payments"])
+async def refund_order(
+    order_id: uuid.UUID,
+    body: RefundRequest,
+    identity: CurrentUser,
+    db: SessionDep,
+    ctx: PaymentsDep,
+    client: ClientDep,
+) -> RefundOut:
+    """Refunds a paid order in full within the refund window, with a credit note (services and admins)."""
+    return await refunds.refund_order(db=db, ctx=ctx, identity=identity, client=client, order_id=order_id, request=body)
 
 
 @router.post("/payments/verify", tags=["payments"])

@@ -118,6 +118,38 @@ class InvoiceOut(BaseModel):
     issued_at: datetime
 
 
+class RefundRequest(StrictInput):
+    reason: str = Field(min_length=1, max_length=200, description="why the money goes back, e.g. cancelled_by_student")
+
+
+class CreditNoteOut(BaseModel):
+    id: uuid.UUID
+    number: str
+    financial_year: str
+    invoice_id: uuid.UUID
+    invoice_number: str
+    total_paise: int
+    base_paise: int
+    gst_paise: int
+    gst_rate_percent: int
+    currency: str
+    issued_at: datetime
+
+
+class RefundOut(BaseModel):
+    refund_id: uuid.UUID
+    order_id: uuid.UUID
+    payment_id: uuid.UUID
+    order_status: str
+    amount_paise: int
+    currency: str
+    provider_refund_id: str
+    provider_status: str
+    reason: str
+    refunded_at: datetime
+    credit_note: CreditNoteOut
+
+
 class SubscriptionCreate(StrictInput):
     user_id: uuid.UUID | None = Field(default=None, description="left out: the caller")
     plan: str = Field(min_length=1, max_length=60)

@@ -27,6 +27,8 @@ class PaymentsSettings(ServiceSettings):
     order_expiry_interval_seconds: float = Field(default=30.0, gt=0)
     webhook_replay_window_seconds: int = Field(default=300, ge=1)
     sandbox_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Days after a payment within which cancelling its enrolment gives the money back.
+    refund_window_days: int = Field(default=7, ge=0)
     invoice_prefix: str = Field(default="CBA", pattern=r"^[A-Z]{2,8}$")
     razorpay_api_url: str = "https://api.razorpay.com/v1"
     stripe_api_url: str = "https://api.stripe.com/v1"
