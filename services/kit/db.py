@@ -6,6 +6,8 @@ repositories and services never commit.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -65,7 +67,21 @@ def database_url(settings: ServiceSettings) -> URL:
         return async_url(settings.database_url)
     path = Path(settings.data_dir) / f"{settings.service_name}.db"
     path.parent.mkdir(parents=True, exist_ok=True)
+    _private_sqlite_file(path)
     return make_url(f"sqlite+aiosqlite:///{path}")
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Makes a database file readable by its owner only (0600), creating it empty if it is missing.
+
+    It holds password hashes, e-mail addresses and phone numbers. SQLite gives the -wal and -shm
+    files it creates the database file's mode; those left by an older version are tightened too.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):  # another user's file: not ours to change
+                file.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -43,7 +43,7 @@ def dev_secret(settings: PaymentsSettings, name: str, generate: Callable[[], str
     """Reads a generated secret from the data folder, creating it (mode 0600) on first use."""
     path = Path(settings.data_dir) / "keys" / name
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process on this folder made it first
