@@ -24,13 +24,15 @@ ROUTES: dict[str, str] = {
     "leaderboard": "assessments",
 }
 
-# Calls open to anonymous visitors: signing up and in, browsing and searching courses, and the
-# provider webhooks (which prove themselves with a signature instead of a token).
+# Calls open to anonymous visitors: signing up and in, browsing and searching courses and the
+# subscription plans, and the provider webhooks (which prove themselves with a signature instead of a token).
 _PUBLIC_EXACT = {
     ("POST", "/auth/register"),
     ("POST", "/auth/login"),
     ("POST", "/auth/refresh"),
     ("POST", "/payments/webhooks/razorpay"),
+    ("GET", "/subscriptions/plans"),
+    ("HEAD", "/subscriptions/plans"),
 }
 _PUBLIC_READ_PREFIXES = ("/courses", "/curriculum")
 

@@ -155,6 +155,24 @@ class Subscription(PaymentsBase):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class SubscriptionPlan(PaymentsBase):
+    """A plan students may subscribe to: its price and period are set here by admins, never by a student.
+
+    A retired plan takes no new subscriptions; those already made keep the price they were made at.
+    """
+
+    __tablename__ = "subscription_plans"
+
+    code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    period: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class PaymentMethod(PaymentsBase):
     """A provider token for a card or UPI handle, encrypted; only display details are in the clear."""
 

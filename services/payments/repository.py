@@ -23,6 +23,7 @@ from services.payments.models import (
     PaymentMethod,
     Refund,
     Subscription,
+    SubscriptionPlan,
     WebhookEvent,
 )
 
@@ -211,3 +212,27 @@ async def append_audit(*, db: AsyncSession, entry: AuditEntry) -> None:
     """Appends one row to the audit log (there is deliberately no way to change or remove one)."""
     db.add(entry)
     await db.flush()
+
+
+async def add_plan_once(*, db: AsyncSession, plan: SubscriptionPlan) -> bool:
+    """Adds a plan unless its code is taken; tells whether it was added."""
+    values = {c.name: getattr(plan, c.name) for c in SubscriptionPlan.__table__.columns}
+    return await _insert_once(db, SubscriptionPlan, values, ["code"])
+
+
+async def get_plan(*, db: AsyncSession, code: str, lock: bool = False) -> SubscriptionPlan | None:
+    """Gets a plan by its code, locking its row when asked."""
+    query = select(SubscriptionPlan).where(SubscriptionPlan.code == code)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(query)).scalars().first()
+
+
+async def list_plans(*, db: AsyncSession, include_retired: bool) -> Sequence[SubscriptionPlan]:
+    """Lists the plans by period and price, the retired ones only when asked."""
+    query = select(SubscriptionPlan).order_by(
+        SubscriptionPlan.period, SubscriptionPlan.amount_paise, SubscriptionPlan.code
+    )
+    if not include_retired:
+        query = query.where(SubscriptionPlan.retired_at.is_(None))
+    return (await db.execute(query)).scalars().all()

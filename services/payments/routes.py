@@ -5,8 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from services.kit.deps import ClientDep, CurrentUser, SessionDep
-from services.payments import billing, checkout, methods, orders, refunds, settlement, subscriptions
+from services.kit.deps import AdminUser, ClientDep, CurrentUser, SessionDep
+from services.payments import billing, checkout, methods, orders, plans, refunds, settlement, subscriptions
 from services.payments.deps import HeadersDep, IdempotencyKeyHeader, PaymentsDep, RawBody
 from services.payments.schemas import (
     HistoryPage,
@@ -16,6 +16,9 @@ from services.payments.schemas import (
     PaymentMethodCreate,
     PaymentMethodOut,
     PaymentOut,
+    PlanCreate,
+    PlanOut,
+    PlanUpdate,
     RefundOut,
     RefundRequest,
     SandboxCheckoutOut,
@@ -129,6 +132,36 @@ async def list_payment_methods(identity: CurrentUser, db: SessionDep) -> list[Pa
     return await methods.list_payment_methods(db=db, identity=identity)
 
 
+@router.get("/subscriptions/plans", tags=["subscriptions"])
+async def list_plans(db: SessionDep) -> list[PlanOut]:
+    """Lists the plans open to subscribe, with their price and period (no sign-in needed)."""
+    return await plans.list_plans(db=db)
+
+
+@router.get("/subscriptions/plans/all", tags=["subscription plans"])
+async def list_all_plans(_admin: AdminUser, db: SessionDep) -> list[PlanOut]:
+    """Lists every plan, retired ones too (admins)."""
+    return await plans.list_plans(db=db, include_retired=True)
+
+
+@router.post("/subscriptions/plans", status_code=status.HTTP_201_CREATED, tags=["subscription plans"])
+async def create_plan(body: PlanCreate, admin: AdminUser, db: SessionDep, client: ClientDep) -> PlanOut:
+    """Adds a plan to the catalogue (admins); a code already taken is a 409."""
+    return await plans.create_plan(db=db, identity=admin, client=client, request=body)
+
+
+@router.patch("/subscriptions/plans/{code}", tags=["subscription plans"])
+async def update_plan(code: str, body: PlanUpdate, admin: AdminUser, db: SessionDep, client: ClientDep) -> PlanOut:
+    """Changes a plan's name, price or period (admins); subscriptions already made keep theirs."""
+    return await plans.update_plan(db=db, identity=admin, client=client, code=code, request=body)
+
+
+@router.post("/subscriptions/plans/{code}/retire", tags=["subscription plans"])
+async def retire_plan(code: str, admin: AdminUser, db: SessionDep, client: ClientDep) -> PlanOut:
+    """Closes a plan to new subscriptions (admins); existing subscriptions run on, retiring again is harmless."""
+    return await plans.retire_plan(db=db, identity=admin, client=client, code=code)
+
+
 @router.post("/subscriptions/create", status_code=status.HTTP_201_CREATED, tags=["subscriptions"])
 async def create_subscription(
     body: SubscriptionCreate,
@@ -139,7 +172,12 @@ async def create_subscription(
     client: ClientDep,
     response: Response,
 ) -> SubscriptionOut:
-    """Starts a subscription with the order for its first period; a retried key returns it again."""
+    """Starts a subscription to a catalogue plan with the order for its first period.
+
+    The body names the plan only: its price and period are the catalogue's, and a body carrying an
+    amount, currency or period is refused (422). An unknown plan is a 404 (`plan-not-found`), a
+    retired one a 409 (`plan-retired`). A retried key returns the subscription made the first time.
+    """
     subscription, created = await subscriptions.create_subscription(
         db=db, ctx=ctx, identity=identity, client=client, request=body, idempotency_key=key
     )

@@ -3,9 +3,9 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from services.kit.schemas import StrictInput
 
@@ -150,12 +150,46 @@ class RefundOut(BaseModel):
     credit_note: CreditNoteOut
 
 
+PlanCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,59}$")]
+Period = Literal["monthly", "yearly"]
+
+
 class SubscriptionCreate(StrictInput):
+    """Names a plan; its price and period are the catalogue's, so a body with an amount is refused."""
+
     user_id: uuid.UUID | None = Field(default=None, description="left out: the caller")
-    plan: str = Field(min_length=1, max_length=60)
-    amount_paise: int = Field(gt=0, le=MAX_AMOUNT_PAISE)
-    currency: Literal["INR"] = "INR"
-    period: Literal["monthly", "yearly"]
+    plan: PlanCode = Field(description="A plan's code from GET /subscriptions/plans, e.g. neet-monthly")
+
+
+class PlanCreate(StrictInput):
+    code: PlanCode
+    name: str = Field(min_length=1, max_length=120)
+    amount_paise: int = Field(gt=0, le=MAX_AMOUNT_PAISE, description="GST-inclusive price per period")
+    period: Period
+
+
+class PlanUpdate(StrictInput):
+    """New values for a plan; subscriptions already made keep the price they were made at."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    amount_paise: int | None = Field(default=None, gt=0, le=MAX_AMOUNT_PAISE)
+    period: Period | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> PlanUpdate:
+        if self.name is None and self.amount_paise is None and self.period is None:
+            raise ValueError("send name, amount_paise or period")
+        return self
+
+
+class PlanOut(BaseModel):
+    code: str
+    name: str
+    amount_paise: int
+    currency: str
+    period: str
+    active: bool
+    retired_at: datetime | None
 
 
 class SubscriptionOut(BaseModel):

@@ -1,4 +1,4 @@
-"""Subscriptions: a plan paid per period. The first period's order activates it when paid."""
+"""Subscriptions: a catalogue plan paid per period. The first period's order activates it when paid."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from services.kit.uow import UnitOfWork
 from services.payments import repository
 from services.payments.models import Order, Subscription
 from services.payments.orders import claim_key, close_order, earlier_resource, open_order
+from services.payments.plans import plan_to_subscribe
 from services.payments.schemas import OrderCreate, SubscriptionCreate, SubscriptionOut
 from services.payments.service import Actor, PaymentsContext, audit, authorise, find_order, order_out
 
@@ -59,7 +60,11 @@ async def create_subscription(
     request: SubscriptionCreate,
     idempotency_key: str,
 ) -> tuple[SubscriptionOut, bool]:
-    """Starts a subscription once per idempotency key, with the order for its first period."""
+    """Starts a subscription to a catalogue plan once per idempotency key, with the order for its first period.
+
+    The price and period are the plan's as it is now; a retry under the same key returns the
+    subscription made the first time, even if the plan has since been repriced or retired.
+    """
     actor = Actor.of(identity, client)
     user_id = request.user_id or identity.user_id
     await authorise(db, actor, identity, owner=user_id, action="create_subscription", order_id=None)
@@ -71,20 +76,21 @@ async def create_subscription(
         earlier = await earlier_resource(db, operation="create_subscription", user_id=user_id, key=idempotency_key)
         subscription = await _find(db, earlier)
         return _out(subscription, await find_order(db, subscription.first_order_id), ctx), False
+    plan = await plan_to_subscribe(db=db, code=request.plan)
     first = OrderCreate(
         user_id=user_id,
-        amount_paise=request.amount_paise,
-        currency=request.currency,
-        description=f"{request.plan} ({request.period})"[:255],
+        amount_paise=plan.amount_paise,
+        currency="INR",
+        description=f"{plan.name} ({plan.period})"[:255],
     )
     order = await open_order(db, ctx, actor, order_id=uuid.uuid4(), request=first, subscription_id=subscription_id)
     subscription = Subscription(
         id=subscription_id,
         user_id=user_id,
-        plan=request.plan,
-        amount_paise=request.amount_paise,
-        currency=request.currency,
-        period=request.period,
+        plan=plan.code,
+        amount_paise=plan.amount_paise,
+        currency=plan.currency,
+        period=plan.period,
         status="pending",
         first_order_id=order.id,
         created_at=utcnow(),

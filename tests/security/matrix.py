@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.communication.webhooks import SIGNATURE_HEADER
-from tests.security.world import Academy, Account
+from tests.security.world import Academy, Account, expect
 
 CALLERS = ("anonymous", "other", "student", "admin")  # refusals first: a positive call may change state
 OK = range(200, 300)
@@ -221,8 +221,20 @@ async def save_method(a: Academy, caller: str) -> Call:
     return Call("/payments/methods", json=body)
 
 
+async def new_plan(a: Academy, caller: str) -> Call:
+    body = {"code": f"matrix-plan-{a.serial()}", "name": "Matrix plan", "amount_paise": 19_900, "period": "monthly"}
+    return Call("/subscriptions/plans", json=body)
+
+
+async def retire_new_plan(a: Academy, caller: str) -> Call:
+    code = f"matrix-retired-{a.serial()}"
+    plan = {"code": code, "name": "Matrix plan", "amount_paise": 19_900, "period": "yearly"}
+    expect(await a.http.post("/subscriptions/plans", json=plan, headers=a.accounts["admin"].headers), 201)
+    return Call(f"/subscriptions/plans/{code}/retire")
+
+
 async def subscribe_alice(a: Academy, caller: str) -> Call:
-    body = {"user_id": ids(a)["user_id"], "plan": "crash-course", "amount_paise": 49_900, "period": "monthly"}
+    body = {"user_id": ids(a)["user_id"], "plan": "neet-monthly"}
     return Call("/subscriptions/create", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
 
 
@@ -324,6 +336,11 @@ RULES: list[Rule] = [
     admins(
         "POST",
         "/email/send",
+    public("GET", "/subscriptions/plans", at("/subscriptions/plans")),
+    admins("GET", "/subscriptions/plans/all", at("/subscriptions/plans/all")),
+    admins("POST", "/subscriptions/plans", new_plan),
+    admins("PATCH", "/subscriptions/plans/{code}", at("/subscriptions/plans/neet-yearly", json={"name": "NEET, 1 yr"})),
+    admins("POST", "/subscriptions/plans/{code}/retire", retire_new_plan),
         at("/email/send", json={**ALICE, "subject": "Timetable", "body": "Classes start at 9."}),
     ),
     admins("POST", "/whatsapp/send-message", at("/whatsapp/send-message", json={"to": "+919812345678", "body": "Hi"})),

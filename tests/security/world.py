@@ -184,7 +184,7 @@ class Academy:
         return str(order["order_id"])
 
     async def subscribe(self, account: Account) -> str:
-        body = {"plan": "neet-monthly", "amount_paise": 99_900, "period": "monthly"}
+        body = {"plan": "neet-monthly"}
         created = expect(
             await self.http.post(
                 "/subscriptions/create", json=body, headers={**account.headers, "Idempotency-Key": uuid.uuid4().hex}

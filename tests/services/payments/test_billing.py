@@ -54,7 +54,7 @@ async def test_twenty_concurrent_payments_get_sequential_gapless_invoices(paymen
 
 @pytest.mark.integration
 async def test_a_subscription_starts_when_its_first_order_is_paid(payments: PaymentsApi) -> None:
-    body = {"plan": "NEET Crash Course Plus", "amount_paise": 49900, "period": "monthly"}
+    body = {"plan": "neet-monthly"}
     headers = {**payments.student, "Idempotency-Key": "sub-1"}
     created = await payments.client.post("/subscriptions/create", json=body, headers=headers)
     assert created.status_code == 201, created.text
@@ -62,7 +62,7 @@ async def test_a_subscription_starts_when_its_first_order_is_paid(payments: Paym
     assert subscription["status"] == "pending" and subscription["user_id"] == str(payments.student_id)
     again = await payments.client.post("/subscriptions/create", json=body, headers=headers)
     assert again.status_code == 200 and again.json() == subscription
-    other = await payments.client.post("/subscriptions/create", json={**body, "period": "yearly"}, headers=headers)
+    other = await payments.client.post("/subscriptions/create", json={"plan": "neet-yearly"}, headers=headers)
     assert other.status_code == 409 and other.headers["content-type"] == PROBLEM
     for_other = {**body, "user_id": str(payments.other_id)}
     refused = await payments.client.post(
@@ -88,7 +88,7 @@ async def test_a_subscription_starts_when_its_first_order_is_paid(payments: Paym
 
 @pytest.mark.integration
 async def test_cancelling_a_pending_subscription_cancels_its_order(payments: PaymentsApi) -> None:
-    body = {"plan": "Biology Annual", "amount_paise": 499900, "period": "yearly"}
+    body = {"plan": "neet-yearly"}
     created = await payments.client.post(
         "/subscriptions/create", json=body, headers={**payments.student, "Idempotency-Key": "y"}
     )

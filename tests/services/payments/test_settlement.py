@@ -246,7 +246,7 @@ async def test_published_events_keep_their_contracts(payments: PaymentsApi) -> N
     )
     dropped = await payments.create_order(key="a-dropped-order", amount_paise=130000)
     await payments.client.post(f"/payments/orders/{dropped['order_id']}/cancel", headers=payments.service)
-    body = {"plan": "Biology Monthly", "amount_paise": 99900, "period": "monthly"}
+    body = {"plan": "neet-monthly"}
     subscribed = await payments.client.post(
         "/subscriptions/create", json=body, headers={**payments.student, "Idempotency-Key": "contract-sub"}
     )
