@@ -42,6 +42,7 @@ class BenchNoted(Payload):
     event_type = "bench.noted"
     n: str
 
+
 metadata = MetaData()
 OUTBOX = define_outbox(metadata)
 INBOX = define_inbox(metadata)
@@ -61,7 +62,6 @@ async def _handle_many(events: Sequence[Event], session: Any) -> None:
 
 
 HANDLERS: dict[str, Handler] = {"batched": in_batches(_handle_many), "one at a time": _handle}
-
 
 
 def bare_pika(url: str, count: int) -> dict[str, float]:

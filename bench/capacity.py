@@ -6,10 +6,13 @@ closed-loop ceiling: 80% first, then a few steps of bisection between the highes
 and the lowest that did not. A step holds when p95 is within the SLO, server errors within the
 error budget, and 95% of the rate was served.
 
-Students: Locust (bench/students.py, the academy's StudentUser with 1–5 s of think time) doubles
-the students on the platform (through the gateway) step by step; each step is judged after the
-new students have arrived and settled, per service against its SLO. The platform held the most
-students of a step where every SLO held.
+Students: Locust (bench/students.py, the academy's StudentUser, FastHttpUser, with 10–30 s of
+think time by default) doubles the students on the platform (through the gateway) step by step;
+the students come from a pool made before the run (`cerebrum seed students`: accounts sharing one
+argon2 hash, tokens issued), so a step measures students studying, not registering. Each step is
+judged after the new students have arrived and settled, per service against its SLO, with the
+server processes' CPU per request served and the load generator's share of its core. The
+platform held the most students of a step where every SLO held.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from bench.platforms import Distributed
 
 STEP_SECONDS = int(os.environ.get("BENCH_STEP_SECONDS", "3"))
 RATE_STEPS = int(os.environ.get("BENCH_RATE_STEPS", "4"))
-STUDENT_SECONDS = int(os.environ.get("BENCH_STUDENT_SECONDS", "90"))
-SPAWN_RATE = float(os.environ.get("BENCH_SPAWN_RATE", "25"))
-THINK = (os.environ.get("BENCH_THINK_MIN", "1"), os.environ.get("BENCH_THINK_MAX", "5"))
-LEVELS = os.environ.get("BENCH_LEVELS", "50,100,200,400,800,1600,3200,6400,10000")
-SETTLE = int(os.environ.get("BENCH_SETTLE", "3"))
-HOLD = int(os.environ.get("BENCH_HOLD", "8"))
+STUDENT_SECONDS = int(os.environ.get("BENCH_STUDENT_SECONDS", "900"))
+SPAWN_RATE = float(os.environ.get("BENCH_SPAWN_RATE", "100"))
+THINK = (os.environ.get("BENCH_THINK_MIN", "10"), os.environ.get("BENCH_THINK_MAX", "30"))
+LEVELS = os.environ.get("BENCH_LEVELS", "100,200,400,800,1600,3200,6400,10000,12000")
+# A newly arrived student acts at once: the window starts once the longest think has passed.
+SETTLE = int(os.environ.get("BENCH_SETTLE", THINK[1]))
+HOLD = int(os.environ.get("BENCH_HOLD", "60"))
 TARGET_STUDENTS = 10_000
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,15 +131,18 @@ def _capacity(judged: list[dict[str, Any]]) -> dict[str, Any]:
         "broke_at_students": broke["users"] if broke else None,
         "broken_services": {k: v for k, v in broke["services"].items() if not v["ok"]} if broke else {},
     }
+    for key in ("cpu_us_per_request", "cpu_us_per_request_by_process", "server_cores_used",
+                "load_generator_cores_used", "cores_busy"):  # fmt: skip
+        result[key] = held.get(key) if held else None
     short = 1 - result["students_held"] / TARGET_STUDENTS
     result["miss"] = None if short <= 0 else f"{short:.0%} short of the plan's {TARGET_STUDENTS:,}"
     return result
 
 
 def students(
-    url: str, name: str, pids: dict[str, int], *, profile_pid: int | None = None
+    url: str, name: str, pids: dict[str, int], *, pool: Path, profile_pid: int | None = None
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Students arriving through ``url`` until the SLOs break; returns the verdict and peak RSS."""
+    """Students from ``pool`` arriving through ``url`` until the SLOs break; returns the verdict and peak RSS."""
     out = (OUT / f"students-{name}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "students.json").unlink(missing_ok=True)
@@ -151,6 +158,8 @@ def students(
         "BENCH_SETTLE": str(SETTLE),
         "BENCH_HOLD": str(HOLD),
         "BENCH_OBJECTIVES": json.dumps(objectives()),
+        "BENCH_SERVER_PIDS": json.dumps(pids),
+        "LOAD_POOL": str(pool),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
     argv = [
@@ -160,7 +169,7 @@ def students(
     ]  # fmt: skip
     COMMANDS.append(
         f"LOAD_THINK_MIN={THINK[0]} LOAD_THINK_MAX={THINK[1]} BENCH_LEVELS={LEVELS} BENCH_SPAWN_RATE={SPAWN_RATE:g} "
-        f"BENCH_SETTLE={SETTLE} BENCH_HOLD={HOLD} BENCH_STUDENT_SECONDS={STUDENT_SECONDS} "
+        f"BENCH_SETTLE={SETTLE} BENCH_HOLD={HOLD} BENCH_STUDENT_SECONDS={STUDENT_SECONDS} LOAD_POOL={pool} "
         + " ".join(pinned(LOAD_CPU, argv))
     )
     print(
@@ -172,11 +181,13 @@ def students(
     busy = memory.CoreUse()
     with memory.peak_while(pids) as peak:
         if profile_pid is None:
-            subprocess.run(pinned(LOAD_CPU, argv), env=env, cwd=ROOT, capture_output=True, timeout=STUDENT_SECONDS + 90)
+            subprocess.run(
+                pinned(LOAD_CPU, argv), env=env, cwd=ROOT, capture_output=True, timeout=STUDENT_SECONDS + 120
+            )
         else:
             with profile.recording(f"students-{name}", profile_pid, STUDENT_SECONDS, rate=50) as recorded:
                 subprocess.run(
-                    pinned(LOAD_CPU, argv), env=env, cwd=ROOT, capture_output=True, timeout=STUDENT_SECONDS + 90
+                    pinned(LOAD_CPU, argv), env=env, cwd=ROOT, capture_output=True, timeout=STUDENT_SECONDS + 120
                 )
             where = recorded.summary
     cores = busy.since()
@@ -184,6 +195,7 @@ def students(
     judged = json.loads(verdicts.read_text())["judged"] if verdicts.exists() else []
     result: dict[str, Any] = {
         "platform": name,
+        "students_from": "a pool made before the run, signed in (cerebrum seed students)",
         "think_time_s": f"{THINK[0]}-{THINK[1]}",
         "arrivals_per_s": SPAWN_RATE,
         "levels": LEVELS,

@@ -114,7 +114,14 @@ def wait_ready(url: str, probe: str, process: subprocess.Popen[bytes], *, timeou
 
 
 def start(
-    name: str, argv: list[str], env: dict[str, str], port: int, *, cpu: str | None = SERVER_CPU, whole_env: bool = False
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    port: int,
+    *,
+    cpu: str | None = SERVER_CPU,
+    whole_env: bool = False,
+    cwd: Path | None = None,
 ) -> Running:
     """Starts a server process with its output in bench/out/<name>.log, pinned to ``cpu`` when given.
 
@@ -126,7 +133,7 @@ def start(
     with open(log, "wb") as out:
         command = pinned(cpu, argv) if cpu is not None else argv
         full = env if whole_env else {**os.environ, **env}
-        process = subprocess.Popen(command, env=full, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=full, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     record(pinned(cpu or SERVER_CPU, argv), env)  # started anywhere, pinned once ready
     return Running(name, f"http://127.0.0.1:{port}", process, log, command)
 

@@ -133,7 +133,6 @@ async def raw_copy(schema: str, events: list[dict[str, Any]], *, table: str) -> 
         await conn.close()
 
 
-
 def _clear_redis(prefix: str) -> None:
     import redis
 

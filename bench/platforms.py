@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -108,8 +109,6 @@ class Distributed:
         }
 
 
-
-
 def _prepare(env: dict[str, str]) -> None:
     """``cerebrum db upgrade`` (every schema, every consumer's queues) and ``cerebrum seed catalogue``."""
     from cerebrum.registry import SERVICES as SPECS
@@ -126,9 +125,8 @@ def _prepare(env: dict[str, str]) -> None:
 
 async def _demo_questions(env: dict[str, str]) -> None:
     from services.assessments.bank import seed_demo_questions
-    from services.kit.app import ServiceKit
 
-    kit = ServiceKit.build(seed.settings_from("assessments", env))
+    kit = seed.kit_for("assessments", env)
     try:
         async with kit.db.session_scope() as db:
             await seed_demo_questions(db=db)
@@ -174,9 +172,30 @@ def make_student(gateway: str) -> Student:
     return Student(user_id=str(user_id), token=tokens["access_token"], course_id=course_id, seeded=seeded)
 
 
+def _serve_argv(source: Path | None, without: tuple[str, ...]) -> list[str]:
+    """``python -m cerebrum.cli`` from this tree, or from ``source`` (another revision's checkout) with the
+    named modules made unimportable (e.g. ``hiredis``: a revision before it relied on it)."""
+    if source is None and not without:
+        return [sys.executable, "-m", "cerebrum.cli"]
+    boot = (
+        f"import runpy, sys; sys.modules.update(dict.fromkeys({list(without)!r})); sys.argv[0] = 'cerebrum'; "
+        "runpy.run_module('cerebrum.cli', run_name='__main__', alter_sys=True)"
+    )
+    return [sys.executable, "-c", boot]
+
+
 @contextmanager
-def distributed(sink_port: int) -> Iterator[Distributed]:
-    """Starts the distributed platform on its own database, vhost and key prefix; drops them afterwards."""
+def distributed(
+    sink_port: int,
+    *,
+    source: Path | None = None,
+    without: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Distributed]:
+    """Starts the distributed platform on its own database, vhost and key prefix; drops them afterwards.
+
+    ``source``: the services run from that checkout (another revision) instead of this one.
+    """
     tag = uuid.uuid4().hex[:10]
     database, vhost, prefix = f"bench_dist_{tag}", f"bench-dist-{tag}", f"bench:{tag}:"
     data_dir = (OUT / f"distributed-{tag}").resolve()
@@ -188,7 +207,10 @@ def distributed(sink_port: int) -> Iterator[Distributed]:
         "REDIS_KEY_PREFIX": prefix,
         "RABBITMQ_URL": f"amqp://{RABBITMQ}/{vhost}",
         "DATA_DIR": str(data_dir),
+        **(extra_env or {}),
     }
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     asyncio.run(sql(f'CREATE DATABASE "{database}"'))
     started: list[Running] = []
     try:
@@ -205,10 +227,10 @@ def distributed(sink_port: int) -> Iterator[Distributed]:
         env |= {"UPSTREAMS": json.dumps(upstreams), **{f"{n.upper()}_URL": u for n, u in upstreams.items()}}
         print("bench: distributed platform — starting seven services and the gateway…", flush=True)
         for name, port in ports.items():
-            argv = [sys.executable, "-m", "cerebrum.cli", "serve", name, "--port", str(port), "--no-migrate"]
-            started.append(start(f"distributed-{name}", argv, env, port, cpu=None))
+            argv = [*_serve_argv(source, without), "serve", name, "--port", str(port), "--no-migrate"]
+            started.append(start(f"distributed-{name}", argv, env, port, cpu=None, cwd=source))
         for running in started:
-            wait_ready(running.url, "/ready", running.process, timeout=180, name=running.name)
+            wait_ready(running.url, "/ready", running.process, timeout=600, name=running.name)
             pin(running.pid, SERVER_CPU)
         by_name = {r.name.removeprefix("distributed-"): r for r in started}
         gateway = by_name.pop("gateway")

@@ -96,21 +96,43 @@ def _cores(busy: dict[str, float]) -> str:
 
 
 def students(runs: list[dict[str, Any]]) -> list[str]:
-    think = runs[0]["think_time_s"].replace("-", "–") if runs else "1–5"
+    think = runs[0]["think_time_s"].replace("-", "–") if runs else "10–30"
     lines = [
-        f"| concurrent students (think time {think} s) | held within every p95 SLO | req/s then | broke at "
-        "| first SLO broken | cores busy (server / load) | target 10,000 |",
-        "|---|---:|---:|---:|---|---|---|",
+        f"| concurrent students from a pre-made pool (think time {think} s) | held within every p95 SLO "
+        "| req/s then | server CPU µs per request | server cores used / load generator's | broke at "
+        "| first SLO broken | cores busy | target 10,000 |",
+        "|---|---:|---:|---:|---|---:|---|---|---|",
     ]
     for r in runs:
-        broken = ", ".join(f"{k} p95 {v['p95_ms']:.0f} ms" for k, v in (r.get("broken_services") or {}).items())
+        broken = ", ".join(
+            f"{k} p95 {v['p95_ms']:.0f} ms" + (f", {v['errors']} errors" if v.get("errors") else "")
+            for k, v in (r.get("broken_services") or {}).items()
+        )
+        used = r.get("server_cores_used")
+        gen = r.get("load_generator_cores_used")
         lines.append(
             f"| {r['platform']} | {_n(r['students_held'])} | {_n(r['requests_per_s_at_that_load'])} "
+            f"| {_n(r.get('cpu_us_per_request'))} | {'—' if used is None else f'{used:.2f} / {gen:.2f}'} "
             f"| {_n(r.get('broke_at_students')) if r['broke'] else 'did not break'} | {broken or '—'} "
             f"| {_cores(r.get('cores_busy') or {})} | {_verdict(r)} |"
         )
+    steps = [
+        "| step (students) | req/s | every SLO held | server CPU µs per request | server cores used "
+        "| load generator cores used | slowest p95 |",
+        "|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for r in runs:
+        for v in r.get("judged", []):
+            slowest = max(v["services"].items(), key=lambda kv: kv[1]["p95_ms"], default=None)
+            worst = f"{slowest[0]} {slowest[1]['p95_ms']:.0f} ms" if slowest else "—"
+            steps.append(
+                f"| {r['platform']} {_n(v['users'])} | {_n(v['rps'], 1)} | {'yes' if v['ok'] else '**no**'} "
+                f"| {_n(v.get('cpu_us_per_request'))} | {_n(v.get('server_cores_used'), 2)} "
+                f"| {_n(v.get('load_generator_cores_used'), 2)} "
+                f"| {worst} |"
+            )
     where = next((r["where_the_time_goes"] for r in runs if r.get("where_the_time_goes")), None)
-    return lines + _where("embedded platform under the students", where)
+    return lines + [""] + steps + _where("embedded platform under the students", where)
 
 
 def memory(section: dict[str, Any]) -> list[str]:
@@ -174,6 +196,43 @@ def migration(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
+    """Server CPU µs per request by request type, each run of the comparison side by side."""
+    runs = comparison["runs"]
+    head = " | ".join(f"{r['label']} µs (gateway / owner / others)" for r in runs)
+    change = comparison.get("change") or "as measured"
+    lines = [
+        f"Server CPU per request through the gateway, {change} ({comparison['when']}, "
+        f"{comparison['requests_each'] - 1} of each, one after another, kept-alive connections):",
+        "",
+        f"| request | {head} |" + (" change |" if len(runs) > 1 else ""),
+        "|---|" + "---:|" * len(runs) + ("---:|" if len(runs) > 1 else ""),
+    ]
+    by_run = [{row["request"]: row for row in r["rows"]} for r in runs]
+    for kind in by_run[0]:
+        cells = []
+        for rows in by_run:
+            row = rows.get(kind)
+            cells.append(
+                "—"
+                if row is None
+                else f"{row['cpu_us']:,} ({row['gateway']:,} / {row['owning_service']:,} / {row['others']:,})"
+            )
+        line = f"| {kind} | " + " | ".join(cells) + " |"
+        if len(runs) > 1 and kind in by_run[-1]:
+            first, last = by_run[0][kind]["cpu_us"], by_run[-1][kind]["cpu_us"]
+            line += f" {(last - first) / first:+.0%} |" if first else " — |"
+        lines.append(line)
+    return lines
+
+
+def cpu(section: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for comparison in section.get("comparisons", []):
+        lines += [*cpu_comparison(comparison), ""]
+    return lines[:-1]
+
+
 def markdown(results: dict[str, Any]) -> str:
     """Every table the run produced, in the order the issue lists them."""
     parts: list[list[str]] = []
@@ -186,6 +245,8 @@ def markdown(results: dict[str, Any]) -> str:
     if "capacity" in results:
         parts.append(rates(results["capacity"]["rates"]))
         parts.append(students(results["capacity"]["students"]))
+    if results.get("cpu_per_request", {}).get("comparisons"):
+        parts.append(cpu(results["cpu_per_request"]))
     if "memory" in results:
         parts.append(memory(results["memory"]))
     for key, table in (("event_bus", bus), ("analytics_ingest", ingest), ("data_migration", migration)):

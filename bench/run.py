@@ -15,6 +15,8 @@ bench/results.md.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import platform
@@ -27,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import capacity, ceiling, gateway, memory, platforms, report, tax
+from bench import capacity, ceiling, gateway, memory, platforms, report, seed, tax
 from bench.harness import COMMANDS, LOAD_CPU, OUT, PG_URL, REDIS_URL, SERVER_CPU, ensure_wrk, free_port
 
 RESULTS = Path("bench/results.json")
@@ -127,46 +129,142 @@ def timed(timings: dict[str, float], name: str, step: Callable[[], T]) -> T:
         timings[name] = round(time.perf_counter() - started, 1)
 
 
-def platform_figures(sink_port: int, results: dict[str, Any], timings: dict[str, float]) -> None:
+def student_pool(env: dict[str, str], name: str, timings: dict[str, float]) -> Path:
+    """`cerebrum seed students` for the largest step, made in the platform's users store before the load."""
+    from cerebrum.pool import make_pool
+
+    count = max(int(n) for n in capacity.LEVELS.split(","))
+    settings = seed.settings_from("users", env)
+    print(f"bench: {count:,} students made before the load on the {name} platform…", flush=True)
+    pool = asyncio.run(
+        make_pool(count, password=platforms.PASSWORD, ttl_seconds=capacity.STUDENT_SECONDS + 3600, settings=settings)
+    )
+    timings[f"pool_{name}"] = pool.seconds
+    path = (OUT / f"students-{name}" / "pool.json").resolve()
+    pool.write(path)
+    COMMANDS.append(f"cerebrum seed students --count {count} --out {path}  # in-process, the platform's environment")
+    return path
+
+
+def platform_figures(
+    sink_port: int, results: dict[str, Any], timings: dict[str, float], *, only_students: bool = False
+) -> None:
     """Gateway, ceiling, capacity and memory: on the distributed platform, then the embedded one."""
     started = time.perf_counter()
+    students: list[dict[str, Any]] = []
     with platforms.distributed(sink_port) as distributed:
         timings["distributed_start"] = round(time.perf_counter() - started, 1)
         pids = {name: running.pid for name, running in distributed.processes.items()}
         idle = memory.snapshot(pids)
-        results["framework_ceiling"] = timed(timings, "ceiling", lambda: ceiling.run(distributed))
-        results["gateway_overhead"] = timed(timings, "gateway", lambda: gateway.run(distributed))
-        rates = timed(timings, "rates", lambda: capacity.rates(distributed, results["framework_ceiling"]))
+        if not only_students:
+            results["framework_ceiling"] = timed(timings, "ceiling", lambda: ceiling.run(distributed))
+            results["gateway_overhead"] = timed(timings, "gateway", lambda: gateway.run(distributed))
+            rates = timed(timings, "rates", lambda: capacity.rates(distributed, results["framework_ceiling"]))
+            results.setdefault("capacity", {})["rates"] = rates
+        pool = student_pool(distributed.env, "distributed", timings)
         spread, peak = timed(
-            timings, "students_distributed", lambda: capacity.students(distributed.gateway.url, "distributed", pids)
-        )
-        results["memory"] = {"distributed": {"idle_mb": idle, "load_mb": peak}}
-    started = time.perf_counter()
-    with platforms.embedded(sink_port) as embedded:
-        from slo.load.runner import warm_up
-
-        warm_up(embedded.url, embedded_accounts(embedded.argv))
-        timings["embedded_start"] = round(time.perf_counter() - started, 1)
-        idle_mb = memory.rss_mb(embedded.pid)
-        one, peak = timed(
             timings,
-            "students_embedded",
-            lambda: capacity.students(embedded.url, "embedded", {"embedded": embedded.pid}, profile_pid=embedded.pid),
+            "students_distributed",
+            lambda: capacity.students(distributed.gateway.url, "distributed", pids, pool=pool),
         )
-        results["memory"]["embedded"] = {"idle_mb": idle_mb, "load_mb": peak["embedded"]}
-    results["capacity"] = {"rates": rates, "students": [spread, one]}
+        students.append(spread)
+        results.setdefault("memory", {})["distributed"] = {"idle_mb": idle, "load_mb": peak}
+    if not only_students:
+        started = time.perf_counter()
+        with platforms.embedded(sink_port) as embedded:
+            from slo.load.runner import warm_up
+
+            warm_up(embedded.url, embedded_accounts(embedded.argv))
+            timings["embedded_start"] = round(time.perf_counter() - started, 1)
+            idle_mb = memory.rss_mb(embedded.pid)
+            env = {**platforms.TUNING, "DATA_DIR": embedded.argv[embedded.argv.index("--data-dir") + 1]}
+            pool = student_pool(env, "embedded", timings)
+            one, peak = timed(
+                timings,
+                "students_embedded",
+                lambda: capacity.students(
+                    embedded.url, "embedded", {"embedded": embedded.pid}, pool=pool, profile_pid=embedded.pid
+                ),
+            )
+            students.append(one)
+            results["memory"]["embedded"] = {"idle_mb": idle_mb, "load_mb": peak["embedded"]}
+    results.setdefault("capacity", {})["students"] = students
+    results["students"] = headline(spread)
+
+
+def headline(run: dict[str, Any]) -> dict[str, Any]:
+    """The figures the README quotes: students held within every SLO, at what think time, rate and CPU."""
+    return {
+        "platform": run["platform"],
+        "held_within_slo": run["students_held"],
+        "think_seconds": [float(t) for t in run["think_time_s"].split("-")],
+        "rps": run["requests_per_s_at_that_load"],
+        "cpu_us_per_request": run["cpu_us_per_request"],
+        "cpu_us_per_request_by_process": run["cpu_us_per_request_by_process"],
+        "server_cores_used": run["server_cores_used"],
+        "load_generator_cores_used": run["load_generator_cores_used"],
+        "broke_at": run["broke_at_students"],
+        "broken_services": run["broken_services"],
+        "from_pool": True,
+    }
 
 
 def embedded_accounts(argv: list[str]) -> Path:
     return Path(argv[argv.index("--data-dir") + 1]) / "demo-accounts.json"
 
 
-def main() -> None:
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--only",
+        choices=("all", "students"),
+        default="all",
+        help="students: only the concurrent students on the distributed platform, merged into the last results",
+    )
+    parser.add_argument("--think", help="think time MIN-MAX seconds (default 10-30; 5-15 and 1-5 as options)")
+    parser.add_argument("--levels", help="student steps, e.g. 100,200,400 (default up to 12,000)")
+    parser.add_argument("--hold", type=int, help="seconds each step is judged over (default 60)")
+    parser.add_argument("--settle", type=int, help="seconds after arrivals before judging (default: max think)")
+    parser.add_argument("--seconds", type=int, help="the students' run stops after this many seconds (default 900)")
+    return parser.parse_args(argv)
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Flags win over BENCH_* variables for this run."""
+    if args.think:
+        low, _, high = args.think.partition("-")
+        capacity.THINK = (low, high or low)
+        if args.settle is None:
+            capacity.SETTLE = int(float(high or low))
+    if args.levels:
+        capacity.LEVELS = args.levels
+    for flag, name in (("hold", "HOLD"), ("settle", "SETTLE"), ("seconds", "STUDENT_SECONDS")):
+        if getattr(args, flag) is not None:
+            setattr(capacity, name, getattr(args, flag))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = options(argv)
+    configure(args)
     began = time.perf_counter()
     ensure_wrk()
     OUT.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
-    timings: dict[str, float] = {}
+    if args.only == "students":
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results["students_run"] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+        timings: dict[str, float] = results.setdefault("timings_s", {})
+        sink_port = free_port()
+        sink_argv = [sys.executable, "-m", "bench.otlp_sink", str(sink_port)]
+        sink = subprocess.Popen(sink_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            platform_figures(sink_port, results, timings, only_students=True)
+        finally:
+            sink.terminate()
+        results["settings"] = settings()
+        write(results)
+        return
+    results = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+    timings = {}
     sink_port = free_port()
     sink_argv = [sys.executable, "-m", "bench.otlp_sink", str(sink_port)]
     COMMANDS.append(" ".join(sink_argv))

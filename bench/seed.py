@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+from typing import TYPE_CHECKING
 
 from services.kit.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from services.kit.app import ServiceKit
 
 
 def settings_class(name: str) -> type[ServiceSettings]:
@@ -30,11 +34,21 @@ def settings_from(name: str, env: dict[str, str]) -> ServiceSettings:
         os.environ.update(saved)
 
 
-async def _prepare(name: str, env: dict[str, str], catalogue: bool) -> None:
+def kit_for(name: str, env: dict[str, str]) -> ServiceKit:
+    """The service's kit as its app builds it: its database, and its outbox for the events seeding records."""
     from services.kit.app import ServiceKit
-    from services.kit.migrations import upgrade
 
     kit = ServiceKit.build(settings_from(name, env))
+    outbox = getattr(importlib.import_module(f"services.{name}.models"), "OUTBOX", None)
+    if outbox is not None:
+        kit.db.record_events_in(outbox, source=kit.settings.service_name)
+    return kit
+
+
+async def _prepare(name: str, env: dict[str, str], catalogue: bool) -> None:
+    from services.kit.migrations import upgrade
+
+    kit = kit_for(name, env)
     try:
         await upgrade(kit.db, importlib.import_module(f"services.{name}.app").MIGRATIONS)
         if catalogue:

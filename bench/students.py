@@ -1,12 +1,15 @@
 """Locust file for `make bench`: the academy's students (slo/load/locustfile.py) in steps of concurrency.
 
 The number of students doubles from step to step (BENCH_LEVELS). At each step the new students
-arrive (BENCH_SPAWN_RATE a second, each registering and logging in), the platform is given
-BENCH_SETTLE seconds to absorb their arrival, then BENCH_HOLD seconds of browsing, searching,
-tests and enrolments (LOAD_THINK_MIN–MAX seconds of think time) are judged per service against its
-SLO: p95 latency, and the share of server errors (setup steps left out). After the first step
-that fails, one step halfway back down is tried; then the run stops, as it does after
-BENCH_STUDENT_SECONDS. The verdicts go to ``$LOAD_OUT/students.json``.
+arrive (BENCH_SPAWN_RATE a second; from the pool made before the run, LOAD_POOL, already signed
+in, or else each registering and logging in), the platform is given BENCH_SETTLE seconds to absorb
+their arrival, then BENCH_HOLD seconds of browsing, searching, tests and enrolments
+(LOAD_THINK_MIN–MAX seconds of think time) are judged per service against its SLO: p95 latency,
+and the share of server errors (setup steps left out). Over the same window the CPU time of every
+server process (BENCH_SERVER_PIDS, with any worker processes they start), of this load generator,
+and of each core is read from /proc: server CPU over requests served is the step's CPU per request.
+After the first step that fails, one step halfway back down is tried; then the run stops, as it
+does after BENCH_STUDENT_SECONDS. The verdicts go to ``$LOAD_OUT/students.json``.
 """
 
 from __future__ import annotations
@@ -18,19 +21,61 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from locust import LoadTestShape, events
 
 from slo.load.locustfile import StudentUser  # noqa: F401 - the user Locust runs
 
 OUT = Path(os.environ.get("LOAD_OUT", "."))
-LEVELS = [int(n) for n in os.environ.get("BENCH_LEVELS", "50,100,200,400,800,1600,3200,6400,10000").split(",")]
-SPAWN_RATE = float(os.environ.get("BENCH_SPAWN_RATE", "25"))
-SETTLE = float(os.environ.get("BENCH_SETTLE", "3"))
-HOLD = float(os.environ.get("BENCH_HOLD", "8"))
-SECONDS = float(os.environ.get("BENCH_STUDENT_SECONDS", "90"))
+LEVELS = [int(n) for n in os.environ.get("BENCH_LEVELS", "100,200,400,800,1600,3200,6400,10000,12000").split(",")]
+SPAWN_RATE = float(os.environ.get("BENCH_SPAWN_RATE", "100"))
+SETTLE = float(os.environ.get("BENCH_SETTLE", "30"))
+HOLD = float(os.environ.get("BENCH_HOLD", "60"))
+SECONDS = float(os.environ.get("BENCH_STUDENT_SECONDS", "900"))
 MINIMUM = 20
 OBJECTIVES: dict[str, dict[str, Any]] = json.loads(os.environ.get("BENCH_OBJECTIVES", "{}"))
+SERVERS: dict[str, int] = json.loads(os.environ.get("BENCH_SERVER_PIDS", "{}"))
 OWNER = {prefix: name for name, o in OBJECTIVES.items() for prefix in o["prefixes"]}
+
+
+class CpuClock:
+    """CPU seconds of the server processes (and their children), of this process, and of each core."""
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.servers = {name: psutil.Process(pid) for name, pid in SERVERS.items()}
+        self.at = time.monotonic()
+        self.start = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        used: dict[str, float] = {}
+        for name, process in self.servers.items():
+            try:
+                tree = [process, *process.children(recursive=True)]
+                used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in tree)
+            except psutil.Error:
+                used[name] = 0.0
+        mine = self.me.cpu_times()
+        return {"servers": used, "load": mine.user + mine.system, "cores": psutil.cpu_times(percpu=True)}
+
+    def since(self, requests: int) -> dict[str, Any]:
+        now, wall = self._read(), max(time.monotonic() - self.at, 1e-6)
+        spent = {name: now["servers"][name] - self.start["servers"].get(name, 0.0) for name in now["servers"]}
+        total = sum(spent.values())
+        cores = {}
+        for n, (a, b) in enumerate(zip(self.start["cores"], now["cores"], strict=False)):
+            busy = (sum(b) - b.idle - b.iowait) - (sum(a) - a.idle - a.iowait)
+            cores[f"cpu{n}"] = round(busy / max(sum(b) - sum(a), 1e-6), 3)
+        return {
+            "cpu_us_per_request": round(total / requests * 1e6) if requests and SERVERS else None,
+            "cpu_us_per_request_by_process": {k: round(v / requests * 1e6) for k, v in spent.items()}
+            if requests
+            else {},
+            "server_cores_used": round(total / wall, 3),
+            "load_generator_cores_used": round((now["load"] - self.start["load"]) / wall, 3),
+            "cores_busy": cores,
+        }
+
 
 # Every judged request since the start: (seconds since start, service, response ms, server error).
 requests: list[tuple[float, str, float, bool]] = []
@@ -53,16 +98,19 @@ def _record(name: str, response_time: float, response: Any = None, exception: An
         requests.append((time.monotonic() - started, service, response_time, failed))
 
 
-def judge(users: int, since: float, until: float) -> dict[str, Any]:
+def judge(users: int, since: float, until: float, clock: CpuClock | None = None) -> dict[str, Any]:
     """Each service's p95 and server-error share between ``since`` and ``until`` against its SLO."""
     window = [r for r in requests if since <= r[0] < until]
     verdict: dict[str, Any] = {
         "users": users,
         "seconds": round(until - since, 1),
         "rps": round(len(window) / (until - since), 1),
+        "requests": len(window),
         "services": {},
         "ok": True,
     }
+    if clock is not None:
+        verdict |= clock.since(len(window))
     for service, objective in OBJECTIVES.items():
         times = sorted(r[2] for r in window if r[1] == service)
         if len(times) < MINIMUM:
@@ -83,6 +131,7 @@ class Steps(LoadTestShape):
         self.levels = list(LEVELS)
         self.level = self.levels.pop(0)
         self.reached: float | None = None
+        self.window: tuple[float, CpuClock] | None = None
         self.refined = False
 
     def tick(self) -> tuple[int, float] | None:
@@ -91,13 +140,16 @@ class Steps(LoadTestShape):
         if self.reached is None:
             if users == self.level:
                 self.reached = now
-        elif now >= self.reached + SETTLE + HOLD:
-            verdict = judge(self.level, self.reached + SETTLE, now)
+        elif self.window is None:
+            if now >= self.reached + SETTLE:
+                self.window = (now, CpuClock())
+        elif now >= self.window[0] + HOLD:
+            verdict = judge(self.level, self.window[0], now, self.window[1])
             judged.append(verdict)
             following = self._next(verdict["ok"])
             if following is None:
                 return None
-            self.level, self.reached = following, None
+            self.level, self.reached, self.window = following, None, None
         if self.get_run_time() >= SECONDS:
             return None
         return self.level, SPAWN_RATE

@@ -164,6 +164,25 @@ def seed_questions(
     asyncio.run(runner.load_question_bank(count=count, seed=seed, console=console))
 
 
+@seed_app.command("students")
+def seed_students(
+    count: Annotated[int, typer.Option(min=1, help="How many student accounts.")] = 10_000,
+    out: Annotated[Path, typer.Option(help="Where to write the accounts and tokens (JSON, mode 600).")] = Path(
+        "data/student-pool.json"
+    ),
+    ttl: Annotated[int, typer.Option(min=60, help="Seconds the access tokens stay valid.")] = 4 * 3600,
+) -> None:
+    """Creates a pool of student accounts for a load (one shared password, hashed once) and their tokens."""
+    from cerebrum.pool import make_pool
+    from cerebrum.runner import migrate
+
+    password = f"Mitochondria-{os.urandom(9).hex()}-7"
+    asyncio.run(migrate(["users"], console=console))
+    pool = asyncio.run(make_pool(count, password=password, ttl_seconds=ttl))
+    pool.write(out)
+    console.print(f"[green]{count:,} students[/] in {pool.seconds:.1f}s; accounts and tokens in {out} (mode 600)")
+
+
 @keys_app.command("generate")
 def keys_generate() -> None:
     """Prints a new Ed25519 key pair as JWT_PRIVATE_KEY / JWT_PUBLIC_KEY lines for an env file."""

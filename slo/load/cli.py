@@ -44,13 +44,23 @@ def run_command(
         str | None, typer.Option(help="The platform or gateway to load (default: start the embedded platform).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for stats and reports (default slo/out/<time>).")] = None,
-    think_time: Annotated[str, typer.Option(help="Seconds a user thinks between steps, MIN-MAX.")] = "1-5",
+    think_time: Annotated[
+        str, typer.Option(help="Seconds a user thinks between steps, MIN-MAX: 10-30 (a student reading), 5-15, 1-5.")
+    ] = "10-30",
     strict: Annotated[
         bool, typer.Option(help="A step on a prefix the platform does not serve yet fails instead of being skipped.")
     ] = False,
     accounts: Annotated[
         Path | None, typer.Option(help="demo-accounts.json with the admin to log in as (with --url).")
     ] = None,
+    pool: Annotated[
+        Path | None,
+        typer.Option(help="Students made by `cerebrum seed students` (with --url): they do not register."),
+    ] = None,
+    pool_size: Annotated[
+        int,
+        typer.Option(min=0, help="Without --url: make this many students before the run (0: each registers)."),
+    ] = 0,
 ) -> None:
     """Runs Locust headless against the platform and writes CSV/JSON stats and Locust's HTML report."""
     if shape not in SHAPES:
@@ -69,6 +79,8 @@ def run_command(
         think=_think(think_time),
         strict=strict,
         accounts=accounts,
+        pool=pool.resolve() if pool else None,
+        pool_size=pool_size,
     )
     try:
         summary = run(plan, console)

@@ -3,8 +3,9 @@
 Students open the home page (profile and catalogue) and browse and search often, look at the
 curriculum, take tests and check the leaderboard now and then, track progress and open their
 dashboard in between, and enrol and pay rarely. Each student registers fresh (their own account,
-so nothing is shared between users) and thinks between steps. Every request is marked synthetic:
-``X-Synthetic: locust`` and W3C ``baggage: synthetic=true,load_test=<run id>``.
+so nothing is shared between users), or takes the next account of a pool made before the run
+(LOAD_POOL, written by `cerebrum seed students`, already signed in), and thinks between steps.
+Every request is marked synthetic: ``X-Synthetic: locust`` and W3C ``baggage: synthetic=true,load_test=<run id>``.
 
 A step on a prefix the platform does not serve yet (not in the gateway's merged OpenAPI, or
 answered 404/501 by the gateway itself) is skipped and counted, unless LOAD_STRICT=1 makes it a
@@ -14,6 +15,7 @@ failure. A request fails when it gets a 5xx, no answer, or a status its step did
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import random
@@ -44,6 +46,9 @@ SETUP = "[setup]"
 # A student coming back for a new session logs in again (argon2 on every login): a task of this
 # weight when LOAD_LOGIN_WEIGHT is set (`cerebrum slo quiet` sets it), none otherwise.
 LOGIN_WEIGHT = int(os.environ.get("LOAD_LOGIN_WEIGHT", "0"))
+# A pool of accounts made before the run (`cerebrum seed students`): each student takes the next
+# one, already signed in, instead of registering on arrival.
+POOL_FILE = os.environ.get("LOAD_POOL")
 
 served: set[str] | None = None
 """First path segments the gateway serves (from its merged OpenAPI); None: unknown, try them all."""
@@ -125,6 +130,17 @@ def _not_served(response: Any) -> bool:
         return False
 
 
+def _pool() -> tuple[str, list[dict[str, str]]] | None:
+    if not POOL_FILE:
+        return None
+    pool = json.loads(Path(POOL_FILE).read_text())
+    return str(pool["password"]), list(pool["accounts"])
+
+
+POOL = _pool()
+_next_account = itertools.count()
+
+
 def _subject(token: str) -> str:
     payload = token.split(".")[1]
     return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
@@ -136,6 +152,13 @@ class StudentUser(AcademyUser):
     def on_start(self) -> None:
         super().on_start()
         self.enrollments: list[tuple[str, str]] = []
+        if POOL is not None:
+            password, accounts = POOL
+            account = accounts[next(_next_account) % len(accounts)]
+            self.credentials = {"email": account["email"], "password": password}
+            self.user_id = account["user_id"]
+            self.auth = {"Authorization": f"Bearer {account['token']}"}
+            return
         email = f"load-{RUN_ID}-{uuid.uuid4().hex[:12]}@example.com"
         password = f"Mitochondria-{secrets.token_urlsafe(9)}-7"
         body = {"email": email, "password": password, "full_name": "Load Student", "grade": "12", "target_exam": "NEET"}

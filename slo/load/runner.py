@@ -53,6 +53,10 @@ class LoadPlan:
     think: tuple[float, float] = (1.0, 5.0)
     strict: bool = False
     accounts: Path | None = None
+    pool: Path | None = None
+    """Accounts and tokens made before the run (`cerebrum seed students`); None: students register on arrival."""
+    pool_size: int = 0
+    """With no URL and no pool file: this many accounts are made in the started platform before the run."""
     run_id: str = field(default_factory=lambda: f"load-{uuid.uuid4().hex[:8]}")
 
 
@@ -186,7 +190,22 @@ def _history(path: Path) -> dict[str, float]:
     return latest
 
 
-def _locust(plan: LoadPlan, url: str, accounts: Path | None, console: Console) -> tuple[int, float, float]:
+def seed_pool(data_dir: Path, count: int, out: Path, console: Console) -> Path:
+    """`cerebrum seed students` into the embedded platform's data folder (its users database and key)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "RABBITMQ_"))}
+    env |= {**LOAD_ENVIRONMENT, "DATA_DIR": str(data_dir), "OBSERVABILITY": "off"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    command = [sys.executable, "-m", "cerebrum.cli", "seed", "students", "--count", str(count), "--out", str(out)]
+    with console.status(f"making {count:,} student accounts and their tokens"):
+        done = subprocess.run(command, env=env, cwd=data_dir, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"cerebrum seed students failed: {done.stderr.strip()[-500:]}")
+    return out
+
+
+def _locust(
+    plan: LoadPlan, url: str, accounts: Path | None, console: Console, pool: Path | None = None
+) -> tuple[int, float, float]:
     out = plan.out
     env = dict(os.environ)
     env.update(
@@ -204,6 +223,8 @@ def _locust(plan: LoadPlan, url: str, accounts: Path | None, console: Console) -
     )
     if accounts is not None and accounts.exists():
         env["LOAD_ACCOUNTS"] = str(accounts)
+    if pool is not None:
+        env["LOAD_POOL"] = str(pool)
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", url,
         "--csv", str(out / "stats"), "--html", str(out / "report.html"), "--json-file", str(out / "stats"),
@@ -252,11 +273,14 @@ def run(plan: LoadPlan, console: Console) -> RunSummary:
     started_at = datetime.now(UTC)
     if plan.url is None:
         with embedded_platform(plan.out / "platform.log", console) as (url, accounts):
+            pool = plan.pool
+            if pool is None and plan.pool_size > 0:
+                pool = seed_pool(accounts.parent, plan.pool_size, accounts.parent / "student-pool.json", console)
             warm_up(url, accounts)
-            code, seconds, load = _locust(plan, url, accounts, console)
+            code, seconds, load = _locust(plan, url, accounts, console, pool)
     else:
         url = plan.url.rstrip("/")
-        code, seconds, load = _locust(plan, url, plan.accounts, console)
+        code, seconds, load = _locust(plan, url, plan.accounts, console, plan.pool)
     history = _history(plan.out / "stats_stats_history.csv")
     skipped_file = plan.out / "skipped.json"
     summary = RunSummary(

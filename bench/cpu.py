@@ -1,0 +1,337 @@
+"""Server CPU per request, by request type, through the gateway: `python -m bench.cpu`.
+
+CPU time is the robust figure on a shared machine: latency moves with whoever else is busy, the
+CPU a process spends on a request much less. For each request type, students from a pool made
+before the run send it one after another through the gateway, on kept-alive connections; the
+CPU time of every server process (user + system, from /proc, with any worker processes) is read
+before and after, after waiting for the event consumers to go quiet, less what the processes
+spend idle (measured first). The table splits it: the gateway, the service that owns the route,
+and the others (saga peers, event consumers).
+
+``--at REV`` (repeated) measures revisions one after another in the same run: each checkout (a
+git worktree) serves the platform with the same database, broker, Redis and settings;
+``--at REV:-hiredis`` makes a module unimportable there (a change that adds a dependency to the
+virtualenv would otherwise reach the revisions before it). The table goes into bench/results.json under
+``cpu_per_request`` and, through bench/report.py, into bench/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench import platforms, report, seed
+from bench.harness import OUT, free_port
+
+RESULTS = Path("bench/results.json")
+ROOT = Path(__file__).resolve().parents[1]
+OWNER = {
+    "auth": "users",
+    "users": "users",
+    "courses": "courses",
+    "analytics": "analytics",
+    "questions": "assessments",
+    "assessments": "assessments",
+    "enrollments": "enrollments",
+    "payments": "payments",
+}
+
+
+class Clock:
+    """CPU seconds each server process (and its children) has used so far."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+
+    def read(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for name, process in self.processes.items():
+            tree = [process, *process.children(recursive=True)]
+            used[name] = sum(sum(p.cpu_times()[:2]) for p in tree)
+        return used
+
+
+def _minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {k: a[k] - b[k] for k in a}
+
+
+def idle_rate(clock: Clock, seconds: float = 4.0) -> dict[str, float]:
+    """CPU seconds per second each process spends with no requests (relays, consumers polling, scrapes)."""
+    before, began = clock.read(), time.monotonic()
+    time.sleep(seconds)
+    return {k: v / (time.monotonic() - began) for k, v in _minus(clock.read(), before).items()}
+
+
+def measure(clock: Clock, idle: dict[str, float], send: Callable[[], None]) -> dict[str, float]:
+    """CPU seconds per process for what ``send`` does, consumers' follow-up included, idle cost taken off."""
+    before, began = clock.read(), time.monotonic()
+    send()
+    last = clock.read()
+    for _ in range(40):  # the event consumers finish after the answers: wait until every process is idle again
+        time.sleep(0.25)
+        now = clock.read()
+        busy = sum(_minus(now, last).values()) / 0.25 - sum(idle.values())
+        last = now
+        if busy < 0.02:
+            break
+    spent = _minus(last, before)
+    wall = time.monotonic() - began
+    return {k: max(0.0, v - idle[k] * wall) for k, v in spent.items()}
+
+
+@dataclass
+class Academy:
+    """What the requests need: students (pool accounts), a course and its lessons."""
+
+    client: httpx.Client
+    password: str
+    accounts: list[dict[str, str]]
+    course_id: str
+    lessons: list[str]
+
+    def auth(self, n: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.accounts[n % len(self.accounts)]['token']}"}
+
+
+def _paper(academy: Academy, n: int, papers: list[tuple[int, dict[str, Any]]]) -> int:
+    attempt = str(uuid.uuid4())
+    got = academy.client.get(
+        "/api/questions/random",
+        params={"topic": "genetics", "count": 10, "attempt_id": attempt},
+        headers=academy.auth(n),
+    )
+    if got.status_code == 200:
+        papers.append((n, {"attempt_id": attempt, **got.json()}))
+    return got.status_code
+
+
+def _answers(paper: dict[str, Any]) -> dict[str, Any]:
+    answers = [
+        {"question_id": q["id"], "choice": 0} if q.get("options") else {"question_id": q["id"], "text": "Genes"}
+        for q in paper.get("questions", [])
+    ]
+    return {"attempt_id": paper["attempt_id"], "topic": "genetics", "answers": answers, "duration_seconds": 200}
+
+
+def request_types(academy: Academy) -> list[tuple[str, Callable[[int], int]]]:
+    """Each request type as a function of the n-th student; state carries from one type to the next."""
+    c = academy.client
+    papers: list[tuple[int, dict[str, Any]]] = []
+    orders: dict[int, str] = {}
+    enrolled: dict[int, str] = {}
+    checkouts: dict[int, dict[str, Any]] = {}
+    fields = ("razorpay_order_id", "razorpay_payment_id", "razorpay_signature")
+
+    def enrol(n: int) -> int:
+        got = c.post("/api/enrollments", json={"course_id": academy.course_id}, headers=academy.auth(n))
+        if got.status_code == 201:
+            body = got.json()
+            enrolled[n] = str(body["enrollment_id"])
+            order = body.get("order") or {}
+            if order.get("id") or order.get("order_id"):
+                orders[n] = str(order.get("id") or order.get("order_id"))
+        return got.status_code
+
+    def checkout(n: int) -> int:
+        if n not in orders:
+            return 0
+        got = c.post(
+            "/api/payments/sandbox/checkout",
+            json={"order_id": orders[n], "outcome": "success"},
+            headers=academy.auth(n),
+        )
+        if got.status_code == 200:
+            checkouts[n] = got.json()
+        return got.status_code
+
+    def verify(n: int) -> int:
+        if n not in checkouts:
+            return 0
+        body = {k: checkouts[n][k] for k in fields}
+        return c.post("/api/payments/verify", json=body, headers=academy.auth(n)).status_code
+
+    def progress(n: int) -> int:
+        if n not in enrolled or not academy.lessons:
+            return 0
+        body = {"lesson_id": academy.lessons[n % len(academy.lessons)], "completed": True, "time_spent_seconds": 600}
+        return c.put(f"/api/enrollments/{enrolled[n]}/progress", json=body, headers=academy.auth(n)).status_code
+
+    def submit(n: int) -> int:
+        if not papers:
+            return 0
+        who, paper = papers.pop()
+        return c.post("/api/assessments/submit", json=_answers(paper), headers=academy.auth(who)).status_code
+
+    def login(n: int) -> int:
+        account = academy.accounts[n % len(academy.accounts)]
+        body = {"email": account["email"], "password": academy.password}
+        return c.post("/api/auth/login", json=body).status_code
+
+    def get(path: Callable[[int], str]) -> Callable[[int], int]:
+        return lambda n: c.get(path(n), headers=academy.auth(n)).status_code
+
+    def fresh(n: int) -> int:
+        # A student back after thinking longer than the server keeps an idle connection: a new one.
+        with httpx.Client(base_url=str(c.base_url), timeout=30) as one:
+            return one.get(f"/api/courses/{academy.course_id}", headers=academy.auth(n)).status_code
+
+    def user_id(n: int) -> str:
+        return academy.accounts[n % len(academy.accounts)]["user_id"]
+
+    return [
+        ("POST /auth/login", login),
+        ("GET /courses/{id}", get(lambda n: f"/api/courses/{academy.course_id}")),
+        ("GET /courses/{id}, new connection", fresh),
+        ("GET /users/profile", get(lambda n: "/api/users/profile")),
+        ("GET /courses/search", get(lambda n: "/api/courses/search?q=genetics")),
+        ("GET /analytics/dashboard/{id}", get(lambda n: f"/api/analytics/dashboard/{user_id(n)}")),
+        ("GET /questions/random", lambda n: _paper(academy, n, papers)),
+        ("POST /assessments/submit", submit),
+        ("POST /enrollments (saga)", enrol),
+        ("POST /payments/sandbox/checkout", checkout),
+        ("POST /payments/verify", verify),
+        ("PUT /enrollments/{id}/progress", progress),
+    ]
+
+
+def _owner(kind: str) -> str:
+    return OWNER[kind.split()[1].split("/")[1]]
+
+
+def run_platform(
+    label: str, count: int, *, source: Path | None = None, without: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Every request type ``count`` times on a fresh distributed platform; CPU µs per request by process."""
+    from cerebrum.pool import make_pool
+
+    sink_port = free_port()
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "bench.otlp_sink", str(sink_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    rows: list[dict[str, Any]] = []
+    try:
+        with platforms.distributed(sink_port, source=source, without=without) as platform:
+            pool = asyncio.run(
+                make_pool(
+                    count,
+                    password=platforms.PASSWORD,
+                    ttl_seconds=3600,
+                    settings=seed.settings_from("users", platform.env),
+                )
+            )
+            pids = {name: running.pid for name, running in platform.processes.items()}
+            clock = Clock(pids)
+            with httpx.Client(base_url=platform.gateway.url, timeout=30) as client:
+                course = client.get(f"/api/courses/{platform.student.course_id}", headers=platform.student.auth).json()
+                academy = Academy(
+                    client=client,
+                    password=platforms.PASSWORD,
+                    accounts=pool.accounts,
+                    course_id=platform.student.course_id,
+                    lessons=[lesson["id"] for lesson in course.get("lessons", [])],
+                )
+                kinds = request_types(academy)
+                for _, send in kinds:  # one of each first: lazy imports and first compilations
+                    send(count - 1)
+                idle = idle_rate(clock)
+                print(f"bench: cpu — {label}: idle {sum(idle.values()) * 1e3:.1f} ms/s of CPU", flush=True)
+                for kind, send in kinds:
+                    statuses: list[int] = []
+
+                    def send_all(send: Callable[[int], int] = send, statuses: list[int] = statuses) -> None:
+                        statuses.extend(send(n) for n in range(count - 1))
+
+                    spent = measure(clock, idle, send_all)
+                    served = sum(1 for code in statuses if 200 <= code < 300) or 1
+                    owner = _owner(kind)
+                    by = {k: round(v / served * 1e6) for k, v in spent.items()}
+                    row = {
+                        "request": kind,
+                        "served": served,
+                        "refused": len(statuses) - served if statuses else 0,
+                        "cpu_us": sum(by.values()),
+                        "gateway": by["gateway"],
+                        "owner": owner,
+                        "owning_service": by[owner],
+                        "others": sum(v for k, v in by.items() if k not in ("gateway", owner)),
+                        "by_process": by,
+                    }
+                    print(f"bench: cpu — {label}: {kind} {row['cpu_us']:,} µs ({served} served)", flush=True)
+                    rows.append(row)
+    finally:
+        sink.terminate()
+    return {"label": label, "rows": rows}
+
+
+@contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """A git worktree of ``rev`` in a scratch folder, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="cerebrum-rev-")) / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], cwd=ROOT, check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, capture_output=True)
+
+
+def _sha(rev: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=60, help="requests of each type (default 60)")
+    parser.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="REV[:-MODULE,...]",
+        help="a revision to measure, in order, from its own checkout; ':-hiredis' makes hiredis unimportable there; "
+        "'.' is this working tree (the default when none is given)",
+    )
+    parser.add_argument("--change", default="", help="what changed from one to the next, for the table")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    for at in args.at or ["."]:
+        rev, _, blocked = at.partition(":")
+        without = tuple(m.removeprefix("-") for m in blocked.split(",") if m)
+        label = ("this tree" if rev == "." else _sha(rev)) + "".join(f", without {m}" for m in without)
+        if rev == ".":
+            runs.append(run_platform(label, args.requests, without=without))
+            continue
+        with checkout(rev) as tree:
+            runs.append(run_platform(label, args.requests, source=tree, without=without))
+    comparison = {
+        "change": args.change,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "requests_each": args.requests,
+        "runs": runs,
+    }
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    section = results.setdefault("cpu_per_request", {"comparisons": []})
+    section["comparisons"].append(comparison)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    table = "\n".join(report.cpu_comparison(comparison))
+    print("\n" + table)
+    Path("bench/results.md").write_text(report.markdown(results))
+
+
+if __name__ == "__main__":
+    main()
