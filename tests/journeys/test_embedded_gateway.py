@@ -136,9 +136,18 @@ async def test_enrol_pay_and_get_confirmed_across_services(embedded: tuple[Platf
 
     async def dashboard_shows_it() -> bool:
         view = (await api.get(f"/api/analytics/dashboard/{user_id}", headers=bearer)).json()
-        return bool(view["lessons_completed"] >= 1 and view["assessments"] >= 1)
+        genetics = [p["questions_answered"] for p in view["performance"] if p["topic"] == "genetics"]
+        return bool(
+            view["lessons_completed"] >= 1
+            and view["assessments"] >= 1
+            and view["time_spent_seconds"] == 600 + 120  # the lesson's time and the test's, each once
+            and genetics == [len(answers)]
+        )
 
-    assert await _until(dashboard_shows_it, timeout=15), "progress and the test reached the analytics dashboard"
+    assert await _until(dashboard_shows_it, timeout=15), (
+        "progress and the test reached the analytics dashboard",
+        (await api.get(f"/api/analytics/dashboard/{user_id}", headers=bearer)).json(),
+    )
 
     async def result_sent() -> bool:
         return "assessment_result" in await notified()
