@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from services.communication.webhooks import SIGNATURE_HEADER
@@ -267,13 +267,25 @@ async def new_question(a: Academy, caller: str) -> Call:
     return Call("/questions/create", json=body)
 
 
+async def lesson_file(a: Academy, caller: str) -> Call:
+    """A file of the course alice is enrolled in; the "other" caller is a new student with no enrolment."""
+    call = await at("/courses/{course_id}/lessons/{lesson_id}/files/{file_id}")(a, caller)
+    if caller == "other":
+        unenrolled = await a.register(f"unenrolled{a.serial()}")
+        return replace(call, token=unenrolled.access)
+    return call
+
+
 async def submit_attempt(a: Academy, caller: str) -> Call:
-    body = {
-        "attempt_id": str(uuid.uuid4()),
-        "topic": "genetics",
-        "answers": [{"question_id": a.question_id, "choice": 0}],
-        "duration_seconds": 30,
-    }
+    """An answer to a question the caller's own attempt drew (anonymous is refused before that matters)."""
+    attempt, answer = str(uuid.uuid4()), {"question_id": a.question_id, "choice": 0}
+    if caller != "anonymous":
+        params: dict[str, str | int] = {"topic": "genetics", "count": 1, "attempt_id": attempt}
+        drawn = await a.http.get("/questions/random", params=params, headers=account_of(a, caller).headers)
+        question = expect(drawn, 200)["questions"][0]
+        reply: dict[str, Any] = {"choice": 0} if question["kind"] == "mcq" else {"text": "Alleles segregate"}
+        answer = {"question_id": question["id"], **reply}
+    body = {"attempt_id": attempt, "topic": "genetics", "answers": [answer], "duration_seconds": 30}
     return Call("/assessments/submit", json=body)
 
 
@@ -300,11 +312,8 @@ RULES: list[Rule] = [
     admins("PUT", "/courses/{course_id}", at("/courses/{course_id}", json={"description": "Reviewed"})),
     public("GET", "/curriculum/{grade}", at("/curriculum/11")),
     admins("POST", "/courses/{course_id}/lessons/{lesson_id}/files", upload),
-    own(
-        "GET",
-        "/courses/{course_id}/lessons/{lesson_id}/files/{file_id}",
-        at("/courses/{course_id}/lessons/{lesson_id}/files/{file_id}"),
-    ),
+    # Alice is enrolled (confirmed) in the course; "other" is a student enrolled in nothing.
+    Rule("GET", "/courses/{course_id}/lessons/{lesson_id}/files/{file_id}", (401,), OK, (403,), OK, lesson_file),
     admins("POST", "/courses/{course_id}/seats/reserve", reserve),
     admins("POST", "/courses/{course_id}/seats/release", release),
     # enrollments
