@@ -222,3 +222,18 @@ async def test_numbers_and_booleans_are_not_coerced_and_unknown_fields_are_refus
             failures.append(f"{operation}: refused bodies wrote to {changed}")
     assert sent > 100, f"only {sent} requests: the walk found too few fields"
     assert not failures, f"{len(failures)} coerced or ignored value(s):\n" + "\n".join(failures[:60])
+
+
+async def test_the_frameworks_own_refusals_use_the_same_problem_types_and_the_called_path(api: Api) -> None:
+    """No route, or the wrong method, at a service behind the gateway: named like every other problem."""
+    cases = [
+        (f"/api/courses/{uuid.uuid4()}/no-such-thing", "get", 404, "not-found"),
+        ("/api/auth/register", "delete", 405, "method-not-allowed"),
+    ]
+    for path, method, status, slug in cases:
+        response = await getattr(api.client, method)(path, headers=api.admin)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        body = response.json()
+        assert body["type"] == PROBLEM_TYPE_BASE + slug, body
+        assert body["instance"] == path, body
