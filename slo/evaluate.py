@@ -107,12 +107,18 @@ def _burn(objective: AnyObjective, measured: float | None) -> float | None:
 
 
 def judge(objective: AnyObjective, sample: ServiceSample, *, capacity: bool = False) -> ObjectiveResult:
-    """Judges one objective on one service's sample."""
+    """Judges one objective on one service's sample (on the routes it counts, when it is scoped)."""
+    sample = sample.scoped(objective.routes)
     samples = sample.latency.count if isinstance(objective, LatencyObjective) else sample.requests
     measured, higher, detail = _measure(objective, sample)
     burn = _burn(objective, measured)
     if isinstance(objective, ThroughputObjective) and not capacity:
         verdict, detail = Verdict.SKIPPED, "judged in capacity runs only (--capacity)"
+    elif (measured is None or samples < objective.minimum_requests) and objective.routes and not objective.key:
+        # A side objective for a few routes (sign-ins) leaves the service's verdict to the others
+        # when those routes saw little traffic, instead of making the whole service unknown.
+        verdict = Verdict.SKIPPED
+        detail = f"too few requests to its routes: {samples:g} of {objective.minimum_requests}"
     elif measured is None or samples < objective.minimum_requests:
         verdict, detail = Verdict.INCONCLUSIVE, f"too few requests: {samples:g} of {objective.minimum_requests} needed"
     else:

@@ -118,7 +118,8 @@ def _series(spec: ServiceSpec, objective: Budgeted, minutes: Minutes) -> list[di
     total = [requests for requests, _ in minutes]
     good = [round(requests - failed, 6) for requests, failed in minutes]
     bad = [failed for _, failed in minutes]
-    labels = f'service="{spec.service}",route="/synthetic",method="GET"'
+    route = objective.routes.example if objective.routes else "/synthetic"
+    labels = f'service="{spec.service}",route="{route}",method="GET"'
     # Probes answer fast and never fail: they must change nothing.
     probes = f'service="{spec.service}",route="/ready",method="GET",status="200"'
     if isinstance(objective, LatencyObjective):

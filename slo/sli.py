@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slo.spec import RouteScope
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,23 @@ class Histogram:
             running += counts[bound]
             bounds.append((bound, running))
         return cls(tuple(bounds), exact=exact)
+
+    @classmethod
+    def merged(cls, histograms: list[Histogram]) -> Histogram:
+        """Several histograms of the same kind as one (the routes of a service, say)."""
+        if not histograms:
+            return cls(())
+        bounds = sorted({bound for h in histograms for bound, _ in h.bounds})
+        return cls(tuple((b, sum(h.cumulative_at(b) for h in histograms)) for b in bounds), exact=histograms[0].exact)
+
+    def cumulative_at(self, bound: float) -> float:
+        """How many observations are at or below ``bound`` (the count at the nearest edge below)."""
+        below = 0.0
+        for edge, cumulative in self.bounds:
+            if edge > bound:
+                break
+            below = cumulative
+        return below
 
     @property
     def count(self) -> float:
@@ -75,7 +96,35 @@ class ServiceSample:
     seconds: float | None = None
     """How long the measured window lasted (for throughput); None when the source cannot tell."""
     notes: list[str] = field(default_factory=list)
+    routes: dict[str, ServiceSample] = field(default_factory=dict)
+    """The same counts by route (template, or Locust's name for it), for objectives scoped to routes."""
 
     @property
     def throughput(self) -> float | None:
         return self.requests / self.seconds if self.seconds else None
+
+    @classmethod
+    def of_routes(cls, service: str, routes: dict[str, ServiceSample], seconds: float | None = None) -> ServiceSample:
+        """A service's sample as the sum of its routes' (which it keeps, for scoped objectives)."""
+        parts = list(routes.values())
+        return cls(
+            service=service,
+            requests=sum(p.requests for p in parts),
+            errors=sum(p.errors for p in parts),
+            latency=Histogram.merged([p.latency for p in parts if p.latency.bounds]),
+            seconds=seconds,
+            routes=routes,
+        )
+
+    def scoped(self, scope: RouteScope | None) -> ServiceSample:
+        """The sample of only the routes an objective counts (itself when it counts them all)."""
+        if scope is None:
+            return self
+        if not self.routes:
+            counted = ServiceSample(service=self.service, seconds=self.seconds, notes=list(self.notes))
+            counted.notes.append("the source gives no per-route counts: a route-scoped objective sees nothing")
+            return counted
+        kept = {route: sample for route, sample in self.routes.items() if scope.counts(route)}
+        counted = ServiceSample.of_routes(self.service, kept, self.seconds)
+        counted.notes = list(self.notes)
+        return counted

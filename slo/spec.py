@@ -30,9 +30,58 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RouteScope(_Strict):
+    """The routes an objective counts: only some of them, or all but some.
+
+    Routes are written as the services label them (the route template: ``/auth/login``,
+    ``/courses/{course_id}``). A service whose routes differ by design (a login that hashes a
+    password for ~300 ms on purpose) gives them an objective of their own and leaves them out of
+    the others, instead of letting them burn a 100 ms budget with every sign-in. Such a side
+    objective (not ``key``) is skipped, not inconclusive, while its routes see too few requests.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    only: tuple[str, ...] = ()
+    excluding: tuple[str, ...] = Field(default=(), alias="except")
+
+    @field_validator("only", "excluding")
+    @classmethod
+    def _templates(cls, routes: tuple[str, ...]) -> tuple[str, ...]:
+        for route in routes:
+            if not route.startswith("/") or any(c in route for c in '"\\|'):
+                raise ValueError(f"{route!r} is not a route template (like /auth/login)")
+        return routes
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RouteScope:
+        if bool(self.only) == bool(self.excluding):
+            raise ValueError("routes: give either only or except, with at least one route")
+        return self
+
+    def counts(self, route: str) -> bool:
+        """Whether a request to ``route`` (a template, or a concrete path) counts for the objective."""
+        listed = any(_same_route(template, route) for template in self.only or self.excluding)
+        return listed if self.only else not listed
+
+    @property
+    def example(self) -> str:
+        """A route the objective counts (for synthetic series)."""
+        return self.only[0] if self.only else "/synthetic"
+
+
+def _same_route(template: str, route: str) -> bool:
+    """``/courses/{course_id}`` matches itself, ``/courses/[id]`` (Locust's names) and ``/courses/42``."""
+    left, right = template.strip("/").split("/"), route.strip("/").split("/")
+    return len(left) == len(right) and all(
+        a == b or a.startswith("{") or b.startswith(("{", "[")) for a, b in zip(left, right, strict=True)
+    )
+
+
 class _Objective(_Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
+    routes: RouteScope | None = None
     minimum_requests: int = Field(default=100, ge=1)
     key: bool = False
     weight: float = Field(default=1.0, ge=0)

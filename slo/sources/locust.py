@@ -23,14 +23,17 @@ SETUP_PREFIX = "[setup]"
 _CSV_PERCENTILES = (0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
 
 
-def service_of(name: str, prefixes: dict[str, str]) -> str | None:
-    """``/api/courses/[id]?q=x`` → ``courses`` (by the gateway prefix table); None if unknown."""
+def route_of(name: str) -> str:
+    """``GET /api/courses/[id]?q=x`` → ``/courses/[id]``: the service path a request name stands for."""
     path = name.split("?", 1)[0].split(" ", 1)[-1]
     if path.startswith("http://") or path.startswith("https://"):
         path = "/" + path.split("/", 3)[-1]
-    path = path.removeprefix("/api")
-    segment = path.strip("/").split("/", 1)[0]
-    return prefixes.get(segment)
+    return path.removeprefix("/api") or "/"
+
+
+def service_of(name: str, prefixes: dict[str, str]) -> str | None:
+    """``/api/courses/[id]?q=x`` → ``courses`` (by the gateway prefix table); None if unknown."""
+    return prefixes.get(route_of(name).strip("/").split("/", 1)[0])
 
 
 def _judged(name: str, include_setup: bool) -> bool:
@@ -39,11 +42,22 @@ def _judged(name: str, include_setup: bool) -> bool:
     return include_setup or not name.startswith(SETUP_PREFIX)
 
 
+def _by_service(
+    routes: dict[tuple[str, str], ServiceSample], times: dict[tuple[str, str], dict[float, float]]
+) -> dict[str, ServiceSample]:
+    for key, counts in times.items():
+        routes[key].latency = Histogram.from_counts(counts, exact=True)
+    grouped: dict[str, dict[str, ServiceSample]] = {}
+    for (service, route), sample in routes.items():
+        grouped.setdefault(service, {})[route] = sample
+    return {service: ServiceSample.of_routes(service, by_route) for service, by_route in grouped.items()}
+
+
 def _from_json(
     entries: list[dict[str, Any]], prefixes: dict[str, str], include_setup: bool
 ) -> tuple[dict[str, ServiceSample], float]:
-    samples: dict[str, ServiceSample] = {}
-    times: dict[str, dict[float, float]] = {}
+    routes: dict[tuple[str, str], ServiceSample] = {}
+    times: dict[tuple[str, str], dict[float, float]] = {}
     started, ended = float("inf"), 0.0
     setup: dict[str, float] = {}
     for entry in entries:
@@ -55,17 +69,17 @@ def _from_json(
         service = service_of(name, prefixes)
         if service is None:
             continue
-        sample = samples.setdefault(service, ServiceSample(service=service))
+        key = (service, route_of(name))
+        sample = routes.setdefault(key, ServiceSample(service=service))
         sample.requests += entry["num_requests"]
         sample.errors += entry["num_failures"]
-        counts = times.setdefault(service, {})
+        counts = times.setdefault(key, {})
         for ms, count in entry.get("response_times", {}).items():
             counts[float(ms) / 1000] = counts.get(float(ms) / 1000, 0) + count
         if entry.get("num_requests"):
             started = min(started, entry.get("start_time") or started)
             ended = max(ended, entry.get("last_request_timestamp") or 0.0)
-    for service, counts in times.items():
-        samples[service].latency = Histogram.from_counts(counts, exact=True)
+    samples = _by_service(routes, times)
     for service, count in setup.items():
         note = f"{count:g} setup requests (sign-up, first login) not judged; --include-setup judges them"
         samples.setdefault(service, ServiceSample(service=service)).notes.append(note)
@@ -73,8 +87,8 @@ def _from_json(
 
 
 def _from_csv(path: Path, prefixes: dict[str, str], include_setup: bool) -> dict[str, ServiceSample]:
-    samples: dict[str, ServiceSample] = {}
-    counts: dict[str, dict[float, float]] = {}
+    routes: dict[tuple[str, str], ServiceSample] = {}
+    counts: dict[tuple[str, str], dict[float, float]] = {}
     with path.open(newline="") as fh:
         for row in csv.DictReader(fh):
             name = row.get("Name", "")
@@ -83,22 +97,23 @@ def _from_csv(path: Path, prefixes: dict[str, str], include_setup: bool) -> dict
             service = service_of(name, prefixes)
             if service is None:
                 continue
+            key = (service, route_of(name))
             requests = float(row["Request Count"])
-            sample = samples.setdefault(service, ServiceSample(service=service))
+            sample = routes.setdefault(key, ServiceSample(service=service))
             sample.requests += requests
             sample.errors += float(row["Failure Count"])
             # Only percentiles survive in the CSV: put each percentile's share of requests at its value.
-            service_counts, previous = counts.setdefault(service, {}), 0.0
+            route_counts, previous = counts.setdefault(key, {}), 0.0
             for q in _CSV_PERCENTILES:
                 value = row.get(f"{q * 100:g}%")
                 if value in (None, "", "N/A"):
                     continue
                 seconds = float(value) / 1000
-                service_counts[seconds] = service_counts.get(seconds, 0.0) + requests * q - previous
+                route_counts[seconds] = route_counts.get(seconds, 0.0) + requests * q - previous
                 previous = requests * q
-    for service, service_counts in counts.items():
-        samples[service].latency = Histogram.from_counts(service_counts, exact=True)
-        samples[service].notes.append("latency from Locust's CSV percentiles (approximate)")
+    samples = _by_service(routes, counts)
+    for sample in samples.values():
+        sample.notes.append("latency from Locust's CSV percentiles (approximate)")
     return samples
 
 
@@ -143,6 +158,7 @@ def read_locust(path: Path, prefixes: dict[str, str], *, include_setup: bool = F
     else:
         samples = _from_csv(path, prefixes, include_setup)
     for sample in samples.values():
-        sample.seconds = seconds
+        for counted in (sample, *sample.routes.values()):
+            counted.seconds = seconds
         sample.notes.extend(notes)
     return samples

@@ -53,23 +53,30 @@ class PrometheusClient:
         self.client.close()
 
 
+def _read_service(client: PrometheusClient, service: str, window: str, seconds: float) -> ServiceSample:
+    q = queries.increase_queries(service, window)
+    routes: dict[str, ServiceSample] = {}
+
+    def route(row: dict[str, Any]) -> ServiceSample:
+        name = row["metric"].get("route", "")
+        return routes.setdefault(name, ServiceSample(service=service, seconds=seconds))
+
+    for row in client.query(q["requests"]):
+        route(row).requests = float(row["value"][1])
+    for row in client.query(q["errors"]):
+        route(row).errors = float(row["value"][1])
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for row in client.query(q["buckets"]):
+        value = float(row["value"][1])
+        if not math.isnan(value):
+            route(row)
+            buckets.setdefault(row["metric"].get("route", ""), []).append((float(row["metric"]["le"]), value))
+    for name, bounds in buckets.items():
+        routes[name].latency = Histogram(tuple(sorted(bounds)), exact=False)
+    return ServiceSample.of_routes(service, routes, seconds)
+
+
 def read_prometheus(client: PrometheusClient, services: list[str], window: str) -> dict[str, ServiceSample]:
-    """Reads each service's requests, server errors and latency buckets over the window."""
+    """Reads each service's requests, server errors and latency buckets by route over the window."""
     seconds = parse_duration(window)
-    samples = {}
-    for service in services:
-        q = queries.increase_queries(service, window)
-        buckets = []
-        for row in client.query(q["buckets"]):
-            bound = float(row["metric"]["le"])
-            value = float(row["value"][1])
-            if not math.isnan(value):
-                buckets.append((bound, value))
-        samples[service] = ServiceSample(
-            service=service,
-            requests=client.scalar(q["requests"]),
-            errors=client.scalar(q["errors"]),
-            latency=Histogram(tuple(sorted(buckets)), exact=False),
-            seconds=seconds,
-        )
-    return samples
+    return {service: _read_service(client, service, window, seconds) for service in services}

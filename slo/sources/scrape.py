@@ -14,24 +14,24 @@ from prometheus_client.parser import text_string_to_metric_families
 from slo.sli import Histogram, ServiceSample
 
 _PROBES = re.compile(r"^/(health|ready|metrics)$")
-Counts = dict[str, dict[str, float]]
+Counts = dict[tuple[str, str], dict[str, float]]
 
 
 def _parse(text: str) -> Counts:
-    """Per service: requests, errors, and cumulative bucket counts keyed ``le:<bound>``."""
+    """Per (service, route): requests, errors, and cumulative bucket counts keyed ``le:<bound>``."""
     counts: Counts = defaultdict(lambda: defaultdict(float))
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
-            service = labels.get("service")
-            if service is None or _PROBES.match(labels.get("route", "")):
+            service, route = labels.get("service"), labels.get("route", "")
+            if service is None or _PROBES.match(route):
                 continue
             if sample.name == "http_requests_total":
-                counts[service]["requests"] += sample.value
+                counts[service, route]["requests"] += sample.value
                 if labels.get("status", "").startswith("5"):
-                    counts[service]["errors"] += sample.value
+                    counts[service, route]["errors"] += sample.value
             elif sample.name == "http_request_duration_seconds_bucket":
-                counts[service][f"le:{float(labels['le'])!r}"] += sample.value
+                counts[service, route][f"le:{float(labels['le'])!r}"] += sample.value
     return counts
 
 
@@ -41,19 +41,22 @@ def samples_from_metrics(
     """Builds samples from one exposition (or the difference from an ``earlier`` one)."""
     now = _parse(text)
     before = _parse(earlier) if earlier is not None else {}
-    samples = {}
-    for service, values in now.items():
-        old = before.get(service, {})
+    routes: dict[str, dict[str, ServiceSample]] = defaultdict(dict)
+    for (service, route), values in now.items():
+        old = before.get((service, route), {})
         delta = {key: value - old.get(key, 0.0) for key, value in values.items()}
         buckets = {float(key[3:]): v for key, v in delta.items() if key.startswith("le:")}
-        bounds = tuple(sorted(buckets.items(), key=lambda item: item[0]))
-        sample = ServiceSample(
+        routes[service][route] = ServiceSample(
             service=service,
             requests=delta.get("requests", 0.0),
             errors=delta.get("errors", 0.0),
-            latency=Histogram(bounds, exact=False),
+            latency=Histogram(tuple(sorted(buckets.items(), key=lambda item: item[0])), exact=False),
             seconds=seconds,
         )
+    samples = {}
+    for service, by_route in routes.items():
+        sample = ServiceSample.of_routes(service, by_route, seconds)
+        bounds = sample.latency.bounds
         if bounds and not math.isinf(bounds[-1][0]):
             sample.notes.append("no +Inf bucket")
         samples[service] = sample

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from slo.burn import BURN_WINDOWS
+from slo.queries import scope_matchers
 from slo.rules import render, stale, write
 from slo.spec import ServiceSpec
 from tests.slo.conftest import ROOT
@@ -52,9 +53,11 @@ def test_no_burn_alert_judges_fewer_requests_than_its_spec_needs(specs: dict[str
         spec = specs[group["name"].removeprefix("slo-")]
         for rule in (r for r in group["rules"] if r.get("alert")):
             severity, objective = rule["labels"]["severity"], spec.objective(rule["labels"]["slo"])
-            # Every window pair of the alert, on its long window, served traffic only.
+            # Every window pair of the alert, on its long window, served traffic only (of the
+            # objective's own routes, when it has some).
+            scope = "".join(f",{m}" for m in scope_matchers(objective.routes))
             for burn in (b for b in BURN_WINDOWS if b.severity == severity):
-                guard = f'route!~"/health|/ready|/metrics"}}[{burn.long}])) >= {objective.minimum_requests}'
+                guard = f'route!~"/health|/ready|/metrics"{scope}}}[{burn.long}])) >= {objective.minimum_requests}'
                 assert guard in rule["expr"], (spec.service, objective.name, severity, burn.long)
             assert rule["for"] == {"page": "2m", "ticket": "1h"}[severity]
 
