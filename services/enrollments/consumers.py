@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.enrollments import orders, people
+from services.enrollments import orders, people, refunds
 from services.enrollments.handlers import on_payment_failed, on_payment_succeeded
 from services.kit.events.contracts import Handler
 
@@ -13,5 +13,6 @@ def consumed() -> dict[str, Handler]:
         "payment.succeeded": orders.in_turn(on_payment_succeeded, orders.order_paid),
         "payment.failed": orders.in_turn(on_payment_failed, orders.order_failed),
         "payment.order_cancelled": orders.order_cancelled,
+        "payment.refunded": refunds.on_payment_refunded,
         "user.deleted": people.on_user_deleted,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.contracts.problems import NO_SEATS_LEFT
+from services.contracts.problems import NO_SEATS_LEFT, REFUND_WINDOW_CLOSED
 from services.kit.errors import Conflict, Forbidden, NotFound
 
 
@@ -52,3 +52,7 @@ class SagaBusy(Conflict):
 
 class TimeSpentDecreased(Conflict):
     type, title = "time-spent-decreased", "Time spent cannot go down"
+
+
+class RefundWindowClosed(Conflict):
+    type, title = REFUND_WINDOW_CLOSED, "Refund window closed"

@@ -49,6 +49,17 @@ class OrderReply(BaseModel):
     order_id: uuid.UUID
 
 
+class CreditNoteReply(UpstreamReply):
+    number: str
+
+
+class RefundReply(UpstreamReply):
+    """``POST /payments/orders/{id}/refund`` from payments."""
+
+    refund_id: uuid.UUID
+    credit_note: CreditNoteReply
+
+
 class ProblemReply(UpstreamReply):
     """A problem+json refusal (RFC 9457) from any of them."""
 

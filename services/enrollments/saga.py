@@ -30,6 +30,8 @@ from services.enrollments.errors import (
     SagaBusy,
 )
 from services.enrollments.models import Enrollment, EnrollmentSagaRecord
+from services.enrollments.refunds import needs_refund, refunded_and_cancelled
+from services.enrollments.replies import RefundReply
 from services.enrollments.settings import EnrollmentsSettings
 from services.enrollments.telemetry import tracer
 from services.enrollments.transitions import (
@@ -38,7 +40,6 @@ from services.enrollments.transitions import (
     FORWARD_STEPS,
     Change,
     advance,
-    cancel_confirmed,
     cancel_enrollment,
     course_checked,
     create_pending_enrollment,
@@ -136,7 +137,8 @@ class EnrollmentSaga:
             return saga
 
     async def cancel(self, *, saga_id: uuid.UUID, reason: str) -> EnrollmentSagaRecord:
-        """Cancels an enrolment: an unpaid one is compensated, a paid one cancelled and its seat freed."""
+        """Cancels an enrolment: an unpaid one is compensated; a paid one is refunded first, then
+        cancelled and its seat freed (outside the refund window nothing changes: ``refunds.py``)."""
         with self._driving(saga_id):
             saga = await self._load(saga_id)
             while saga.state in (AWAITING_PAYMENT, "confirmed"):
@@ -144,7 +146,8 @@ class EnrollmentSaga:
                     if saga.state == AWAITING_PAYMENT:
                         saga = await self._change(saga_id, (AWAITING_PAYMENT,), start_compensating(reason))
                     else:
-                        saga = await self._change(saga_id, ("confirmed",), cancel_confirmed(reason))
+                        refund = await self._refund(saga, reason) if needs_refund(saga) else None
+                        saga = await self._change(saga_id, ("confirmed",), refunded_and_cancelled(reason, refund))
                 except SagaMovedOn as moved:  # paid or cancelled meanwhile: decide again
                     saga = moved.saga
             if saga.state in FORWARD_STEPS:
@@ -165,6 +168,19 @@ class EnrollmentSaga:
                 await self._note(saga_id, step, "unavailable", exc.detail)
                 raise
         return saga
+
+    async def _refund(self, saga: EnrollmentSagaRecord, reason: str) -> RefundReply:
+        """Asks payments for the refund; a refusal or an outage leaves the saga as it was."""
+        assert saga.order_id is not None
+        try:
+            with tracer.start_as_current_span("saga.refund_payment", attributes=_attributes(saga)):
+                return await self.upstreams.refund_order(saga.order_id, reason=reason)
+        except DependencyUnavailable as exc:
+            await self._note(saga.id, "refund_payment", "unavailable", exc.detail)
+            raise
+        except DomainError as exc:
+            log.info("saga_refund_refused", saga_id=str(saga.id), problem=exc.type)
+            raise
 
     async def find(self, enrollment_id: uuid.UUID) -> tuple[EnrollmentSagaRecord | None, Enrollment | None]:
         """Gets the saga of an enrolment, and the enrolment when it was created."""

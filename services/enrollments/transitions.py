@@ -184,14 +184,6 @@ def start_compensating(reason: str, *, seat_held: bool = True) -> Change:
     return change
 
 
-def cancel_confirmed(reason: str) -> Change:
-    async def change(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
-        saga.cancel_reason = reason
-        await cancel_enrollment(db, saga)
-
-    return change
-
-
 async def order_cancelled(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
     if saga.order_id is not None:
         await log_step(db, saga, "cancel_order", "ok", f"order {saga.order_id}")

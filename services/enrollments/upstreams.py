@@ -14,9 +14,16 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from observability.problems import problem_type
-from services.contracts.problems import NO_SEATS_LEFT
-from services.enrollments.errors import CourseNotFound, CourseNotOpen, NoSeatsLeft, OrderRefused, UserNotFound
-from services.enrollments.replies import CourseReply, OrderReply, ProblemReply, UserReply
+from services.contracts.problems import NO_SEATS_LEFT, REFUND_WINDOW_CLOSED
+from services.enrollments.errors import (
+    CourseNotFound,
+    CourseNotOpen,
+    NoSeatsLeft,
+    OrderRefused,
+    RefundWindowClosed,
+    UserNotFound,
+)
+from services.enrollments.replies import CourseReply, OrderReply, ProblemReply, RefundReply, UserReply
 from services.enrollments.settings import EnrollmentsSettings
 from services.kit.auth import ServiceTokens
 from services.kit.errors import DependencyUnavailable
@@ -163,4 +170,16 @@ class Upstreams:
             return True
         if reply.status == 409:
             return False
+        raise _unexpected("payments", reply)
+
+    async def refund_order(self, order_id: uuid.UUID, *, reason: str) -> RefundReply:
+        """Refunds a paid order in full, once (a repeat answers with that refund); refuses outside the window."""
+        reply = await self.payments.request(
+            "POST", f"/payments/orders/{order_id}/refund", json={"reason": reason}, token=self.tokens.token()
+        )
+        if reply.status == 200:
+            return _read(RefundReply, "payments", reply)
+        problem = _problem(reply)
+        if reply.status == 409 and problem.type == problem_type(REFUND_WINDOW_CLOSED):
+            raise RefundWindowClosed(problem.detail or "This enrolment is past its refund window")
         raise _unexpected("payments", reply)

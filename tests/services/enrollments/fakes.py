@@ -15,13 +15,21 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.contracts.events import PaymentFailed, PaymentSucceeded
+from services.contracts.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from services.kit.auth import TokenVerifier
 from services.kit.events import Event
 from services.kit.http import ASGIApp, AsgiTransport
 
 USERS_URL, COURSES_URL, PAYMENTS_URL = "http://users.test", "http://courses.test", "http://payments.test"
-CALL_NAMES = ("get_user", "get_course", "reserve_seat", "release_seat", "create_order", "cancel_order")
+CALL_NAMES = (
+    "get_user",
+    "get_course",
+    "reserve_seat",
+    "release_seat",
+    "create_order",
+    "cancel_order",
+    "refund_order",
+)
 
 
 @dataclass
@@ -113,6 +121,26 @@ class FakeUpstreams:
             amount_paise=order["amount_paise"],
         ).data()
         return _event("payment.succeeded", data, event_id)
+
+    def payment_refunded(self, order_id: str) -> Event:
+        """Marks an order refunded and makes the event payments would publish."""
+        order = self.orders[order_id]
+        order["status"] = "refunded"
+        order.setdefault("refund_id", str(uuid.uuid4()))
+        data = PaymentRefunded(
+            refund_id=order["refund_id"],
+            order_id=uuid.UUID(order_id),
+            payment_id=order["payment_id"],
+            enrollment_id=order["enrollment_id"],
+            user_id=order["user_id"],
+            course_id=order["course_id"],
+            amount_paise=order["amount_paise"],
+            description=order["description"],
+            credit_note_number="CN/1",
+            reason="admin",
+            refunded_at=datetime.now(UTC),
+        ).data()
+        return _event("payment.refunded", data, None)
 
     def payment_failed(self, order_id: str, reason: str = "card_declined") -> Event:
         order = self.orders[order_id]
@@ -232,6 +260,22 @@ class FakeUpstreams:
             }
             self.order_keys[key] = order_id
             return JSONResponse(self._public(self.orders[order_id]), status_code=201)
+
+        @app.post("/payments/orders/{order_id}/refund")
+        async def refund_order(order_id: str, request: Request) -> Any:
+            body = await request.json()
+            if (failed := await self._called("refund_order", request, body)) is not None:
+                return failed
+            order = self.orders.get(order_id)
+            if order is None:
+                return problem(404, "not-found", "No such order")
+            if order.get("refund_window_closed"):
+                return problem(409, "refund-window-closed", "Refunds are given within 7 days of payment")
+            if order["status"] not in ("paid", "refunded"):
+                return problem(409, "order-not-refundable", f"This order is {order['status']}")
+            order["status"] = "refunded"
+            order.setdefault("refund_id", str(uuid.uuid4()))
+            return {"refund_id": order["refund_id"], "order_status": "refunded", "credit_note": {"number": "CN/1"}}
 
         @app.post("/payments/orders/{order_id}/cancel")
         async def cancel_order(order_id: str, request: Request) -> Any:

@@ -89,7 +89,7 @@ async def test_cancelling_a_pending_enrolment_runs_the_compensations(api: Enroll
     assert again.status_code == 200 and api.fakes.names() == ["cancel_order", "release_seat"]
 
 
-async def test_cancelling_a_confirmed_enrolment_releases_its_seat(api: EnrollmentsApi) -> None:
+async def test_cancelling_a_confirmed_enrolment_refunds_it_and_releases_its_seat(api: EnrollmentsApi) -> None:
     started, headers, _ = await _confirmed(api)
     api.fakes.calls.clear()
 
@@ -97,7 +97,7 @@ async def test_cancelling_a_confirmed_enrolment_releases_its_seat(api: Enrollmen
 
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["saga_state"]) == ("cancelled", "cancelled")
-    assert api.fakes.names() == ["release_seat"]
+    assert api.fakes.names() == ["refund_order", "release_seat"]
     assert [e.data["reason"] for e in await api.outbox("enrollment.cancelled")] == ["cancelled_by_admin"]
 
 
