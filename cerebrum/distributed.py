@@ -169,7 +169,9 @@ def run(
             argv = [sys.executable, "-m", "cerebrum.cli", "up", "--port", str(ports.monolith), "--no-demo"]
             processes.append(spawn("monolith", ports.monolith, argv, log_dir, monolith_env))
             env["MONOLITH_URL"] = f"http://127.0.0.1:{ports.monolith}"
-        processes.append(start("gateway", ports.gateway, log_dir, env))
+        # The gateway itself believes only the proxies this shell names: its peers are the students.
+        gateway_env = {**env, "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", "")}
+        processes.append(start("gateway", ports.gateway, log_dir, gateway_env))
         if exporters:
             processes += start_exporters(ports, log_dir, env, console)
         if prometheus_file is not None:

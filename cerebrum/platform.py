@@ -6,12 +6,13 @@ hops between services.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from observability import ObservabilityMiddleware, render_metrics
 from observability.logging import enter_inner_hop, leave_inner_hop
@@ -19,12 +20,18 @@ from observability.middleware import ASGIApp, Receive, Scope, Send
 from services.kit import errors
 from services.kit.app import ServiceKit, new_fastapi, readiness_response
 from services.kit.health import run_checks
+from services.kit.http import IN_PROCESS_CLIENT
+from services.kit.proxies import ForwardedClient
 
 OnReady = Callable[["Platform"], Awaitable[None]]
 
 
 class Platform:
-    """An ASGI app that runs the services' lifespans together and routes each request to one."""
+    """An ASGI app that runs the services' lifespans together and routes each request to one.
+
+    From outside, a service's own path (``/auth/login``) is held to the gateway's limits as ``/api``
+    is; inside, the gateway's calls are believed about whose request it is (X-Forwarded-For).
+    """
 
     def __init__(
         self,
@@ -33,11 +40,16 @@ class Platform:
         *,
         observability: bool = True,
         on_ready: OnReady | None = None,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.apps = apps
         self.on_ready = on_ready
         self.root = self._root_app(observability)
         self.routes: dict[str, ASGIApp] = {segment: apps[name] for segment, name in prefixes.items()}
+        self.front = ForwardedClient(self._from_outside, trusted_proxies)
+        # The gateway's in-process calls name the client it saw (and, behind a trusted proxy, the chain).
+        dispatch: Any = self._dispatch
+        self.inside: Any = ProxyHeadersMiddleware(dispatch, trusted_hosts=[IN_PROCESS_CLIENT[0], *trusted_proxies])
 
     def kit(self, name: str) -> ServiceKit:
         kit: ServiceKit = self.apps[name].state.kit
@@ -47,6 +59,33 @@ class Platform:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        await self.front(scope, receive, send)
+
+    async def _from_outside(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app, scope = self._route(scope)
+        gateway_app = self.apps.get("gateway")
+        if app is not None and app is not gateway_app and gateway_app is not None and scope["type"] == "http":
+            try:
+                await gateway_app.state.gateway.limit_direct(scope)
+            except errors.DomainError as exc:
+                refusal = errors.problem(
+                    Request(scope),
+                    status=exc.status,
+                    type_=exc.type,
+                    title=exc.title,
+                    detail=exc.detail,
+                    headers=exc.headers or None,
+                    **exc.extensions,
+                )
+                await refusal(scope, receive, send)
+                return
+        await (app or self.root)(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app, scope = self._route(scope)
+        await (app or self.root)(scope, receive, send)
+
+    def _route(self, scope: Scope) -> tuple[ASGIApp | None, Scope]:
         path: str = scope.get("path", "/")
         end = path.find("/", 1)
         segment = path[1:end] if end > 0 else path[1:]
@@ -62,7 +101,7 @@ class Platform:
             app = self.apps.get(name)
             if app is not None:
                 scope = {**scope, "path": "/chaos/faults", "raw_path": b"/chaos/faults"}
-        await (app or self.root)(scope, receive, send)
+        return app, scope
 
     async def in_process(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serves a call one service makes to another inside this process (the gateway's, a saga's).
@@ -72,7 +111,7 @@ class Platform:
         """
         token = enter_inner_hop()
         try:
-            await self(scope, receive, send)
+            await self.inside(scope, receive, send)
         finally:
             leave_inner_hop(token)
 

@@ -20,6 +20,16 @@ from services.kit.errors import Conflict, DomainError
 from services.kit.http import AsgiTransport
 from services.kit.migrations import upgrade
 
+# Whose X-Forwarded-For to believe is the apps' TRUSTED_PROXIES setting alone (services.kit.proxies),
+# not also uvicorn's FORWARDED_ALLOW_IPS, which trusts 127.0.0.1 unless told otherwise.
+_UVICORN: dict[str, Any] = {
+    "log_config": None,
+    "access_log": False,
+    "lifespan": "on",
+    "server_header": False,
+    "proxy_headers": False,
+}
+
 
 def build_platform(
     *, overrides: dict[str, Any] | None = None, on_ready: Any = None, names: list[str] | None = None
@@ -47,7 +57,13 @@ def build_platform(
         gateway_settings, transports={name: in_process for name in gateway_settings.upstreams if name in apps}
     )
     prefixes.update({"api": "gateway", "gateway": "gateway"})
-    platform = Platform(apps, prefixes, observability=first.observability, on_ready=on_ready)
+    platform = Platform(
+        apps,
+        prefixes,
+        observability=first.observability,
+        on_ready=on_ready,
+        trusted_proxies=gateway_settings.trusted_proxies,
+    )
     return platform
 
 
@@ -110,9 +126,7 @@ def run_embedded(*, host: str, port: int, data_dir: Path, demo: bool, console: C
     setup_process_telemetry(settings_for("users", data_dir=data_dir), process_name="cerebrum")
     platform = build_platform(overrides={"data_dir": data_dir}, on_ready=ready)
     _freeze_startup_objects()
-    config = uvicorn.Config(
-        platform, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
-    )
+    config = uvicorn.Config(platform, host=host, port=port, **_UVICORN)
     _BannerLastServer(
         config, lambda: banner(console, url=url, platform=platform, data_dir=data_dir, demo=accounts[0])
     ).run()
@@ -263,9 +277,7 @@ def serve_one(name: str, *, host: str, port: int | None, migrate: bool, console:
         console.print(f"[red]no service called {name}[/]; known: gateway, {', '.join(SERVICES)}")
         raise SystemExit(2)
     _freeze_startup_objects()
-    config = uvicorn.Config(
-        app, host=host, port=port or default_port, log_config=None, access_log=False, lifespan="on", server_header=False
-    )
+    config = uvicorn.Config(app, host=host, port=port or default_port, **_UVICORN)
     uvicorn.Server(config).run()
 
 

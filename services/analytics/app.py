@@ -60,6 +60,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         description="Learning events, per-learner and per-course aggregates, reports and a live view.",
         inbox=INBOX,
         handlers=build_handlers(ctx),
+        body_limits={"/analytics/events": settings.max_batch_bytes},
     )
     app.state.analytics = ctx
     return app

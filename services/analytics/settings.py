@@ -12,6 +12,12 @@ class AnalyticsSettings(ServiceSettings):
     retention_months: int = Field(default=24, ge=1, description="Raw events older than this many months are dropped")
     max_batch_events: int = Field(default=1000, ge=1, le=10_000)
     max_properties_bytes: int = Field(default=4096, ge=2)
+
+    @property
+    def max_batch_bytes(self) -> int:
+        """The largest body the batch route takes: a full batch of events with the largest properties."""
+        return self.max_batch_events * (self.max_properties_bytes + 1024)
+
     future_skew_seconds: int = Field(default=86_400, ge=0, description="How far ahead of now an event may be dated")
     aggregator_interval_seconds: float = Field(default=1.0, gt=0)
     aggregator_batch_events: int = Field(default=20_000, ge=1, description="Raw events folded per transaction")

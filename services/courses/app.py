@@ -44,6 +44,7 @@ def create_app(settings: CoursesSettings | None = None) -> FastAPI:
         publishes=PUBLISHES,
         inbox=INBOX,
         handlers=enrolment_handlers(),
+        body_limits={"/courses/{course_id}/lessons/{lesson_id}/files": settings.max_upload_bytes},
     )
     app.state.courses = build_courses_context(kit, settings)
     return app

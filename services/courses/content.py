@@ -13,12 +13,8 @@ from services.courses.models import ContentFile, Lesson
 from services.courses.schemas import ContentFileOut
 from services.courses.service import CoursesContext, sees_drafts
 from services.kit.auth import Identity
-from services.kit.errors import Forbidden, NotFound, PayloadTooLarge
+from services.kit.errors import Forbidden, NotFound
 from services.kit.time import as_utc
-
-
-class FileTooLarge(PayloadTooLarge):
-    type, title = "file-too-large", "File too large"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
 
-from services.courses.content import FileTooLarge, Upload
+from services.courses.content import Upload
 from services.courses.service import CoursesContext
 from services.kit.auth import Identity
 from services.kit.deps import KitDep, from_app_state, get_identity
@@ -58,20 +58,10 @@ async def read_upload(
             "Send the file's own bytes as the body with its media type in Content-Type (multipart is not accepted)",
             errors=[{"field": "Content-Type", "message": "invalid"}],
         )
-    limit = ctx.settings.max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise FileTooLarge(f"Files can be at most {limit} bytes", limit=limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FileTooLarge(f"Files can be at most {limit} bytes", limit=limit)
-        chunks.append(chunk)
-    if size == 0:
+    data = await request.body()  # at most max_upload_bytes: the app's body limit for this route (kit.bodylimit)
+    if not data:
         raise InvalidInput("The file is empty", errors=[{"field": "body", "message": "empty"}])
-    return Upload(filename=filename, content_type=content_type, data=b"".join(chunks))
+    return Upload(filename=filename, content_type=content_type, data=data)
 
 
 UploadDep = Annotated[Upload, Depends(read_upload)]

@@ -70,6 +70,7 @@ def create_app(
         migrations_dir=MIGRATIONS,
         description="One entry point to every service: /api/<prefix>/...",
         checks_sessions=False,
+        body_limits={settings.strip_prefix + path: limit for path, limit in settings.body_limits.items()},
     )
     app.state.gateway = Gateway(
         settings=settings, verifier=kit.verifier, limiter=kit.limiter, split=split, clients=clients

@@ -21,6 +21,7 @@ from services.gateway.tokens import VerifiedTokens
 from services.kit.auth import Identity, TokenVerifier, bearer_token
 from services.kit.errors import DependencyUnavailable, NotFound, TooManyRequests, Unauthorized, problem
 from services.kit.http import Reply, ServiceClient
+from services.kit.proxies import forwarded_for
 from services.kit.ratelimit import Decision, RateLimiter, parse_limits
 
 REQUESTS = counter(
@@ -42,6 +43,8 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
         "host",
         "content-length",
+        "x-forwarded-for",
+        "x-forwarded-proto",
         "x-user-id",
         "x-user-role",
     }
@@ -164,9 +167,25 @@ class Gateway:
                 return None
             raise
 
-    async def _limit(self, client_key: str) -> Decision:
+    async def limit_direct(self, scope: dict[str, Any]) -> Decision:
+        """Counts a request the embedded platform serves on a service's own path, with the same limits.
+
+        Its own bucket: a request that came through a gateway in front was counted there already.
+        """
+        authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        identity = None
+        if authorization is not None:
+            try:
+                identity = self.tokens.verify(bearer_token(authorization))
+            except Unauthorized:
+                identity = None  # the service refuses the token itself; the caller counts as anonymous
+        client = scope.get("client")
+        client_key = str(identity.user_id) if identity else (client[0] if client else "anonymous")
+        return await self._limit(client_key, "direct")
+
+    async def _limit(self, client_key: str, bucket: str = "gateway") -> Decision:
         # Every limit in one Redis round trip, stopping at the first that refuses.
-        decision = await self.limiter.hit_all(self.limits, "gateway", client_key)
+        decision = await self.limiter.hit_all(self.limits, bucket, client_key)
         if not decision.allowed:
             raise TooManyRequests(
                 "Rate limit reached; slow down", retry_after=decision.retry_after, limit=decision.limit
@@ -177,10 +196,8 @@ class Gateway:
         self, request: Request, route: Route, side: Side, identity: Identity | None, incoming: _Incoming, query: str
     ) -> Reply:
         headers = incoming.headers
-        client = request.scope.get("client")
-        host = client[0] if client else ""
-        forwarded = incoming.forwarded_for
-        headers["x-forwarded-for"] = f"{forwarded}, {host}" if forwarded else host
+        # The chain a trusted proxy sent, plus that proxy; from anyone else, only their own address.
+        headers["x-forwarded-for"] = forwarded_for(request.scope, incoming.forwarded_for)
         headers["x-forwarded-proto"] = request.scope.get("scheme", "http")
         if identity is not None:
             headers["x-user-id"], headers["x-user-role"] = str(identity.user_id), identity.role

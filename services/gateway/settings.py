@@ -28,3 +28,10 @@ class GatewaySettings(ServiceSettings):
     weights_refresh_seconds: float = 2.0
     breaker_threshold: int = 5
     breaker_ttl_seconds: float = 10.0
+    body_limits: dict[str, int] = Field(
+        default_factory=lambda: {
+            "/analytics/events": 1000 * (4096 + 1024),
+            "/courses/{course_id}/lessons/{lesson_id}/files": 50 * 1024 * 1024,
+        }
+    )
+    """Routes (after the prefix) whose bodies may pass ``max_body_bytes``: as large as their service accepts."""

@@ -26,6 +26,7 @@ from observability.metrics import at_zero
 from services.contracts.events import Payload
 from services.kit import errors
 from services.kit.auth import REVOCATION_SKIPPED, TokenVerifier
+from services.kit.bodylimit import install_body_limit
 from services.kit.cache import create_redis
 from services.kit.db import Database
 from services.kit.docs import install_offline_docs
@@ -38,6 +39,7 @@ from services.kit.events.telemetry import zero_relay_series
 from services.kit.faults import install_faults
 from services.kit.health import Check, broker_check, database_check, redis_check, run_checks
 from services.kit.migrations import upgrade
+from services.kit.proxies import ForwardedClient
 from services.kit.ratelimit import RateLimiter
 from services.kit.settings import ServiceSettings
 
@@ -158,11 +160,13 @@ def build_service_app(
     handlers: Mapping[str, Handler] | None = None,
     publishes: Collection[type[Payload]] = (),
     checks_sessions: bool = True,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """Builds a service's FastAPI app around its routers.
 
     ``publishes``: the contracts it records in ``outbox``; ``checks_sessions``: its routes look each
     caller's session up in Redis (``CurrentUser``). Their counters exist at zero from start-up.
+    ``body_limits``: routes (by path template) whose request bodies may be larger than ``max_body_bytes``.
     """
     settings = kit.settings
 
@@ -202,8 +206,11 @@ def build_service_app(
         app.include_router(router)
     app.include_router(operational_router(kit))
     install_faults(app, settings)
+    install_body_limit(app, default=settings.max_body_bytes, routes=body_limits)
     if settings.observability:
         app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
+    # Outermost: the telemetry and every route see the client a trusted proxy names.
+    app.add_middleware(ForwardedClient, trusted_proxies=settings.trusted_proxies)
     return app
 
 

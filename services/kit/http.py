@@ -97,6 +97,10 @@ ASGIApp = Callable[
 ]
 
 
+IN_PROCESS_CLIENT = ("127.0.0.1", 0)
+"""The address an in-process call comes from."""
+
+
 class AsgiTransport:
     """The in-process transport: calls an ASGI app directly, as the embedded platform does."""
 
@@ -119,7 +123,7 @@ class AsgiTransport:
             "query_string": parts.query.encode(),
             "root_path": "",
             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-            "client": ("127.0.0.1", 0),
+            "client": IN_PROCESS_CLIENT,
             "server": (parts.hostname or "embedded", parts.port or 80),
         }
         sent = False

@@ -5,11 +5,12 @@ Settings are read when an app is built (``create_app(settings)``), never at impo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "staging", "production"]
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "dev", "test", ""}
@@ -49,6 +50,12 @@ class ServiceSettings(BaseSettings):
         default=10.0, gt=0, description="How long shutdown waits for a background job to end"
     )
 
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or ranges (10.0.0.0/8) whose X-Forwarded-For is believed: the gateway, a load balancer",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="Largest request body a route accepts")
+
     jwt_private_key: SecretStr | None = None
     jwt_public_key: str | None = None
     jwt_issuer: str = "cerebrum-users"
@@ -62,6 +69,17 @@ class ServiceSettings(BaseSettings):
             return False
         if isinstance(value, str) and value.strip().lower() in ("on", "true", "1", "yes"):
             return True
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _address_list(cls, value: object) -> object:
+        # TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8 as uvicorn's FORWARDED_ALLOW_IPS, or a JSON list.
+        if isinstance(value, str):
+            text = value.strip()
+            return (
+                json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",") if part.strip()]
+            )
         return value
 
     @model_validator(mode="after")

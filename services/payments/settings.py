@@ -33,7 +33,6 @@ class PaymentsSettings(ServiceSettings):
     razorpay_api_url: str = "https://api.razorpay.com/v1"
     stripe_api_url: str = "https://api.stripe.com/v1"
     provider_timeout_seconds: float = Field(default=10.0, gt=0)
-    trusted_proxies: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _refuse_missing_secrets_outside_development(self) -> PaymentsSettings:

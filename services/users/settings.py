@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pydantic import Field
-
 from services.kit.settings import ServiceSettings
 
 
@@ -17,4 +15,3 @@ class UsersSettings(ServiceSettings):
     login_limit_per_client: str = "60/minute"
     login_limit_per_account: str = "5/minute;20/hour"
     register_limit_per_client: str = "10/minute;100/hour"
-    trusted_proxies: list[str] = Field(default_factory=list)
