@@ -99,6 +99,11 @@ async def anonymise_auth_logs(*, db: AsyncSession, user_id: uuid.UUID, email: st
     )
 
 
+async def forget_session_clients(*, db: AsyncSession, user_id: uuid.UUID) -> None:
+    """Removes where a user's sessions were used from: their IP addresses and browsers."""
+    await db.execute(update(Session).where(Session.user_id == user_id).values(client_ip=None, user_agent=None))
+
+
 async def pseudonymise_announcements(*, db: AsyncSession, user_id: uuid.UUID, email: str) -> None:
     """Replaces the person's name, phone and address in the outbox rows that announced them."""
     rows = await db.execute(

@@ -326,6 +326,7 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
         for field in ("full_name", "phone", "city", "school"):
             setattr(profile, field, None)
     families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
+    await repository.forget_session_clients(db=db, user_id=user_id)
     await repository.anonymise_auth_logs(db=db, user_id=user_id, email=email)
     # The events that announced the person still hold their name and address until the relay's
     # retention ends; they keep their facts, but with the account's pseudonym instead.

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from services.users.models import AuthLog, User, UserProfile
+from services.users.models import AuthLog, Session, User, UserProfile
 from tests.services.users.conftest import UsersApi
 
 pytestmark = pytest.mark.integration
@@ -70,9 +70,13 @@ async def test_deleting_the_account_anonymises_it_and_revokes_every_session(user
         user = await db.get(User, user_id)
         profile = await db.get(UserProfile, user_id)
         logged_emails = (await db.execute(select(AuthLog.email).where(AuthLog.user_id == user_id))).scalars().all()
+        clients = (
+            await db.execute(select(Session.client_ip, Session.user_agent).where(Session.user_id == user_id))
+        ).all()
     assert user is not None and user.status == "deleted" and "leaving" not in user.email
     assert profile is not None and profile.full_name is None
     assert all(email is None for email in logged_emails)
+    assert clients and all(client == (None, None) for client in clients), "where the sessions were used from"
     # The address is free again for a new account.
     assert (await users.register("leaving@example.com")).status_code == 201
 
@@ -108,10 +112,14 @@ async def test_a_profile_change_others_copy_is_announced_with_the_contact_as_it_
     assert changed.status_code == 200
     async with users.app.state.kit.db.session_scope() as db:
         rows = (
-            await db.execute(
-                select(OUTBOX.c.payload).where(OUTBOX.c.event_type == "user.updated").order_by(OUTBOX.c.created_at)
+            (
+                await db.execute(
+                    select(OUTBOX.c.payload).where(OUTBOX.c.event_type == "user.updated").order_by(OUTBOX.c.created_at)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     # Neither the city (kept only here) nor a name set to what it was is news to anyone.
     (only,) = rows
     updated = UserUpdated.model_validate(only["data"])
