@@ -28,13 +28,20 @@ log = structlog.get_logger("cerebrum.communication")
 
 
 async def notify_everywhere(
-    db: AsyncSession, event: Event, *, user_id: uuid.UUID, template: str, variables: Mapping[str, Any]
+    db: AsyncSession,
+    event: Event,
+    *,
+    user_id: uuid.UUID,
+    template: str,
+    variables: Mapping[str, Any],
+    once_per: str | None = None,
 ) -> None:
-    """Sends an event's message by email (when an address is known) and in-app."""
+    """Sends an event's message by email (when an address is known) and in-app, once per event
+    (or once per ``once_per``, whatever events announce it again)."""
     contact = await repository.get_contact(db=db, user_id=user_id)
     channels = ["email", "in_app"] if address_for(contact, "email") else ["in_app"]
     variables = {"name": (contact.name if contact and contact.name else "there"), **variables}
-    source, key = f"event:{event.type}", f"event:{event.id}"
+    source, key = f"event:{event.type}", once_per or f"event:{event.id}"
     try:
         await notify_user(
             db=db,
@@ -67,7 +74,15 @@ async def on_enrollment_completed(event: Event, db: AsyncSession) -> None:
     payload = parse(event.type, event.data)
     assert isinstance(payload, EnrollmentCompleted)
     variables = {"course_title": payload.course_title or "your course"}
-    await notify_everywhere(db, event, user_id=payload.user_id, template="course_completion", variables=variables)
+    # A course reopened (a lesson unticked) and finished again is congratulated once.
+    await notify_everywhere(
+        db,
+        event,
+        user_id=payload.user_id,
+        template="course_completion",
+        variables=variables,
+        once_per=f"completion:{payload.enrollment_id}",
+    )
     log.info("course_completion_notified", enrollment_id=str(payload.enrollment_id))
 
 

@@ -112,6 +112,7 @@ async def update_progress(
                 user_id=enrollment.user_id,
                 course_id=enrollment.course_id,
                 completed_at=now,
+                course_title=enrollment.course_title,
             )
             await uow.record(finished)
     elif done < total and enrollment.completed_at is not None:

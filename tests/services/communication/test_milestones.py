@@ -24,6 +24,8 @@ async def test_finishing_a_course_sends_a_congratulation_by_email_and_in_app_onc
     completed = event("enrollment.completed", data)
     assert await comms.deliver(completed) == [None]
     assert await comms.deliver(completed) == [None], "a replay is accepted and changes nothing"
+    again = event("enrollment.completed", {**data, "completed_at": utcnow().isoformat()})
+    assert await comms.deliver(again) == [None], "finished again after a reopening: congratulated once"
 
     mine = [m for m in await comms.messages(user_id) if m.template == "course_completion"]
     assert sorted(m.channel for m in mine) == ["email", "in_app"]

@@ -43,6 +43,7 @@ async def test_progress_to_100_percent_records_one_completion(api: EnrollmentsAp
     assert again.status_code == 200 and again.json()["course_completed"] is True
     completed = await api.outbox("enrollment.completed")
     assert len(completed) == 1 and completed[0].data["enrollment_id"] == enrollment_id
+    assert completed[0].data["course_title"] == "Human Physiology for NEET", "its message names the course"
     updates = await api.outbox("enrollment.progress_updated")
     assert [e.data["percent"] for e in updates] == [33.33, 66.67, 100.0], "a repeated update is no news"
     async with api.app.state.kit.db.session_scope() as db:
