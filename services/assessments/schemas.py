@@ -119,7 +119,7 @@ class RandomQuestions(BaseModel):
     difficulty: int
     difficulty_chosen_by: Literal["request", "rating"]
     source: Literal["pool", "database"]
-    """``database`` when Redis is down: questions still come, but repeats are no longer excluded."""
+    """``database`` when Redis is down: questions still come, drawn straight from the database (still no repeats)."""
     questions: list[QuestionOut]
 
 
