@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def updated(user_id: uuid.UUID, email: str, **fields: str | None) -> UserUpdated:
-    return UserUpdated(user_id=user_id, changed=sorted(fields), email=email, **fields)  # type: ignore[arg-type]
+    return UserUpdated(user_id=user_id, changed=sorted(fields), email=email, **fields)
 
 
 async def _whatsapp(comms: CommunicationApi, user_id: uuid.UUID) -> int:
