@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,18 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
-from cerebrum.platform import Platform
-from tests.security.embedded import running_platform
+from services.gateway.app import create_app as create_gateway_app
+from services.gateway.settings import GatewaySettings
+from services.users.app import create_app as create_users_app
+from services.users.settings import UsersSettings
+from tests.conftest import free_port
+from tests.security.embedded import running_platform, security_overrides
 from tests.security.world import STUDENT_PASSWORD, expect
 
 
 @asynccontextmanager
-async def clients_of(platform: Platform, *addresses: str) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """One client per source address, all talking to the same in-process platform."""
+async def clients_of(app: Any, *addresses: str) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """One client per source address, all talking to the same in-process app."""
     made = [
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=platform, client=(address, 40000)), base_url="http://academy", timeout=30
+            transport=httpx.ASGITransport(app=app, client=(address, 40000)), base_url="http://academy", timeout=30
         )
         for address in addresses
     ]
@@ -69,6 +75,45 @@ async def test_one_client_failing_logins_does_not_lock_out_another_through_the_g
             expect(await student.post("/api/auth/register", json=account), 201)
             assert set(await failed_logins(guesser, 60)) == {401}
             assert (await failed_logins(guesser, 1)) == [429]
+            login = {"email": account["email"], "password": account["password"]}
+            expect(await student.post("/api/auth/login", json=login), 200)
+
+
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """Serves an app over TCP on loopback, as its own process would; yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "the server did not start"
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_behind_a_gateway_over_the_network_each_client_has_its_own_login_limit(
+    _embedded_only: None, tmp_path: Path
+) -> None:
+    overrides = security_overrides(tmp_path, login_limit_per_client="3/minute")
+    users = create_users_app(UsersSettings(**overrides, trusted_proxies=["127.0.0.1"]))
+    async with served(users) as users_url:
+        gateway = create_gateway_app(GatewaySettings(**overrides, upstreams={"users": users_url}))
+        async with (
+            gateway.router.lifespan_context(gateway),
+            clients_of(gateway, "127.0.0.5", "127.0.0.6") as (
+                guesser,
+                student,
+            ),
+        ):
+            account = registration()
+            expect(await student.post("/api/auth/register", json=account), 201)
+            assert await failed_logins(guesser, 4, **{"X-Forwarded-For": "127.0.0.6"}) == [401] * 3 + [429]
             login = {"email": account["email"], "password": account["password"]}
             expect(await student.post("/api/auth/login", json=login), 200)
 
