@@ -13,6 +13,6 @@ def consumed() -> dict[str, Handler]:
         "payment.succeeded": orders.in_turn(on_payment_succeeded, orders.order_paid),
         "payment.failed": orders.in_turn(on_payment_failed, orders.order_failed),
         "payment.order_cancelled": orders.order_cancelled,
-        "payment.refunded": refunds.on_payment_refunded,
+        "payment.refunded": orders.in_turn(refunds.on_payment_refunded, orders.order_refunded),
         "user.deleted": people.on_user_deleted,
     }

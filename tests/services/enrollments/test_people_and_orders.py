@@ -88,3 +88,19 @@ async def test_a_deleted_accounts_unpaid_enrolment_is_cancelled_and_its_seat_rel
     # The seat is free for another student.
     _, other = api.student()
     assert (await api.enroll(other, course_id)).status_code == 201
+
+
+async def test_the_status_shows_the_order_refunded_and_a_late_payment_event_does_not_undo_it(
+    api: EnrollmentsApi,
+) -> None:
+    course_id = api.fakes.add_course()
+    _, headers = api.student()
+    started = await api.enrolled(headers, course_id)
+    paid = await api.pay(started)
+
+    await api.deliver(api.fakes.payment_refunded(started["order"]["order_id"]))
+    assert (await api.status(started["enrollment_id"]))["order"]["status"] == "refunded"
+
+    replayed = _event("payment.succeeded", paid.data)  # the same payment, a new event id, arriving late
+    await api.deliver(replayed)
+    assert (await api.status(started["enrollment_id"]))["order"]["status"] == "refunded"
