@@ -28,6 +28,12 @@ _UVICORN: dict[str, Any] = {
     "lifespan": "on",
     "server_header": False,
     "proxy_headers": False,
+    # A student reads for 10–30 s between clicks. uvicorn's default 5 s keep-alive closed every
+    # connection in between, so each click paid for a new one (`python -m bench.cpu` prices a
+    # course read on a new connection beside one on a kept-alive connection). 75 s outlasts any
+    # think time and the gateway's pool of upstream connections (aiohttp keeps an idle one 15 s),
+    # so a server never closes a connection its client is about to reuse.
+    "timeout_keep_alive": int(os.environ.get("KEEP_ALIVE_SECONDS", "75")),
 }
 
 
