@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,8 +54,7 @@ def _merge(
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
 
-def _learner_upsert(db: AsyncSession, stmt: Insert | None = None, *, scores: bool) -> Any:
-    stmt = stmt if stmt is not None else _insert(db, LEARNERS)
+def _learner_upsert(stmt: Insert, *, scores: bool) -> Any:
     extra: dict[str, Any] = {"registered_at": func.coalesce(stmt.excluded.registered_at, LEARNERS.c.registered_at)}
     add: tuple[str, ...] = ()
     if scores:
@@ -78,27 +79,35 @@ async def _upsert_rows(db: AsyncSession, statement: Any, rows: Mapping[Any, dict
         await db.execute(statement, [rows[key] for key in sorted(rows, key=str)])
 
 
-async def apply_deltas(*, db: AsyncSession, deltas: Deltas) -> None:
-    """Adds consumed events' changes to every aggregate (and counts newly active learners)."""
-    for row in deltas.learners.values():
-        row["average_percentage"] = row["score_sum"] / row["assessments"] if row["assessments"] else None
-    await _upsert_rows(db, _learner_upsert(db, scores=True), deltas.learners)
-    await _upsert_rows(
-        db,
-        _merge(
-            _insert(db, USER_ACTIVITIES),
+@dataclass(frozen=True)
+class _DeltaStatements:
+    learners: Any
+    activities: Any
+    performance: Any
+    presence: Any
+    reports: Any
+
+
+@functools.cache
+def _delta_statements(dialect: str) -> _DeltaStatements:
+    """The upserts ``apply_deltas`` runs, built once per dialect: every consumed event runs all five,
+    and building them (not compiling: SQLAlchemy caches that) cost more than the rows they write."""
+
+    def insert(table: Table) -> Insert:
+        return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+    perf = insert(PERFORMANCE_METRICS)
+    return _DeltaStatements(
+        learners=_learner_upsert(insert(LEARNERS), scores=True),
+        activities=_merge(
+            insert(USER_ACTIVITIES),
             USER_ACTIVITIES,
             ["user_id", "day"],
             add=ACTIVITY_COUNTS,
             high=["last_seen_at"],
             low=["first_seen_at"],
         ),
-        deltas.activities,
-    )
-    perf = _insert(db, PERFORMANCE_METRICS)
-    await _upsert_rows(
-        db,
-        _merge(
+        performance=_merge(
             perf,
             PERFORMANCE_METRICS,
             ["user_id", "course_id", "topic"],
@@ -106,24 +115,33 @@ async def apply_deltas(*, db: AsyncSession, deltas: Deltas) -> None:
             high=["best_percentage", "lessons_completed", "progress_percent", "updated_at"],
             extra={"completed": or_(PERFORMANCE_METRICS.c.completed, perf.excluded.completed)},
         ),
-        deltas.performance,
+        presence=insert(DAILY_LEARNERS).on_conflict_do_nothing().returning(*_PRESENCE_KEY),
+        reports=_report_upsert(insert(AGGREGATED_REPORTS)),
     )
+
+
+async def apply_deltas(*, db: AsyncSession, deltas: Deltas) -> None:
+    """Adds consumed events' changes to every aggregate (and counts newly active learners)."""
+    statements = _delta_statements(db.bind.dialect.name)
+    for row in deltas.learners.values():
+        row["average_percentage"] = row["score_sum"] / row["assessments"] if row["assessments"] else None
+    await _upsert_rows(db, statements.learners, deltas.learners)
+    await _upsert_rows(db, statements.activities, deltas.activities)
+    await _upsert_rows(db, statements.performance, deltas.performance)
     if deltas.presence:
         rows = [
             dict(zip(("day", "course_id", "topic", "user_id"), key, strict=True)) for key in sorted(deltas.presence)
         ]
-        stmt = _insert(db, DAILY_LEARNERS).on_conflict_do_nothing().returning(*_PRESENCE_KEY)
-        fresh = Counter(tuple(r) for r in (await db.execute(stmt, rows)).all())
+        fresh = Counter(tuple(r) for r in (await db.execute(statements.presence, rows)).all())
         for (day, course_id, topic), count in fresh.items():
             deltas.report(course_id, topic, day)["active_learners"] += count
-    await _upsert_rows(db, _report_upsert(db), deltas.reports)
+    await _upsert_rows(db, statements.reports, deltas.reports)
 
 
 _PRESENCE_KEY = (DAILY_LEARNERS.c.day, DAILY_LEARNERS.c.course_id, DAILY_LEARNERS.c.topic)
 
 
-def _report_upsert(db: AsyncSession, stmt: Insert | None = None, counts: Sequence[str] = REPORT_COUNTS) -> Any:
-    stmt = stmt if stmt is not None else _insert(db, AGGREGATED_REPORTS)
+def _report_upsert(stmt: Insert, counts: Sequence[str] = REPORT_COUNTS) -> Any:
     return _merge(stmt, AGGREGATED_REPORTS, ["course_id", "topic", "day"], add=counts)
 
 
@@ -179,7 +197,7 @@ async def fold_events(*, db: AsyncSession, after: int, through: int, now: dateti
     stmt = _insert(db, LEARNERS).from_select(
         ["user_id", "cohort_week", "first_seen_at", "last_seen_at"], learners.group_by(e.user_id)
     )
-    await db.execute(_learner_upsert(db, stmt, scores=False))
+    await db.execute(_learner_upsert(stmt, scores=False))
 
     activity = select(
         e.user_id, day, week, func.count(), func.sum(seconds), func.min(e.occurred_at), func.max(e.occurred_at)
@@ -223,7 +241,7 @@ async def fold_events(*, db: AsyncSession, after: int, through: int, now: dateti
     by_topic = select(course, topic, day, *measures).where(where, topic != NO_TOPIC).group_by(course, topic, day)
     for grouped in (overall, by_topic):
         stmt = _insert(db, AGGREGATED_REPORTS).from_select(["course_id", "topic", "day", *report_counts], grouped)
-        await db.execute(_report_upsert(db, stmt, report_counts))
+        await db.execute(_report_upsert(stmt, report_counts))
 
 
 async def _fold_presence(db: AsyncSession, *, where: ColumnElement[bool], day: Any, course: Any, topic: Any) -> None:
@@ -242,4 +260,4 @@ async def _fold_presence(db: AsyncSession, *, where: ColumnElement[bool], day: A
         key: {"course_id": key[1], "topic": key[2], "day": key[0], "active_learners": count}
         for key, count in fresh.items()
     }
-    await _upsert_rows(db, _report_upsert(db, counts=["active_learners"]), rows)
+    await _upsert_rows(db, _report_upsert(_insert(db, AGGREGATED_REPORTS), counts=["active_learners"]), rows)
