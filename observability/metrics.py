@@ -135,14 +135,39 @@ class RedMetrics:
             ("service", "route", "method", "status"),
         )
         self.in_flight = gauge("http_requests_in_flight", "HTTP requests being served now.", ("service",))
-        self._series: dict[tuple[str, str, str, int], _Series] = {}
+        # Shadow traffic (a gateway's mirror, marked X-Cerebrum-Shadow) has series of its own, so
+        # that no SLO, alert or business panel reading the pair above ever counts it.
+        self.shadow_requests = counter(
+            "http_shadow_requests_total",
+            "Shadow (mirrored) HTTP requests served.",
+            ("service", "route", "method", "status"),
+        )
+        self.shadow_duration = histogram(
+            "http_shadow_request_duration_seconds",
+            "Time to serve a shadow (mirrored) HTTP request.",
+            ("service", "route", "method", "status"),
+        )
+        self._series: dict[tuple[str, str, str, int, bool], _Series] = {}
 
-    def observe(self, service: str, route: str, method: str, status: int, seconds: float, trace_id: str | None) -> None:
-        key = (service, route, method, status)
+    def observe(
+        self,
+        service: str,
+        route: str,
+        method: str,
+        status: int,
+        seconds: float,
+        trace_id: str | None,
+        shadow: bool = False,
+    ) -> None:
+        key = (service, route, method, status, shadow)
         series = self._series.get(key)
         if series is None:
             labels = (service, route, method, str(status))
-            series = self._series[key] = _Series(self.requests.labels(*labels), self.duration.labels(*labels))
+            if shadow:
+                series = _Series(self.shadow_requests.labels(*labels), self.shadow_duration.labels(*labels))
+            else:
+                series = _Series(self.requests.labels(*labels), self.duration.labels(*labels))
+            self._series[key] = series
         series.record(seconds, trace_id)
 
 

@@ -118,6 +118,7 @@ class ObservabilityMiddleware:
         carrier: dict[str, str] | None = None
         request_id: str | None = None
         user_agent: str | None = None
+        shadow = False
         for name, value in scope["headers"]:
             if name in _PROPAGATION_HEADERS:
                 if carrier is None:
@@ -127,6 +128,8 @@ class ObservabilityMiddleware:
                 request_id = value.decode("latin-1")[:128]
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
+            elif name == b"x-cerebrum-shadow":
+                shadow = value == b"1"
         if not request_id:
             request_id = new_request_id()
         state = scope.get("state")
@@ -154,6 +157,8 @@ class ObservabilityMiddleware:
             attributes["client.address"] = client[0]
         if user_agent:
             attributes["user_agent.original"] = user_agent
+        if shadow:
+            attributes["cerebrum.shadow"] = 1
         span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
         ctx_token = context.attach(trace.set_span_in_context(span, parent))
         # A keep-alive connection serves its requests in one task: start each from a clean slate.
@@ -208,7 +213,7 @@ class ObservabilityMiddleware:
             elif status >= 500 and recording:
                 span.set_attribute("error.type", str(status))
                 span.set_status(Status(StatusCode.ERROR))
-            self.metrics.observe(service, route, method, status, elapsed, trace_id)
+            self.metrics.observe(service, route, method, status, elapsed, trace_id, shadow)
             if self.access_log and path not in self.skip_paths:
                 line = {
                     "method": method,
@@ -219,6 +224,8 @@ class ObservabilityMiddleware:
                     "client": client[0],
                     "event": "request",
                 }
+                if shadow:
+                    line["shadow"] = True
                 if not write_access_line(line, span_context):
                     del line["event"]
                     self.log.info("request", **line)

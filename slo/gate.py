@@ -6,7 +6,7 @@ The six phases are the migration plan's: 1 extraction, 2 infrastructure, 3 data 
 
 from __future__ import annotations
 
-from slo import canary_checks, checks
+from slo import canary_checks, checks, shadow
 from slo.canary import next_weight, previous_weight
 from slo.gate_model import (
     CriterionResult,
@@ -35,6 +35,7 @@ CHECKS: dict[str, checks.Check] = {
     "canary_latency": canary_checks.check_canary_latency,
     "canary_errors": canary_checks.check_canary_errors,
     "canary_budget": canary_checks.check_canary_budget,
+    "shadow_diffs": shadow.check_shadow_diffs,
 }
 
 

@@ -28,6 +28,7 @@ Check = Literal[
     "canary_latency",
     "canary_errors",
     "canary_budget",
+    "shadow_diffs",
     "alerts",
 ]
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
@@ -9,6 +10,9 @@ from services.gateway.proxy import Gateway
 from services.gateway.routes import router
 from services.gateway.routing import ROUTES
 from services.gateway.settings import GatewaySettings
+from services.gateway.shadow import ShadowMirror, ShadowShares, shadow_clients
+from services.gateway.shadow_diff import ShadowRules
+from services.gateway.shadow_routes import router as shadow_router
 from services.gateway.split import Side, TrafficSplit
 from services.kit.app import ServiceKit, build_service_app
 from services.kit.http import AiohttpTransport, ServiceClient, Transport, breaker_factory
@@ -47,6 +51,28 @@ def build_clients(
     return clients
 
 
+def build_mirror(
+    settings: GatewaySettings, kit: ServiceKit, clients: dict[tuple[str, Side], ServiceClient]
+) -> ShadowMirror:
+    """Shadow traffic: its own clients (short timeout, no retries, own breakers) to the same upstreams."""
+    raw = yaml.safe_load(settings.shadow_rules_file.read_text()) if settings.shadow_rules_file else None
+    return ShadowMirror(
+        shares=ShadowShares(db=kit.db, refresh_seconds=settings.weights_refresh_seconds),
+        clients=shadow_clients(
+            clients,
+            timeout=settings.shadow_timeout_seconds,
+            threshold=settings.breaker_threshold,
+            ttl=settings.breaker_ttl_seconds,
+        ),
+        rules=ShadowRules.of(raw),
+        prefixes=list(ROUTES),
+        queue_size=settings.shadow_queue_size,
+        workers=settings.shadow_workers,
+        learn_first=settings.shadow_learn_first,
+        learn_share=settings.shadow_learn_share,
+    )
+
+
 def create_app(
     settings: GatewaySettings | None = None,
     *,
@@ -63,17 +89,24 @@ def create_app(
         refresh_seconds=settings.weights_refresh_seconds,
         prefixes=ROUTES,
     )
+    mirror = build_mirror(settings, kit, clients)
+
+    async def stop_mirror(_kit: ServiceKit) -> None:
+        await mirror.close()
+
     app = build_service_app(
         kit,
         title="Cerebrum API gateway",
-        routers=[router],
+        routers=[router, shadow_router],
+        on_shutdown=[stop_mirror],
         migrations_dir=MIGRATIONS,
         description="One entry point to every service: /api/<prefix>/...",
         checks_sessions=False,
         body_limits={settings.strip_prefix + path: limit for path, limit in settings.body_limits.items()},
     )
+    app.state.shadow = mirror
     app.state.gateway = Gateway(
-        settings=settings, verifier=kit.verifier, limiter=kit.limiter, split=split, clients=clients
+        settings=settings, verifier=kit.verifier, limiter=kit.limiter, split=split, clients=clients, shadow=mirror
     )
     app.add_middleware(
         CORSMiddleware,

@@ -22,3 +22,14 @@ class TrafficWeight(GatewayBase):
     weight: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class ShadowShare(GatewayBase):
+    """The share of a prefix's safe requests also sent, as shadow traffic, to the side that did not serve them."""
+
+    __tablename__ = "shadow_shares"
+
+    prefix: Mapped[str] = mapped_column(String(40), primary_key=True)
+    percent: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)

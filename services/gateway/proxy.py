@@ -16,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from observability.metrics import counter, histogram
 from services.gateway.routing import Route, resolve
 from services.gateway.settings import GatewaySettings
+from services.gateway.shadow import ShadowMirror
 from services.gateway.split import Side, TrafficSplit
 from services.gateway.tokens import VerifiedTokens
 from services.kit.auth import Identity, TokenVerifier, bearer_token
@@ -47,6 +48,7 @@ _HOP_BY_HOP = frozenset(
         "x-forwarded-proto",
         "x-user-id",
         "x-user-role",
+        "x-cerebrum-shadow",  # only the gateway marks a request as shadow traffic
     }
 )
 _DROP_FROM_REPLY = frozenset({*_HOP_BY_HOP, "content-encoding", "server", "date", "traceresponse", "x-request-id"})
@@ -117,6 +119,7 @@ class Gateway:
     clients: dict[tuple[str, Side], ServiceClient]
     tokens: VerifiedTokens = field(init=False)
     limits: tuple[RateLimitItem, ...] = field(init=False)
+    shadow: ShadowMirror | None = None
 
     def __post_init__(self) -> None:
         self.tokens = VerifiedTokens(self.verifier)
@@ -152,6 +155,17 @@ class Gateway:
             headers["ratelimit-remaining"] = str(max(decision.remaining, 0))
             headers["ratelimit-reset"] = str(decision.reset_after)
             response = Response(reply.body, status_code=reply.status, headers=headers)
+            if self.shadow is not None:
+                self.shadow.offer(
+                    method=request.method,
+                    route=route,
+                    query=query,
+                    served_by=side,
+                    identity=identity,
+                    headers=incoming.headers,
+                    body=await request.body(),
+                    reply=reply,
+                )
         _count(route.prefix, side, response.status_code, time.perf_counter() - started)
         return response
 

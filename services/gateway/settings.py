@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from services.kit.settings import ServiceSettings
@@ -35,3 +37,11 @@ class GatewaySettings(ServiceSettings):
         }
     )
     """Routes (after the prefix) whose bodies may pass ``max_body_bytes``: as large as their service accepts."""
+    shadow_rules_file: Path | None = None
+    """Per-route comparison rules for shadow traffic (slo/gates/shadow.yaml); none: the defaults."""
+    shadow_queue_size: int = 1000
+    shadow_workers: int = 4
+    shadow_timeout_seconds: float = 2.0
+    shadow_learn_first: int = 10
+    """Mirrors per route that also ask the primary side again, to learn the route's noise first."""
+    shadow_learn_share: float = 0.1

@@ -394,6 +394,9 @@ RULES: list[Rule] = [
     # the gateway's own administration (not forwarded: it is the gateway)
     admins("GET", "/gateway/weights", at("/gateway/weights"), gateway=False),
     admins("PUT", "/gateway/weights/{prefix}", at("/gateway/weights/courses", json={"weight": 100}), gateway=False),
+    admins("GET", "/gateway/shadow", at("/gateway/shadow"), gateway=False),
+    admins("PUT", "/gateway/shadow/{prefix}", at("/gateway/shadow/courses", json={"percent": 0}), gateway=False),
+    admins("GET", "/gateway/shadow/report", at("/gateway/shadow/report"), gateway=False),
 ]
 
 # Served to anyone by design, outside every service's OpenAPI: probes, metrics, API documents, and
