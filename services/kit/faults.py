@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Match
 from observability.metrics import counter
 from observability.problems import problem_type
 from services.kit.errors import Unauthorized
+from services.kit.schemas import StrictInput
 
 try:  # FastAPI >= 0.16x: included routers stay one entry of app.routes
     from fastapi.routing import iter_route_contexts
@@ -55,7 +56,7 @@ log = structlog.get_logger("cerebrum.chaos")
 TokenHeader = Annotated[str | None, Header(alias="X-Chaos-Token")]
 
 
-class FaultSpec(BaseModel):
+class FaultSpec(StrictInput):
     """One fault: delay or fail a share of the requests to some routes."""
 
     kind: Kind
@@ -87,7 +88,7 @@ class FaultSpec(BaseModel):
         return [m.upper() for m in methods] if methods else None
 
 
-class FaultSet(BaseModel):
+class FaultSet(StrictInput):
     faults: list[FaultSpec] = Field(default_factory=list, max_length=50)
 
 
