@@ -80,4 +80,44 @@ def migration_dashboard() -> dashboard.Dashboard:
                 unit="percentunit",
             )
         )
-    return board
+    return shadow_row(board)
+
+
+def shadow_row(board: dashboard.Dashboard) -> dashboard.Dashboard:
+    """Shadow traffic: mirrored requests per prefix and outcome, and how often the two sides' answers differ."""
+    route = 'route=~"$prefix"'
+    compared = sum_rate(m.SHADOW_REQUESTS, RATE, ("route",), route, 'outcome="compared"')
+    return (
+        board.with_row(dashboard.Row("Shadow traffic"))
+        .with_panel(
+            graph(
+                "Answers that differ, after noise",
+                query(f"{sum_rate(m.SHADOW_DIFFS, RATE, ('route',), route)} / {compared}", "{{route}}"),
+                unit="percentunit",
+                description="Share of mirrored requests whose answer from the other side differed beyond the "
+                "route's learned noise. `cerebrum shadow report` names the fields; the phase-6 gate fails a "
+                "step above 1% (slo/gates/shadow.yaml).",
+                width=12,
+            )
+        )
+        .with_panel(
+            graph(
+                "Differing answers / s by field class",
+                query(sum_rate(m.SHADOW_DIFFS, RATE, ("route", "field_class"), route), "{{route}} {{field_class}}"),
+                unit="reqps",
+                stacked=True,
+                width=12,
+            )
+        )
+        .with_panel(
+            graph(
+                "Mirrored requests / s by outcome",
+                query(sum_rate(m.SHADOW_REQUESTS, RATE, ("route", "outcome"), route), "{{route}} {{outcome}}"),
+                unit="reqps",
+                stacked=True,
+                description="dropped: the mirror queue was full; failed / breaker_open: the other side did not "
+                "answer in time or its shadow breaker is open. None of it reaches a user.",
+                width=24,
+            )
+        )
+    )

@@ -95,6 +95,7 @@ def red_rules() -> list[dict[str, Any]]:
 # minimum_requests, over the alert's 5-minute window.
 LATENCY_MINIMUM_REQUESTS = 50
 ALL_BUCKET = 'le="+Inf"'
+SHADOW_COMPARED = 'outcome="compared"'
 
 
 def alerts() -> list[Alert]:
@@ -192,6 +193,18 @@ def alerts() -> list[Alert]:
             "{{ $labels.service }}: rate limits on the per-process fallback",
             "{{ $labels.service }} could not reach Redis for rate limiting and counted {{ $value | humanize }} "
             "request(s) per process in the last 5 minutes: limits are looser (each replica counts alone).",
+        ),
+        Alert(
+            "ShadowDiffRateHigh",
+            f"{sum_increase(m.SHADOW_DIFFS, '10m', ('route',))}"
+            f" / {sum_increase(m.SHADOW_REQUESTS, '10m', ('route',), SHADOW_COMPARED)} > 0.01"
+            f" and {sum_increase(m.SHADOW_REQUESTS, '10m', ('route',), SHADOW_COMPARED)} >= 20",
+            "warning",
+            "{{ $labels.route }}: the two sides answer differently",
+            "{{ $value | humanizePercentage }} of the requests mirrored on {{ $labels.route }} in the last 10 "
+            "minutes got a different answer from the other side, beyond learned noise (threshold 1%, counted "
+            "once 20 were compared). `cerebrum shadow report` names the routes and fields.",
+            wait="5m",
         ),
     ]
 
