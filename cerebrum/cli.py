@@ -15,6 +15,7 @@ from rich.console import Console
 
 from cerebrum import runner
 from cerebrum.journey_cli import demo_app
+from cerebrum.shadow_cli import shadow_app
 from chaos.cli import chaos_app
 from datamigration.cli import data_app
 from slo.cli import slo_app
@@ -32,6 +33,7 @@ app.add_typer(chaos_app, name="chaos", help="Chaos Toolkit experiments against t
 app.add_typer(data_app, name="data", help="Phase 3: move the monolith's data to per-service databases, verify it.")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo", help="See the platform work: a student's journey, step by step.")
+app.add_typer(shadow_app, name="shadow", help="Shadow traffic: mirror requests to the other side, diff the answers.")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True, soft_wrap=True)
