@@ -52,8 +52,16 @@ def binary() -> str:
 class RunPrometheus:
     """One Prometheus on a free port, its data in a temporary folder, its config and log in ``folder``."""
 
-    def __init__(self, folder: Path, *, rule_files: Iterable[Path] = RULE_FILES) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        rule_files: Iterable[Path] = RULE_FILES,
+        interval: float = SCRAPE_INTERVAL_SECONDS,
+        evaluation: float = EVALUATION_INTERVAL_SECONDS,
+    ) -> None:
         self.folder = folder
+        self.interval, self.evaluation = interval, evaluation
         self.rule_files = [Path(p).resolve() for p in rule_files]
         self.port = 0
         self.pid: int | None = None
@@ -64,12 +72,12 @@ class RunPrometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def config(self, targets: Mapping[str, str]) -> dict[str, Any]:
-        interval = f"{SCRAPE_INTERVAL_SECONDS:g}s"
+        interval = f"{self.interval:g}s"
         return {
             "global": {
                 "scrape_interval": interval,
                 "scrape_timeout": interval,
-                "evaluation_interval": f"{EVALUATION_INTERVAL_SECONDS:g}s",
+                "evaluation_interval": f"{self.evaluation:g}s",
             },
             "rule_files": [str(p) for p in self.rule_files],
             "scrape_configs": [
