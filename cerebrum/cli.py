@@ -133,6 +133,14 @@ def db_revision(
     asyncio.run(runner.new_revision(service, message, console=console))
 
 
+@db_app.command("backfill-enrolments")
+def db_backfill_enrolments() -> None:
+    """Gives courses the enrolments confirmed before it consumed enrolment events (after `db upgrade`; repeatable)."""
+    from cerebrum.backfill import backfill_course_enrolments
+
+    asyncio.run(backfill_course_enrolments(console=console))
+
+
 @users_app.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(help="The admin's email.")],
