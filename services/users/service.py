@@ -275,11 +275,18 @@ async def logout(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, iden
 
 
 async def get_user(*, db: AsyncSession, user_id: uuid.UUID) -> UserResponse:
-    """Gets an active user with their profile."""
-    user = await repository.get_user(db=db, user_id=user_id)
-    if user is None or user.status != "active":
+    """Gets an active user with their profile (one query, no ORM objects: every page load asks)."""
+    row = await repository.get_user_with_profile(db=db, user_id=user_id)
+    if row is None or row["status"] != "active":
         raise NotFound("No such user")
-    return _user_response(user, await repository.get_profile(db=db, user_id=user_id))
+    return UserResponse(
+        id=row["id"],
+        email=row["email"],
+        role=row["role"],
+        status=row["status"],
+        created_at=as_utc(row["created_at"]),
+        profile=ProfileFields.model_validate({name: row[name] for name in ProfileFields.model_fields}),
+    )
 
 
 async def update_profile(*, db: AsyncSession, user_id: uuid.UUID, changes: ProfileUpdate) -> UserResponse:
