@@ -203,7 +203,8 @@ def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
     change = comparison.get("change") or "as measured"
     lines = [
         f"Server CPU per request through the gateway, {change} ({comparison['when']}, "
-        f"{comparison['requests_each'] - 1} of each, one after another, kept-alive connections):",
+        f"{comparison['requests_each'] - 1} of each, {comparison.get('concurrency', 1)} at a time, "
+        "kept-alive connections but for the row that says otherwise):",
         "",
         f"| request | {head} |" + (" change |" if len(runs) > 1 else ""),
         "|---|" + "---:|" * len(runs) + ("---:|" if len(runs) > 1 else ""),

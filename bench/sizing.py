@@ -1,0 +1,74 @@
+"""How many cores the academy's students need, from the measured CPU per request: `python -m bench.sizing`.
+
+The students' mix is the locustfile's (slo/load/locustfile.py): per 42 tasks a student makes 72
+requests, weighted below by request type; a task follows a think time of 10–30 s (20 s on
+average). Each request type costs what bench/cpu.py measured through the gateway, all server
+processes together (its latest comparison's last run). Reads the mix does not measure
+separately (the catalogue list, curriculum, leaderboard, a student's enrolments) are priced as
+the course read, the cheapest measured read. Cores are counted at the autoscaler's 70% target:
+a pod is given another replica before it is busier than that.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+TASKS = 42
+MIX = {
+    "GET /users/profile": 14,
+    "GET /courses/{id}": 38,  # the catalogue (22), a course (8), curriculum (3), the leaderboard (5)
+    "GET /courses/search": 6,
+    "GET /questions/random": 3,
+    "POST /assessments/submit": 3,
+    "PUT /enrollments/{id}/progress": 3,
+    "GET /analytics/dashboard/{id}": 2,
+    "POST /enrollments (saga)": 1,
+    "POST /payments/sandbox/checkout": 1,
+    "POST /payments/verify": 1,
+}
+TARGET_UTILISATION = 0.70
+
+
+def sizing(
+    rows: list[dict[str, Any]], *, think_mean: float = 20.0, students: tuple[int, ...] = (10_000, 100_000)
+) -> dict[str, Any]:
+    by_request = {row["request"]: row for row in rows}
+    requests = sum(MIX.values())
+    mean_us = sum(n * by_request[kind]["cpu_us"] for kind, n in MIX.items()) / requests
+    per_student = requests / TASKS / think_mean  # requests a second
+    services: dict[str, float] = {}
+    for kind, n in MIX.items():
+        for process, us in by_request[kind]["by_process"].items():
+            services[process] = services.get(process, 0.0) + n * us / requests
+    core_students = 1 / (per_student * mean_us / 1e6)
+    result: dict[str, Any] = {
+        "mean_cpu_us_per_request": round(mean_us),
+        "requests_per_student_per_s": round(per_student, 4),
+        "students_per_core_at_100pct": round(core_students),
+        "students_per_core_at_target": round(core_students * TARGET_UTILISATION),
+        "by_service_cpu_us_per_mix_request": {k: round(v) for k, v in sorted(services.items())},
+    }
+    for count in students:
+        rps = count * per_student
+        result[f"students_{count}"] = {
+            "requests_per_s": round(rps),
+            "cores": round(rps * mean_us / 1e6 / TARGET_UTILISATION, 1),
+            "pods_at_one_core_each": {
+                name: max(1, math.ceil(rps * us / 1e6 / TARGET_UTILISATION)) for name, us in sorted(services.items())
+            },
+        }
+    return result
+
+
+def main() -> None:
+    results = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json").read_text())
+    rows = results["cpu_per_request"]["comparisons"][-1]["runs"][-1]["rows"]
+    print(json.dumps(sizing(rows), indent=2))
+
+
+if __name__ == "__main__":
+    main()
