@@ -250,17 +250,22 @@ def main(argv: list[str] | None = None) -> None:
     ensure_wrk()
     OUT.mkdir(parents=True, exist_ok=True)
     if args.only == "students":
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results["students_run"] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
-        timings: dict[str, float] = results.setdefault("timings_s", {})
+        fresh: dict[str, Any] = {}
+        fresh["students_run"] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+        timings: dict[str, float] = {}
         sink_port = free_port()
         sink_argv = [sys.executable, "-m", "bench.otlp_sink", str(sink_port)]
         sink = subprocess.Popen(sink_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            platform_figures(sink_port, results, timings, only_students=True)
+            platform_figures(sink_port, fresh, timings, only_students=True)
         finally:
             sink.terminate()
-        results["settings"] = settings()
+        # Merged into the results as they are now, not as they were when the run began.
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results.setdefault("capacity", {})["students"] = fresh["capacity"]["students"]
+        results.setdefault("memory", {})["distributed"] = fresh["memory"]["distributed"]
+        results.setdefault("timings_s", {}).update(timings)
+        results |= {"students": fresh["students"], "students_run": fresh["students_run"], "settings": settings()}
         write(results)
         return
     results = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
