@@ -78,8 +78,8 @@ class _Incoming:
             lower = name.lower()
             if lower == "authorization" and authorization is None:
                 authorization = value
-            elif lower == "x-forwarded-for" and forwarded_for is None:
-                forwarded_for = value
+            elif lower == "x-forwarded-for":  # one chain, however many header lines carry it
+                forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
             if lower not in _HOP_BY_HOP:
                 headers[name] = value
         return cls(authorization, forwarded_for, headers)
