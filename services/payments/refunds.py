@@ -17,6 +17,7 @@ from typing import NoReturn
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from observability.metrics import at_zero, counter
 from services.contracts.events import PaymentRefunded
 from services.contracts.problems import REFUND_WINDOW_CLOSED
 from services.kit.auth import Identity
@@ -31,6 +32,13 @@ from services.payments.schemas import RefundOut, RefundRequest
 from services.payments.service import Actor, PaymentsContext, audit, find_order
 
 log = structlog.get_logger("cerebrum.payments.refunds")
+REFUNDS = at_zero(
+    counter("cerebrum_refunds_total", "Refund requests by outcome (refunded, window_closed, refused).", ("outcome",)),
+    "refunded",
+    "window_closed",
+    "refused",
+)
+REFUNDED = counter("cerebrum_refunded_paise_total", "Money given back to students, in paise.")
 
 
 class RefundWindowClosed(DomainError):
@@ -61,6 +69,7 @@ async def _refuse(
     db: AsyncSession, actor: Actor, order: Order, *, outcome: str, reason: str, error: DomainError
 ) -> NoReturn:
     await audit(db, actor, action="refund", outcome=outcome, order_id=order.id, reason=reason)
+    REFUNDS.labels("window_closed" if outcome == "window_closed" else "refused").inc()
     UnitOfWork.of(db).keep_changes()
     raise error
 
@@ -166,5 +175,7 @@ async def refund_order(
         refunded_at=now,
     )
     await UnitOfWork.of(db).record(refunded)
+    REFUNDS.labels("refunded").inc()
+    REFUNDED.inc(refund.amount_paise)
     log.info("payment_refunded", order_id=str(order.id), amount_paise=refund.amount_paise, credit_note=note.number)
     return refund_out(refund, order, note, invoice)

@@ -65,6 +65,9 @@ async def test_a_refund_within_the_window_gives_the_money_back_once_with_a_credi
     assert event.data["credit_note_number"] == note["number"]
     assert event.data["user_id"] == str(payments.student_id) and event.data["amount_paise"] == 1_499_900
 
+    metrics = (await payments.client.get("/metrics", headers={"Accept": "text/plain"})).text
+    assert 'cerebrum_refunds_total{outcome="refunded"}' in metrics and "cerebrum_refunded_paise_total" in metrics
+
     history = (await payments.client.get(f"/payments/history/{payments.student_id}", headers=payments.student)).json()
     assert [(i["status"], i["invoice_number"]) for i in history["items"]] == [("refunded", paid["invoice_number"])]
 
