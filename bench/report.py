@@ -196,6 +196,20 @@ def migration(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def shadow(section: dict[str, Any]) -> list[str]:
+    plain, mirrored = section["not_mirrored"], section["mirrored_to_hanging_side"]
+    outcomes = ", ".join(f"{k} {v}" for k, v in section["mirror_outcomes"].items())
+    target = f"added p50 ≤ {section['target_added_p50_ms']} ms: {_verdict(section)}"
+    return [
+        "| shadow traffic (side hangs) | p50 ms | p95 ms | p99 ms | target |",
+        "|---|---:|---:|---:|---|",
+        f"| not mirrored | {plain['p50_ms']:.2f} | {plain['p95_ms']:.2f} | {plain['p99_ms']:.2f} | |",
+        f"| mirrored | {mirrored['p50_ms']:.2f} | {mirrored['p95_ms']:.2f} | {mirrored['p99_ms']:.2f} | {target} |",
+        "",
+        f"{section['requests_each']} requests each, interleaved; mirrors: {outcomes}.",
+    ]
+
+
 def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
     """Server CPU µs per request by request type, each run of the comparison side by side."""
     runs = comparison["runs"]
@@ -250,7 +264,12 @@ def markdown(results: dict[str, Any]) -> str:
         parts.append(cpu(results["cpu_per_request"]))
     if "memory" in results:
         parts.append(memory(results["memory"]))
-    for key, table in (("event_bus", bus), ("analytics_ingest", ingest), ("data_migration", migration)):
+    for key, table in (
+        ("event_bus", bus),
+        ("analytics_ingest", ingest),
+        ("data_migration", migration),
+        ("shadow_mirror", shadow),
+    ):
         if results.get(key):
             parts.append(table(results[key]))
     machine = results.get("machine", {})

@@ -7,7 +7,8 @@
 6. capacity (bench/capacity.py): open-loop rates per service within its p95 SLO, and concurrent
    students on the distributed and the embedded platform;
 7. memory (bench/memory.py): RSS of both platforms, idle and under the students;
-then the event bus, the analytics ingest and the phase-3 data copy.
+then the event bus, the analytics ingest, the phase-3 data copy, and what shadow traffic to a
+hanging side costs a user (bench/shadow.py).
 Servers run on core 0, load generators on core 1; where a target is missed, py-spy says where
 the time goes. Writes bench/results.json (machine, versions, settings, every command) and
 bench/results.md.
@@ -286,6 +287,9 @@ def main(argv: list[str] | None = None) -> None:
     results["analytics_ingest"] = timed(timings, "analytics_ingest", ingest.run)
     print("bench: data migration copy vs pg_dump | psql…", flush=True)
     results["data_migration"] = timed(timings, "data_migration", datamigration.run)
+    from bench import shadow
+
+    results["shadow_mirror"] = timed(timings, "shadow_mirror", shadow.run)
     results["machine"]["load_average_after"] = round(os.getloadavg()[0], 2)
     results["wall_seconds"] = round(time.perf_counter() - began, 1)
     results |= {"timings_s": timings, "settings": settings(), "versions": versions(), "commands": COMMANDS}
