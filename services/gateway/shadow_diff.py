@@ -111,7 +111,11 @@ class Noise:
 def compare(primary: Answer, candidate: Answer, rules: RouteRules, noise: Noise | None = None) -> list[Difference]:
     """The differences that matter between two answers: neither ignored by the rules nor learned noise."""
     noise = noise or Noise()
-    return [d for d in _Walker(rules, noise, learning=False).compare(primary, candidate) if not noise.covers(d.field)]
+    found: dict[str, Difference] = {}  # one per field: the first element of a list that differs
+    for difference in _Walker(rules, noise, learning=False).compare(primary, candidate):
+        if difference.field not in found and not noise.covers(difference.field):
+            found[difference.field] = difference
+    return list(found.values())
 
 
 _MISSING = object()
