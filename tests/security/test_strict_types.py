@@ -149,7 +149,7 @@ def concrete(path: str) -> str:
     return path
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def api(_embedded_only: None, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     data_dir = tmp_path_factory.mktemp("strict")
     async with running_platform(data_dir, **QUIET) as (_platform, client):
