@@ -265,10 +265,17 @@ async def load_question_bank(*, count: int, seed: int, console: Console) -> int:
         await kit.close()
 
 
+def _shadow_rules() -> dict[str, Any]:
+    """Shadow answers are compared by slo/gates/shadow.yaml, the gate's own file, unless SHADOW_RULES_FILE says."""
+    from slo.shadow import RULES_FILE
+
+    return {} if os.environ.get("SHADOW_RULES_FILE") or not RULES_FILE.exists() else {"shadow_rules_file": RULES_FILE}
+
+
 def serve_one(name: str, *, host: str, port: int | None, migrate: bool, console: Console) -> None:
     """Runs one service (or the gateway) under uvicorn, as distributed mode does for each."""
     if name == "gateway":
-        settings: Any = GatewaySettings(migrate_on_start=migrate)
+        settings: Any = GatewaySettings(migrate_on_start=migrate, **_shadow_rules())
         setup_process_telemetry(settings)
         app: Any = create_gateway_app(settings)
         default_port = 8000
