@@ -2,7 +2,9 @@
 
 The run loads a copy of the repository's rules in which ``ServiceDown`` compares ``up`` with 2 (and
 waits for nothing, so that its deadline is seconds, not a minute): killing the enrollments process
-then never fires it, and kill-service must fail on that, whatever else it proves.
+then never fires it, and kill-service must fail on that, whatever else it proves. Killing a service
+stops no server, so the platform uses a vhost on the shared RabbitMQ rather than starting a node of
+its own (half a minute or more on a busy machine).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def test_a_wrong_rule_file_fails_the_experiment_and_prometheus_is_stopped(tmp_pa
             out_dir=tmp_path / "out",
             console=Console(file=log, width=120),
             rule_files=_rules_where_service_down_never_fires(tmp_path),
+            private_broker=False,
         )
     finally:
         servers.restore()
