@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 
 from observability import ObservabilityMiddleware
 from services.gateway.shadow_diff import Answer, Noise, RouteRules, ShadowRules, compare, route_of
+from services.gateway.shadow_ledger import RouteLedger
 from services.kit.app import new_fastapi
 
 
@@ -81,3 +82,15 @@ async def test_a_shadow_request_is_recorded_apart_from_the_red_metrics() -> None
         await client.get("/lessons/3", headers={"X-Cerebrum-Shadow": "1"})
     assert REGISTRY.get_sample_value("http_requests_total", labels) == 1
     assert REGISTRY.get_sample_value("http_shadow_requests_total", labels) == 2
+
+
+def test_an_example_pair_is_redacted_as_a_log_line_is() -> None:
+    ledger = RouteLedger("users", "GET /users/{id}")
+    primary = answer({"email": "alice@example.com", "password": "hunter2hunter2", "city": "Pune"})
+    other = answer({"email": "alice@example.org", "password": "other-secret", "city": "Delhi"})
+    ledger.record(compare(primary, other, RouteRules()), served_by="monolith", other="service")
+    examples = {f["field"]: f["example"] for f in ledger.summary()["top_fields"]}
+    assert examples["body.email"] == {"monolith": "a***@example.com", "service": "a***@example.org"}
+    assert examples["body.password"] == {"monolith": "[REDACTED]", "service": "[REDACTED]"}
+    assert examples["body.city"] == {"monolith": "Pune", "service": "Delhi"}
+    assert ledger.summary()["diff_rate"] == 1.0
