@@ -40,7 +40,8 @@ async def test_a_conflict_of_another_type_is_not_read_as_a_full_course(api: Enro
 
 
 async def test_a_course_reply_that_breaks_the_contract_is_the_upstream_failing(api: EnrollmentsApi) -> None:
-    course_id = api.fakes.add_course(price_paise="a lot")
+    course_id = api.fakes.add_course()
+    api.fakes.courses[str(course_id)]["price_paise"] = "a lot"
     _, headers = api.student()
 
     response = await api.enroll(headers, course_id)
