@@ -243,6 +243,24 @@ def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
 
 def cpu(section: dict[str, Any]) -> list[str]:
     lines: list[str] = []
+    hiredis = section.get("hiredis")
+    if hiredis:
+        off, on = hiredis["python_parser_us"], hiredis["hiredis_us"]
+        lines += [
+            "| the question paper's pool read (SDIFF, "
+            f"{hiredis['members']:,} ids) | CPU µs, redis-py's Python parser | CPU µs, hiredis | change |",
+            "|---|---:|---:|---:|",
+            f"| `python -m bench.hiredis`, one process each | {off:,} | {on:,} | {(on - off) / off:+.0%} |",
+            "",
+        ]
+    upserts = section.get("analytics_upserts")
+    if upserts:
+        lines += [
+            "| analytics: a consumed event's five upserts | CPU µs built per event | CPU µs built once |",
+            "|---|---:|---:|",
+            f"| `python -m bench.upserts` | {upserts['built_per_event_us']:,} | {upserts['built_once_us']:,} |",
+            "",
+        ]
     for comparison in section.get("comparisons", []):
         lines += [*cpu_comparison(comparison), ""]
     return lines[:-1]
@@ -260,7 +278,7 @@ def markdown(results: dict[str, Any]) -> str:
     if "capacity" in results:
         parts.append(rates(results["capacity"]["rates"]))
         parts.append(students(results["capacity"]["students"]))
-    if results.get("cpu_per_request", {}).get("comparisons"):
+    if results.get("cpu_per_request"):
         parts.append(cpu(results["cpu_per_request"]))
     if "memory" in results:
         parts.append(memory(results["memory"]))
