@@ -278,6 +278,14 @@ def markdown(results: dict[str, Any]) -> str:
     if "capacity" in results:
         parts.append(rates(results["capacity"]["rates"]))
         parts.append(students(results["capacity"]["students"]))
+        run = results.get("students_run")
+        if run:
+            parts.append(
+                [
+                    f"_Students measured on their own at {run['when']}, load average "
+                    f"{run['machine'].get('load_average_before', '?')} at the start (other work on this machine)._"
+                ]
+            )
     if results.get("cpu_per_request"):
         parts.append(cpu(results["cpu_per_request"]))
     if "memory" in results:
