@@ -3,6 +3,9 @@
 Every alert rule and dashboard panel is meant for the distributed platform (compose and Kubernetes
 run it too): each metric they read must be in what Prometheus scraped from it after a student's
 journey, or be written by a recording rule (whose own inputs are checked the same way).
+
+The same platform is the first of two runs that share the machine (`--base-port`): a second one
+starts beside it while it serves, rather than two more platforms being started for that alone.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import asyncio
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +24,7 @@ import pytest
 import yaml
 
 from cerebrum.journey import run_journey
-from cerebrum.ports import free_base_port
+from cerebrum.ports import SPAN, free_base_port
 from cerebrum.registry import SERVICES
 from tests.conftest import free_port
 from tests.deploy.distributed import Running, distributed
@@ -130,3 +135,24 @@ def test_every_alert_and_panel_reads_a_metric_the_distributed_platform_emits(scr
     assert not missing, "Read by alerts or panels, emitted nowhere on the distributed platform:\n" + "\n".join(
         f"  {metric}\n" + "".join(f"      {w}\n" for w in sorted(set(where))) for metric, where in missing.items()
     )
+
+
+def test_a_second_run_on_another_base_port_serves_beside_it(scraped: tuple[str, Running], tmp_path: Path) -> None:
+    _, first = scraped
+    second_base = next(base for base in iter(free_base_port, None) if abs(base - first.ports.base) >= SPAN)
+    with distributed(tmp_path / "second", second_base) as second:
+        account = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "Golgi-Body-2026", "full_name": "A"}
+        login = {"email": account["email"], "password": account["password"]}
+        with (
+            httpx.Client(base_url=first.gateway, timeout=15) as one,
+            httpx.Client(base_url=second.gateway, timeout=15) as two,
+        ):
+            assert one.post("/api/auth/register", json=account).status_code == 201
+            # Each gateway reaches its own run's services: the account exists behind the first only.
+            assert one.post("/api/auth/login", json=login).status_code == 200
+            assert two.post("/api/auth/login", json=login).status_code == 401
+            assert two.post("/api/auth/register", json=account).status_code == 201
+        for run in (first, second):
+            for name, port in run.ports.services.items():
+                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                assert f'service="{name}"' in metrics, (name, port)
