@@ -147,7 +147,8 @@ class ShadowMirror:
         percent = self.shares.percent(route.prefix)
         if percent <= 0 or (route.service, _other(served_by)) not in self.clients:
             return False
-        rules = self.rules.for_route(route.prefix, route_of(method, route.path))
+        name = route_of(method, route.path)
+        rules = self.rules.for_route(route.prefix, name)
         if method not in SAFE_METHODS and not rules.read_only:
             return False  # only what cannot change anything is sent twice
         if percent < 100 and random.random() * 100 >= percent:
@@ -159,7 +160,7 @@ class ShadowMirror:
         propagate.inject(out)  # the mirror shows in the user's trace, under the gateway's span
         job = MirrorJob(
             prefix=route.prefix,
-            route=route_of(method, route.path),
+            route=name,
             service=route.service,
             method=method,
             path=route.path + (f"?{query}" if query else ""),
@@ -217,7 +218,12 @@ class ShadowMirror:
                 found = ledger.noise.learn(job.primary, again, rules)
                 if found:
                     log.info("shadow_noise_learned", route=job.route, fields=sorted(found))
-        ledger.record(compare(job.primary, candidate, rules, ledger.noise), served_by=job.served_by, other=other)
+        ledger.record(
+            compare(job.primary, candidate, rules, ledger.noise),
+            served_by=job.served_by,
+            other=other,
+            settled=ledger.noise.pairs >= self.learn_first,
+        )
 
     async def _send(self, job: MirrorJob, side: Side) -> Answer:
         client = self.clients[(job.service, side)]

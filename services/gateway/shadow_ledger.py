@@ -48,10 +48,20 @@ class RouteLedger:
     fields: dict[str, FieldTally] = field(default_factory=dict)
     diff_sets: Counter[frozenset[str]] = field(default_factory=Counter)
     """Each compared answer's differing fields; judged again at report time, against all noise learned by then."""
+    pending: list[frozenset[str]] = field(default_factory=list)
 
-    def record(self, differences: list[Difference], *, served_by: str, other: str) -> None:
+    def record(self, differences: list[Difference], *, served_by: str, other: str, settled: bool = True) -> None:
+        """Records one comparison; ``settled``: the route's noise is learned well enough to count it now."""
         self.compared += 1
         SHADOW_REQUESTS.labels(self.prefix, "compared").inc()
+        settled = settled or len(self.pending) >= MAX_DIFF_SETS  # never held without bound
+        if settled and self.pending:
+            # The answers compared while the noise was still being learned, judged again now.
+            for names in self.pending:
+                mattering = [n for n in names if self.matters(n)]
+                if mattering:
+                    SHADOW_DIFFS.labels(self.prefix, _first_class(mattering)).inc()
+            self.pending.clear()
         if not differences:
             return
         names = frozenset(d.field for d in differences)
@@ -66,8 +76,12 @@ class RouteLedger:
                 pair = {served_by: difference.primary, other: difference.candidate}
                 tally = self.fields[difference.field] = FieldTally(0, {k: redact(v, leaf) for k, v in pair.items()})
             tally.count += 1
-        # The metric counts by what is known now; the report re-judges with what is learned later.
-        SHADOW_DIFFS.labels(self.prefix, _first_class(names)).inc()
+        # The report re-judges every comparison with the noise learned by then; the counter cannot
+        # take an increment back, so it waits for the route's first lessons before counting.
+        if settled:
+            SHADOW_DIFFS.labels(self.prefix, _first_class(names)).inc()
+        else:
+            self.pending.append(names)
 
     def matters(self, name: str) -> bool:
         return not self.noise.covers(name) and not any(name.startswith(u + "[") for u in self.noise.unordered)

@@ -231,3 +231,14 @@ async def test_shares_are_admin_only_validated_and_persisted(shadowed: Any) -> N
     replica: Shadowed = await shadowed()
     shares = (await replica.client.get("/gateway/shadow", headers=admin)).json()["shares"]
     assert shares["courses"] == 25 and shares["users"] == 0
+
+
+async def test_a_route_declared_read_only_is_mirrored_whatever_its_method(shadowed: Any, tmp_path: Path) -> None:
+    rules = tmp_path / "shadow.yaml"
+    rules.write_text('routes:\n  "POST /courses/search/{id}":\n    read_only: true\n')
+    gw: Shadowed = await shadowed(shadow_rules_file=rules)
+    await gw.share(100)
+    assert (await gw.client.post("/api/courses/search/1", json={"q": "cells"}, headers=gw.token())).status_code == 200
+    assert (await gw.client.post("/api/courses/enrol/2", json={"seats": 1}, headers=gw.token())).status_code == 200
+    await gw.mirror.drain()
+    assert [(m, p) for m, p, _ in gw.service.calls] == [("POST", "/courses/search/1")]
