@@ -266,10 +266,12 @@ async def load_question_bank(*, count: int, seed: int, console: Console) -> int:
 
 
 def _shadow_rules() -> dict[str, Any]:
-    """Shadow answers are compared by slo/gates/shadow.yaml, the gate's own file, unless SHADOW_RULES_FILE says."""
-    from slo.shadow import RULES_FILE
+    """Shadow answers are compared by slo/gates/shadow.yaml, the gate's own file, unless SHADOW_RULES_FILE says.
 
-    return {} if os.environ.get("SHADOW_RULES_FILE") or not RULES_FILE.exists() else {"shadow_rules_file": RULES_FILE}
+    Found beside the source tree; an installed image without it compares by the defaults.
+    """
+    rules = Path(__file__).resolve().parents[1] / "slo" / "gates" / "shadow.yaml"
+    return {} if os.environ.get("SHADOW_RULES_FILE") or not rules.exists() else {"shadow_rules_file": rules}
 
 
 def serve_one(name: str, *, host: str, port: int | None, migrate: bool, console: Console) -> None:
