@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -37,8 +41,6 @@ async def test_sign_up_browse_and_test_through_the_gateway(embedded: tuple[Platf
 
 
 async def test_registering_sends_a_welcome_through_the_event_bus(embedded: tuple[Platform, httpx.AsyncClient]) -> None:
-    import asyncio
-
     _, api = embedded
     body = {"email": "welcome@example.com", "password": "Stomata-Open-2026", "full_name": "Welcome Student"}
     user_id = (await api.post("/api/auth/register", json=body)).json()["id"]
@@ -54,10 +56,7 @@ async def test_registering_sends_a_welcome_through_the_event_bus(embedded: tuple
     assert messages[0]["channel"] == "email"
 
 
-async def _until(check, timeout: float = 8.0):  # type: ignore[no-untyped-def]
-    import asyncio
-    import time
-
+async def _until(check: Callable[[], Awaitable[Any]], timeout: float = 8.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = await check()
