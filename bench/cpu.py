@@ -340,8 +340,8 @@ def main(argv: list[str] | None = None) -> None:
         "runs": runs,
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    section = results.setdefault("cpu_per_request", {"comparisons": []})
-    section["comparisons"].append(comparison)
+    section = results.setdefault("cpu_per_request", {})
+    section.setdefault("comparisons", []).append(comparison)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     table = "\n".join(report.cpu_comparison(comparison))
     print("\n" + table)
