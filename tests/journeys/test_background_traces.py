@@ -14,8 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import event
 
 from cerebrum.platform import Platform
-from cerebrum.runner import build_platform
-from tests.apps import FAST_HASHING
+from tests.journeys.conftest import serving
 
 # Every job polls several times a second, so a few seconds of idling make dozens of polls.
 POLL_OFTEN = {
@@ -31,13 +30,8 @@ POLL_OFTEN = {
 async def platform(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Platform, httpx.AsyncClient]]:
-    for name in ("DATABASE_URL", "REDIS_URL", "RABBITMQ_URL"):
-        monkeypatch.delenv(name, raising=False)
-    platform = build_platform(overrides={"data_dir": tmp_path, "environment": "test", **FAST_HASHING, **POLL_OFTEN})
-    async with platform.running():
-        transport = httpx.ASGITransport(app=platform, client=("198.51.100.9", 5000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://academy") as client:
-            yield platform, client
+    async with serving(monkeypatch, {"data_dir": tmp_path, **POLL_OFTEN}) as running:
+        yield running
 
 
 def _count_queries(platform: Platform) -> list[int]:

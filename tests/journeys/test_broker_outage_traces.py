@@ -21,9 +21,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from cerebrum.demo import seed_academy
 from cerebrum.platform import Platform
-from cerebrum.runner import build_platform
 from chaos.broker import PrivateBroker
-from tests.apps import FAST_HASHING
+from tests.journeys.conftest import serving
 
 pytestmark = pytest.mark.integration
 
@@ -42,19 +41,9 @@ def broker() -> Iterator[PrivateBroker]:
 async def platform(
     broker: PrivateBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Platform, httpx.AsyncClient]]:
-    for name in ("DATABASE_URL", "REDIS_URL", "RABBITMQ_URL"):
-        monkeypatch.delenv(name, raising=False)
-    overrides = {
-        "data_dir": tmp_path,
-        "environment": "test",
-        "rabbitmq_url": f"amqp://guest:guest@127.0.0.1:{broker.port}/%2F",
-        **FAST_HASHING,
-    }
-    running = build_platform(overrides=overrides)
-    async with running.running():
-        transport = httpx.ASGITransport(app=running, client=("198.51.100.9", 5000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://academy") as client:
-            yield running, client
+    overrides = {"data_dir": tmp_path, "rabbitmq_url": f"amqp://guest:guest@127.0.0.1:{broker.port}/%2F"}
+    async with serving(monkeypatch, overrides) as running:
+        yield running
 
 
 async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0) -> None:
