@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -187,7 +188,8 @@ async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email
     settings = ctx.settings
     for limit, ids in (
         (settings.login_limit_per_client, ("login-client", client.ip)),
-        (settings.login_limit_per_account, ("login-account", email)),
+        # Keyed by a digest: a limiter key names no one, even in the hour it outlives a deleted account.
+        (settings.login_limit_per_account, ("login-account", hashlib.sha256(email.encode()).hexdigest()[:32])),
     ):
         decision = await ctx.limiter.hit(limit, *ids)  # every window of the limit, in one round trip
         if not decision.allowed:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from services.users.models import AuthLog, Session, User
+from tests.conftest import REDIS_URL
 from tests.services.users.conftest import STRONG_PASSWORD, UsersApi
 
 pytestmark = pytest.mark.integration
@@ -95,6 +97,19 @@ async def test_twenty_quick_bad_logins_get_429s_and_twenty_audit_rows(users: Use
     assert len(rows) == 21
     assert sorted({r.outcome for r in rows}) == ["failure", "rate_limited"]
     assert all(r.email == "target@example.com" and r.client_ip == "203.0.113.7" for r in rows)
+
+
+async def test_the_limiter_keys_name_no_one(users: UsersApi, redis_prefix: str) -> None:
+    await users.register("private.person@example.com")
+    for _ in range(3):
+        await users.login("private.person@example.com", "Not-it-12345")
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k.decode() async for k in client.scan_iter(match=f"*{redis_prefix}*", count=500)]
+    finally:
+        await client.aclose()
+    assert any("login-account" in key for key in keys), keys
+    assert not [key for key in keys if "private.person" in key], "an account's limiter key carries its e-mail"
 
 
 async def test_even_the_right_password_waits_out_the_limit(users: UsersApi) -> None:
