@@ -58,11 +58,9 @@ def run_command(
         typer.Option(help="Students made by `cerebrum seed students` (with --url): they do not register."),
     ] = None,
     pool_size: Annotated[
-        int | None,
-        typer.Option(
-            min=0, help="Without --url: students made before the run (default: --users; 0: each registers on arrival)."
-        ),
-    ] = None,
+        int,
+        typer.Option(min=0, help="Without --url: make this many students before the run (0: each registers)."),
+    ] = 0,
 ) -> None:
     """Runs Locust headless against the platform and writes CSV/JSON stats and Locust's HTML report."""
     if shape not in SHAPES:
@@ -82,7 +80,7 @@ def run_command(
         strict=strict,
         accounts=accounts,
         pool=pool.resolve() if pool else None,
-        pool_size=(users if url is None and pool is None else 0) if pool_size is None else pool_size,
+        pool_size=pool_size,
     )
     try:
         summary = run(plan, console)
