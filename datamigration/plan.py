@@ -28,6 +28,9 @@ from datamigration.services import SERVICE_MODELS
 SERVICE_LOCAL = ("outbox", "inbox")
 EXTRA_TABLES: dict[str, tuple[str, ...]] = {"courses": ("course_search",)}
 """Tables a service's migration makes by hand (not in its metadata) whose rows move too."""
+SERVICE_SEEDED: dict[str, tuple[str, ...]] = {"payments": ("subscription_plans",)}
+"""Catalogues a service's own migrations create and fill (the plans the server prices by): the
+monolith never held them, so nothing moves into them and verification leaves them out."""
 _MONTHLY = re.compile(r"^RANGE \((\w+)\)$")
 
 
@@ -187,6 +190,9 @@ async def build_plan(source: Endpoint, targets: TargetLayout, schemas: Sequence[
                 tables: list[TablePlan] = []
                 skipped: list[tuple[str, str]] = []
                 for table in schema.tables:
+                    if table in SERVICE_SEEDED.get(schema.name, ()):
+                        skipped.append((table, "seeded by the service's own migrations, not moved"))
+                        continue
                     if source_name(schema.name, table) not in present and table not in SERVICE_LOCAL:
                         skipped.append((table, f"not in the source ({source.schema})"))
                         continue
