@@ -218,7 +218,7 @@ class ShadowMirror:
                 found = ledger.noise.learn(job.primary, again, rules)
                 if found:
                     log.info("shadow_noise_learned", route=job.route, fields=sorted(found))
-        ledger.record(
+        ledger.tally(
             compare(job.primary, candidate, rules, ledger.noise),
             served_by=job.served_by,
             other=other,

@@ -50,7 +50,7 @@ class RouteLedger:
     """Each compared answer's differing fields; judged again at report time, against all noise learned by then."""
     pending: list[frozenset[str]] = field(default_factory=list)
 
-    def record(self, differences: list[Difference], *, served_by: str, other: str, settled: bool = True) -> None:
+    def tally(self, differences: list[Difference], *, served_by: str, other: str, settled: bool = True) -> None:
         """Records one comparison; ``settled``: the route's noise is learned well enough to count it now."""
         self.compared += 1
         SHADOW_REQUESTS.labels(self.prefix, "compared").inc()

@@ -88,7 +88,7 @@ def test_an_example_pair_is_redacted_as_a_log_line_is() -> None:
     ledger = RouteLedger("users", "GET /users/{id}")
     primary = answer({"email": "alice@example.com", "password": "hunter2hunter2", "city": "Pune"})
     other = answer({"email": "alice@example.org", "password": "other-secret", "city": "Delhi"})
-    ledger.record(compare(primary, other, RouteRules()), served_by="monolith", other="service")
+    ledger.tally(compare(primary, other, RouteRules()), served_by="monolith", other="service")
     examples = {f["field"]: f["example"] for f in ledger.summary()["top_fields"]}
     assert examples["body.email"] == {"monolith": "a***@example.com", "service": "a***@example.org"}
     assert examples["body.password"] == {"monolith": "[REDACTED]", "service": "[REDACTED]"}
