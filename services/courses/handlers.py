@@ -14,43 +14,34 @@ from services.kit.time import utcnow
 log = structlog.get_logger("cerebrum.courses.handlers")
 
 
-async def on_enrollment_confirmed(event: Event, db: AsyncSession) -> None:
-    """Opens the course's lesson files to the student."""
-    enrolment = EnrollmentConfirmed.model_validate(event.data)
+Enrolment = EnrollmentConfirmed | EnrollmentCompleted | EnrollmentCancelled
+
+
+async def _keep(enrolment: Enrolment, db: AsyncSession, status: str) -> None:
     await repository.record_enrolment(
         db=db,
         enrollment_id=enrolment.enrollment_id,
         user_id=enrolment.user_id,
         course_id=enrolment.course_id,
-        status="confirmed",
+        status=status,
         at=utcnow(),
     )
+
+
+async def on_enrollment_confirmed(event: Event, db: AsyncSession) -> None:
+    """Opens the course's lesson files to the student."""
+    await _keep(EnrollmentConfirmed.model_validate(event.data), db, "confirmed")
 
 
 async def on_enrollment_completed(event: Event, db: AsyncSession) -> None:
     """Keeps the course's lesson files open to a student who finished it."""
-    enrolment = EnrollmentCompleted.model_validate(event.data)
-    await repository.record_enrolment(
-        db=db,
-        enrollment_id=enrolment.enrollment_id,
-        user_id=enrolment.user_id,
-        course_id=enrolment.course_id,
-        status="completed",
-        at=utcnow(),
-    )
+    await _keep(EnrollmentCompleted.model_validate(event.data), db, "completed")
 
 
 async def on_enrollment_cancelled(event: Event, db: AsyncSession) -> None:
     """Closes the course's lesson files to the student (for this enrolment)."""
     enrolment = EnrollmentCancelled.model_validate(event.data)
-    await repository.record_enrolment(
-        db=db,
-        enrollment_id=enrolment.enrollment_id,
-        user_id=enrolment.user_id,
-        course_id=enrolment.course_id,
-        status="cancelled",
-        at=utcnow(),
-    )
+    await _keep(enrolment, db, "cancelled")
     log.info("enrolment_closed", enrollment_id=str(enrolment.enrollment_id), reason=enrolment.reason)
 
 
