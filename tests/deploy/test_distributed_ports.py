@@ -58,7 +58,7 @@ def test_a_run_refuses_a_base_port_another_run_holds(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=240,  # the CLI imports every service first; a busy CI host has taken over a minute
         )
     assert done.returncode == 2
     said = " ".join(done.stderr.split())
