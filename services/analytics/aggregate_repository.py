@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Table, Uuid, and_, case, func, literal, or_, select, union, update
+from sqlalchemy import DateTime, Table, Uuid, and_, bindparam, case, func, literal, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,13 +26,9 @@ from services.analytics.models import (
     PERFORMANCE_METRICS,
     USER_ACTIVITIES,
 )
+from services.kit.statements import cacheable
 
 Insert = postgresql.Insert | sqlite.Insert
-
-
-def _insert(db: AsyncSession, table: Table) -> Insert:
-    dialect = db.bind.dialect.name
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def _merge(
@@ -91,32 +87,37 @@ class _DeltaStatements:
 @functools.cache
 def _delta_statements(dialect: str) -> _DeltaStatements:
     """The upserts ``apply_deltas`` runs, built once per dialect: every consumed event runs all five,
-    and building them (not compiling: SQLAlchemy caches that) cost more than the rows they write."""
+    and building them cost more than the rows they write. SQLAlchemy keeps no compiled form of an
+    upsert (services/kit/statements.py): ``cacheable`` lets it keep these."""
 
     def insert(table: Table) -> Insert:
         return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
     perf = insert(PERFORMANCE_METRICS)
     return _DeltaStatements(
-        learners=_learner_upsert(insert(LEARNERS), scores=True),
-        activities=_merge(
-            insert(USER_ACTIVITIES),
-            USER_ACTIVITIES,
-            ["user_id", "day"],
-            add=ACTIVITY_COUNTS,
-            high=["last_seen_at"],
-            low=["first_seen_at"],
+        learners=cacheable(_learner_upsert(insert(LEARNERS), scores=True)),
+        activities=cacheable(
+            _merge(
+                insert(USER_ACTIVITIES),
+                USER_ACTIVITIES,
+                ["user_id", "day"],
+                add=ACTIVITY_COUNTS,
+                high=["last_seen_at"],
+                low=["first_seen_at"],
+            )
         ),
-        performance=_merge(
-            perf,
-            PERFORMANCE_METRICS,
-            ["user_id", "course_id", "topic"],
-            add=PERFORMANCE_COUNTS,
-            high=["best_percentage", "lessons_completed", "progress_percent", "updated_at"],
-            extra={"completed": or_(PERFORMANCE_METRICS.c.completed, perf.excluded.completed)},
+        performance=cacheable(
+            _merge(
+                perf,
+                PERFORMANCE_METRICS,
+                ["user_id", "course_id", "topic"],
+                add=PERFORMANCE_COUNTS,
+                high=["best_percentage", "lessons_completed", "progress_percent", "updated_at"],
+                extra={"completed": or_(PERFORMANCE_METRICS.c.completed, perf.excluded.completed)},
+            )
         ),
-        presence=insert(DAILY_LEARNERS).on_conflict_do_nothing().returning(*_PRESENCE_KEY),
-        reports=_report_upsert(insert(AGGREGATED_REPORTS)),
+        presence=cacheable(insert(DAILY_LEARNERS).on_conflict_do_nothing().returning(*_PRESENCE_KEY)),
+        reports=cacheable(_report_upsert(insert(AGGREGATED_REPORTS))),
     )
 
 
@@ -183,8 +184,34 @@ async def fold_events(*, db: AsyncSession, after: int, through: int, now: dateti
     Events whose type has a dot (``assessment.completed``…) were applied by their handler when
     consumed and are skipped; clients can only send dotless types.
     """
+    folds = _fold_statements(db.bind.dialect.name)
+    span = {"after": after, "through": through}
+    for statement in folds.upserts:
+        await db.execute(statement, {**span, "now": now})
+    fresh = Counter(tuple(r) for r in (await db.execute(folds.presence, span)).all())
+    rows = {
+        key: {"course_id": key[1], "topic": key[2], "day": key[0], "active_learners": count}
+        for key, count in fresh.items()
+    }
+    await _upsert_rows(db, folds.new_learners, rows)
+
+
+@dataclass(frozen=True)
+class _FoldStatements:
+    upserts: tuple[Any, ...]  # each takes :after, :through and :now
+    presence: Any  # who was active where each day; returns each first appearance
+    new_learners: Any  # adds those first appearances to the reports' active learners
+
+
+@functools.cache
+def _fold_statements(dialect: str) -> _FoldStatements:
+    """``fold_events``' statements, built once per dialect with the range and time as parameters."""
+
+    def insert(table: Table) -> Insert:
+        return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
     e = EVENTS.c
-    where = and_(e.seq > after, e.seq <= through, e.type.not_like("%.%"))
+    where = and_(e.seq > bindparam("after"), e.seq <= bindparam("through"), e.type.not_like("%.%"))
     day, week = utc_day(e.occurred_at), utc_week(e.occurred_at)
     seconds = func.coalesce(e.properties["seconds"].as_integer(), 0)
     course = func.coalesce(e.course_id, literal(NO_COURSE, Uuid))
@@ -192,21 +219,22 @@ async def fold_events(*, db: AsyncSession, after: int, through: int, now: dateti
     question = e.type == "question_answered"
     answered = case((question, 1), else_=0)
     correct = case((and_(question, e.properties["correct"].as_boolean()), 1), else_=0)
+    upserts = []
 
     learners = select(e.user_id, func.min(week), func.min(e.occurred_at), func.max(e.occurred_at)).where(where)
-    stmt = _insert(db, LEARNERS).from_select(
+    stmt = insert(LEARNERS).from_select(
         ["user_id", "cohort_week", "first_seen_at", "last_seen_at"], learners.group_by(e.user_id)
     )
-    await db.execute(_learner_upsert(stmt, scores=False))
+    upserts.append(_learner_upsert(stmt, scores=False))
 
     activity = select(
         e.user_id, day, week, func.count(), func.sum(seconds), func.min(e.occurred_at), func.max(e.occurred_at)
     ).where(where)
-    stmt = _insert(db, USER_ACTIVITIES).from_select(
+    stmt = insert(USER_ACTIVITIES).from_select(
         ["user_id", "day", "week", "events", "time_spent_seconds", "first_seen_at", "last_seen_at"],
         activity.group_by(e.user_id, day, week),
     )
-    await db.execute(
+    upserts.append(
         _merge(
             stmt,
             USER_ACTIVITIES,
@@ -217,14 +245,13 @@ async def fold_events(*, db: AsyncSession, after: int, through: int, now: dateti
         )
     )
 
-    practice = select(
-        e.user_id, course, topic, func.count(), func.sum(correct), literal(now, DateTime(timezone=True))
-    ).where(where, question)
-    stmt = _insert(db, PERFORMANCE_METRICS).from_select(
+    now = bindparam("now", type_=DateTime(timezone=True))
+    practice = select(e.user_id, course, topic, func.count(), func.sum(correct), now).where(where, question)
+    stmt = insert(PERFORMANCE_METRICS).from_select(
         ["user_id", "course_id", "topic", "questions_answered", "questions_correct", "updated_at"],
         practice.group_by(e.user_id, course, topic),
     )
-    await db.execute(
+    upserts.append(
         _merge(
             stmt,
             PERFORMANCE_METRICS,
@@ -234,30 +261,24 @@ async def fold_events(*, db: AsyncSession, after: int, through: int, now: dateti
         )
     )
 
-    await _fold_presence(db, where=where, day=day, course=course, topic=topic)
     report_counts = ["events", "time_spent_seconds", "questions_answered", "questions_correct"]
     measures = (func.count(), func.sum(seconds), func.sum(answered), func.sum(correct))
     overall = select(course, literal(NO_TOPIC), day, *measures).where(where).group_by(course, day)
     by_topic = select(course, topic, day, *measures).where(where, topic != NO_TOPIC).group_by(course, topic, day)
     for grouped in (overall, by_topic):
-        stmt = _insert(db, AGGREGATED_REPORTS).from_select(["course_id", "topic", "day", *report_counts], grouped)
-        await db.execute(_report_upsert(stmt, report_counts))
+        stmt = insert(AGGREGATED_REPORTS).from_select(["course_id", "topic", "day", *report_counts], grouped)
+        upserts.append(_report_upsert(stmt, report_counts))
 
-
-async def _fold_presence(db: AsyncSession, *, where: ColumnElement[bool], day: Any, course: Any, topic: Any) -> None:
-    """Records who was active where each day; each first appearance adds one active learner."""
-    e = EVENTS.c
     everyone = select(day, course, literal(NO_TOPIC), e.user_id).where(where)
-    by_topic = select(day, course, topic, e.user_id).where(where, topic != NO_TOPIC)
-    stmt = (
-        _insert(db, DAILY_LEARNERS)
-        .from_select(["day", "course_id", "topic", "user_id"], union(everyone, by_topic))
+    in_topics = select(day, course, topic, e.user_id).where(where, topic != NO_TOPIC)
+    presence = (
+        insert(DAILY_LEARNERS)
+        .from_select(["day", "course_id", "topic", "user_id"], union(everyone, in_topics))
         .on_conflict_do_nothing()
         .returning(*_PRESENCE_KEY)
     )
-    fresh = Counter(tuple(r) for r in (await db.execute(stmt)).all())
-    rows = {
-        key: {"course_id": key[1], "topic": key[2], "day": key[0], "active_learners": count}
-        for key, count in fresh.items()
-    }
-    await _upsert_rows(db, _report_upsert(_insert(db, AGGREGATED_REPORTS), counts=["active_learners"]), rows)
+    return _FoldStatements(
+        upserts=tuple(cacheable(u) for u in upserts),
+        presence=cacheable(presence),
+        new_learners=cacheable(_report_upsert(insert(AGGREGATED_REPORTS), counts=["active_learners"])),
+    )

@@ -8,8 +8,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments.models import (
@@ -21,11 +19,12 @@ from services.assessments.models import (
     StudentResponse,
     TestAttempt,
 )
+from services.kit.statements import insert_unless_present
 
 
-def _insert(db: AsyncSession, model: type[AssessmentsBase]) -> Any:
-    """An INSERT that can say ON CONFLICT, in the session's dialect."""
-    return (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
+def _insert_once(db: AsyncSession, model: type[AssessmentsBase], *, returning: str, on: tuple[str, ...] = ()) -> Any:
+    """An INSERT of rows not there yet, in the session's dialect (services/kit/statements.py)."""
+    return insert_unless_present(db.get_bind().dialect.name, model.__table__, returning=returning, on=on)
 
 
 async def add_question(*, db: AsyncSession, question: Question) -> None:
@@ -102,7 +101,7 @@ async def start_attempt(
 ) -> TestAttempt:
     """Gets an attempt, starting it first if no draw has yet (by this or a concurrent request)."""
     values = {"id": attempt_id, "user_id": user_id, "topic": topic, "started_at": at}
-    await db.execute(_insert(db, TestAttempt).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    await db.execute(_insert_once(db, TestAttempt, returning="id", on=("id",)), values)
     query = select(TestAttempt).where(TestAttempt.id == attempt_id).execution_options(populate_existing=True)
     return (await db.execute(query)).scalar_one()
 
@@ -125,8 +124,7 @@ async def record_drawn(
     if not question_ids:
         return set()
     rows = [{"attempt_id": attempt_id, "question_id": q, "drawn_at": at} for q in question_ids]
-    statement = _insert(db, AttemptQuestion).values(rows).on_conflict_do_nothing()
-    added = await db.execute(statement.returning(AttemptQuestion.question_id))
+    added = await db.execute(_insert_once(db, AttemptQuestion, returning="question_id"), rows)
     return set(added.scalars().all())
 
 
@@ -195,7 +193,7 @@ async def get_rating(*, db: AsyncSession, user_id: uuid.UUID) -> StudentRating |
 async def lock_rating(*, db: AsyncSession, user_id: uuid.UUID, start: float) -> StudentRating:
     """Gets a student's rating for update, creating it at the start value the first time."""
     values = {"user_id": user_id, "rating": start, "attempts": 0}
-    await db.execute(_insert(db, StudentRating).values(**values).on_conflict_do_nothing(index_elements=["user_id"]))
+    await db.execute(_insert_once(db, StudentRating, returning="user_id", on=("user_id",)), values)
     query = (
         select(StudentRating)
         .where(StudentRating.user_id == user_id)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.courses.models import ContentFile, Course, CourseEnrolment, CurriculumTopic, Lesson, SeatReservation
 from services.courses.schemas import CourseFilters
+from services.kit.statements import cacheable, insert_unless_present
 
 
 def _filters(filters: CourseFilters, *, published_only: bool) -> list[ColumnElement[bool]]:
@@ -170,21 +172,18 @@ async def insert_reservation_once(
     at: datetime,
 ) -> bool:
     """Records a reservation unless its id is already known (no error, no savepoint); tells if it was new."""
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(SeatReservation)
-        .values(
-            reservation_id=reservation_id,
-            course_id=course_id,
-            student_id=student_id,
-            status=status,
-            created_at=at,
-            released_at=at if status == "released" else None,
-        )
-        .on_conflict_do_nothing(index_elements=["reservation_id"])
-        .returning(SeatReservation.reservation_id)
+    statement = insert_unless_present(
+        db.get_bind().dialect.name, SeatReservation.__table__, returning="reservation_id", on=("reservation_id",)
     )
-    return (await db.execute(statement)).first() is not None
+    row = {
+        "reservation_id": reservation_id,
+        "course_id": course_id,
+        "student_id": student_id,
+        "status": status,
+        "created_at": at,
+        "released_at": at if status == "released" else None,
+    }
+    return (await db.execute(statement, row)).first() is not None
 
 
 async def mark_released(*, db: AsyncSession, reservation_id: uuid.UUID, course_id: uuid.UUID, at: datetime) -> bool:
@@ -221,17 +220,28 @@ async def record_enrolment(
     *, db: AsyncSession, enrollment_id: uuid.UUID, user_id: uuid.UUID, course_id: uuid.UUID, status: str, at: datetime
 ) -> None:
     """Keeps an enrolment's announced status, whatever order its events arrive in."""
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(CourseEnrolment).values(
-        enrollment_id=enrollment_id, user_id=user_id, course_id=course_id, status=status, updated_at=at
-    )
+    row = {
+        "enrollment_id": enrollment_id,
+        "user_id": user_id,
+        "course_id": course_id,
+        "status": status,
+        "updated_at": at,
+    }
+    await db.execute(_enrolment_upsert(db.get_bind().dialect.name, status), row)
+
+
+@functools.cache
+def _enrolment_upsert(dialect: str, status: str) -> Any:
+    """The upsert that announces ``status``, built once per dialect and status."""
+    table: Table = CourseEnrolment.__table__  # type: ignore[assignment]
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     kept = _KEEPS_OVER[status]
-    statement = statement.on_conflict_do_update(
+    statement = insert.on_conflict_do_update(
         index_elements=["enrollment_id"],
-        set_={"status": status, "updated_at": at},
-        where=CourseEnrolment.status.not_in(kept) if kept else None,
+        set_={"status": insert.excluded.status, "updated_at": insert.excluded.updated_at},
+        where=table.c.status.not_in(kept) if kept else None,
     )
-    await db.execute(statement)
+    return cacheable(statement)
 
 
 async def is_enrolled(*, db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:

@@ -7,7 +7,6 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollments.models import (
@@ -18,6 +17,7 @@ from services.enrollments.models import (
     EnrollmentSagaRecord,
     SagaStep,
 )
+from services.kit.statements import insert_unless_present
 from services.kit.time import utcnow
 
 
@@ -174,21 +174,17 @@ async def add_completion_once(
     at: datetime,
 ) -> bool:
     """Records a course completion unless one exists; True when this call recorded it."""
-    insert = postgresql.insert if db.bind.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(CourseCompletion)
-        .values(
-            id=uuid.uuid4(),
-            enrollment_id=enrollment_id,
-            user_id=user_id,
-            course_id=course_id,
-            total_time_seconds=total_time_seconds,
-            completed_at=at,
-        )
-        .on_conflict_do_nothing(index_elements=["enrollment_id"])
-        .returning(CourseCompletion.id)
-    )
-    return (await db.execute(statement)).first() is not None
+    table = CourseCompletion.__table__
+    statement = insert_unless_present(db.bind.dialect.name, table, returning="id", on=("enrollment_id",))
+    row = {
+        "id": uuid.uuid4(),
+        "enrollment_id": enrollment_id,
+        "user_id": user_id,
+        "course_id": course_id,
+        "total_time_seconds": total_time_seconds,
+        "completed_at": at,
+    }
+    return (await db.execute(statement, row)).first() is not None
 
 
 async def remove_completion(*, db: AsyncSession, enrollment_id: uuid.UUID) -> None:

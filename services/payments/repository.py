@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.statements import insert_unless_present
 from services.payments.models import (
     AuditEntry,
     CreditNote,
@@ -33,10 +33,8 @@ async def _insert_once(db: AsyncSession, model: type[Any], values: dict[str, Any
 
     On PostgreSQL a concurrent insert of the same key waits for the first to commit, then finds it.
     """
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-    table = model.__table__
-    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
-    return (await db.execute(statement)).first() is not None
+    statement = insert_unless_present(db.get_bind().dialect.name, model.__table__, returning=keys[0], on=tuple(keys))
+    return (await db.execute(statement, values)).first() is not None
 
 
 async def claim_idempotency_key(*, db: AsyncSession, entry: IdempotencyKey) -> bool:
