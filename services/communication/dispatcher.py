@@ -63,13 +63,28 @@ class Dispatcher:
 
     async def dispatch_once(self, *, now: datetime | None = None) -> int:
         """Sends the messages due now on every channel; returns how many it settled or rescheduled."""
-        now = now or utcnow()
-        handled = 0
-        for channel, provider in self.providers.items():
-            async with self.db.session_scope() as db:
-                handled += await self._dispatch(db, channel, provider, now)
-        await self.measure_queue()
+        handled, _ = await self._dispatch_round(now or utcnow())
         return handled
+
+    async def _dispatch_round(self, now: datetime) -> tuple[int, bool]:
+        """One round; also tells whether a channel had more due than one batch takes."""
+        # One query says which channels have anything due (and sets the queue gauge): a round used
+        # to open a transaction on every channel, and to count the queue, twice for each message
+        # queued (the round that sent it, then one that found nothing more).
+        async with self.db.session_scope() as db:
+            queue = await repository.queue_by_channel(db=db, now=now)
+        self._set_depth({channel: queued for channel, (queued, _) in queue.items()})
+        handled, more = 0, False
+        for channel, provider in self.providers.items():
+            if queue.get(channel, (0, 0))[1] == 0:
+                continue
+            async with self.db.session_scope() as db:
+                settled = await self._dispatch(db, channel, provider, now)
+            handled += settled
+            more = more or settled >= self.settings.dispatcher_batch_size
+        if handled:
+            await self.measure_queue()  # what the round sent has left the queue
+        return handled, more
 
     async def _dispatch(self, db: AsyncSession, channel: str, provider: Provider, now: datetime) -> int:
         due = await repository.due_messages(db=db, channel=channel, now=now, limit=self.settings.dispatcher_batch_size)
@@ -175,6 +190,9 @@ class Dispatcher:
         """Sets the queue-depth gauge per channel."""
         async with self.db.session_scope() as db:
             depth = await repository.queue_depth(db=db)
+        self._set_depth(depth)
+
+    def _set_depth(self, depth: dict[str, int]) -> None:
         for channel in self.providers:
             QUEUE_DEPTH.labels(channel).set(depth.get(channel, 0))
 
@@ -191,5 +209,7 @@ class Dispatcher:
         return self.job.task
 
     async def _round(self) -> float | None:
-        # Something was sent or rescheduled: look again at once, more may be due.
-        return 0 if await self.dispatch_once() else None
+        # A full batch: look again at once, more is due. Otherwise wait for the next message
+        # queued (it wakes the loop) or the interval (retries and quiet hours coming due).
+        _, more = await self._dispatch_round(utcnow())
+        return 0 if more else None

@@ -220,8 +220,14 @@ async def due_messages(*, db: AsyncSession, channel: str, now: datetime, limit: 
 
 async def queue_depth(*, db: AsyncSession) -> dict[str, int]:
     """Counts queued messages per channel."""
-    query = select(Message.channel, func.count()).where(Message.status == "queued").group_by(Message.channel)
-    return {channel: int(count) for channel, count in (await db.execute(query)).all()}
+    return {channel: queued for channel, (queued, _) in (await queue_by_channel(db=db, now=utcnow())).items()}
+
+
+async def queue_by_channel(*, db: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
+    """Per channel: the messages queued, and how many of them are due by ``now``."""
+    due = func.count().filter(Message.next_attempt_at <= now)
+    query = select(Message.channel, func.count(), due).where(Message.status == "queued").group_by(Message.channel)
+    return {channel: (int(queued), int(ready)) for channel, queued, ready in (await db.execute(query)).all()}
 
 
 async def messages_by_provider_ids(
