@@ -18,7 +18,6 @@ from services.gateway.routing import Route, resolve
 from services.gateway.settings import GatewaySettings
 from services.gateway.shadow import ShadowMirror
 from services.gateway.split import Side, TrafficSplit
-from services.gateway.tokens import VerifiedTokens
 from services.kit.auth import Identity, TokenVerifier, bearer_token
 from services.kit.errors import DependencyUnavailable, NotFound, TooManyRequests, Unauthorized, problem
 from services.kit.http import Reply, ServiceClient
@@ -117,12 +116,10 @@ class Gateway:
     limiter: RateLimiter
     split: TrafficSplit
     clients: dict[tuple[str, Side], ServiceClient]
-    tokens: VerifiedTokens = field(init=False)
     limits: tuple[RateLimitItem, ...] = field(init=False)
     shadow: ShadowMirror | None = None
 
     def __post_init__(self) -> None:
-        self.tokens = VerifiedTokens(self.verifier)
         self.limits = parse_limits(self.settings.rate_limits)
 
     async def handle(self, request: Request) -> Response:
@@ -175,7 +172,7 @@ class Gateway:
                 return None
             raise Unauthorized("Send an access token: Authorization: Bearer <token>")
         try:
-            return self.tokens.verify(bearer_token(authorization))
+            return self.verifier.verify(bearer_token(authorization))
         except Unauthorized:
             if route.public:
                 return None
@@ -190,7 +187,7 @@ class Gateway:
         identity = None
         if authorization is not None:
             try:
-                identity = self.tokens.verify(bearer_token(authorization))
+                identity = self.verifier.verify(bearer_token(authorization))
             except Unauthorized:
                 identity = None  # the service refuses the token itself; the caller counts as anonymous
         client = scope.get("client")

@@ -69,6 +69,23 @@ def test_forged_tokens_are_refused(tmp_path: Path, attack: str) -> None:
         verifier.verify(token)
 
 
+def test_a_remembered_token_is_refused_once_it_expires_and_its_forgeries_never_pass(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, access_token_ttl_seconds=2)
+    verifier = TokenVerifier(settings)
+    token = TokenIssuer(settings).issue(user_id=uuid.uuid4(), role="student", session_id="s")
+    assert verifier.verify(token).role == "student"
+    assert verifier.verify(token).role == "student"  # answered from memory
+
+    header, payload, signature = token.split(".")
+    forged = jwt.utils.base64url_encode(jwt.utils.base64url_decode(payload).replace(b"student", b"admin\x20\x20"))
+    with pytest.raises(Unauthorized):
+        verifier.verify(f"{header}.{forged.decode()}.{signature}")
+
+    time.sleep(2.1)  # past its two-second life
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)
+
+
 def test_development_keys_are_made_once_and_kept_private(tmp_path: Path) -> None:
     settings = ServiceSettings(data_dir=tmp_path)
     token = TokenIssuer(settings).issue(user_id=uuid.uuid4(), role="student", session_id="s")
