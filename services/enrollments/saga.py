@@ -240,7 +240,22 @@ class EnrollmentSaga:
             return await self._change(saga.id, ("checking_course",), course_checked(course))
         if step == "reserve_seat":
             await up.reserve_seat(course_id=saga.course_id, reservation_id=saga.id, student_id=saga.user_id)
-            return await self._change(saga.id, ("reserving_seat",), advance("reserve_seat", "creating_enrollment"))
+            seat_held = advance("reserve_seat", "creating_enrollment")
+
+            async def held_and_enrolled(db: AsyncSession, locked: EnrollmentSagaRecord) -> None:
+                await seat_held(db, locked)
+                await create_pending_enrollment(db, locked)
+
+            # The enrolment needs nothing from outside: it is created in the transaction that records
+            # the seat (one transaction less on the student's wait). A second active enrolment rolls
+            # both back; then the seat is recorded alone and the next step refuses the enrolment,
+            # so the seat is released as before.
+            try:
+                return await self._change(saga.id, ("reserving_seat",), held_and_enrolled)
+            except IntegrityError as exc:
+                if not is_unique_violation(exc):
+                    raise
+            return await self._change(saga.id, ("reserving_seat",), seat_held)
         if step == "create_enrollment":
             try:
                 return await self._change(saga.id, ("creating_enrollment",), create_pending_enrollment)

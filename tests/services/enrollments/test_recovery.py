@@ -187,6 +187,10 @@ async def test_a_fresh_saga_is_left_to_the_process_driving_it(make_api: ApiFacto
         _, headers = api.student()
         fakes.hang("create_order")
         request = asyncio.create_task(api.enroll(headers, course_id))
+        for _ in range(200):  # a busy host may take a while to get there
+            if "create_order" in fakes.names():
+                break
+            await asyncio.sleep(0.05)
         await asyncio.sleep(0.8)  # longer than "stuck": but this process is driving it
         assert fakes.names().count("create_order") == 1
         request.cancel()
