@@ -26,7 +26,7 @@ from services.analytics.models import (
     PERFORMANCE_METRICS,
     USER_ACTIVITIES,
 )
-from services.kit.statements import cacheable
+from services.kit.statements import cacheable, dialect_insert
 
 Insert = postgresql.Insert | sqlite.Insert
 
@@ -89,10 +89,7 @@ def _delta_statements(dialect: str) -> _DeltaStatements:
     """The upserts ``apply_deltas`` runs, built once per dialect: every consumed event runs all five,
     and building them cost more than the rows they write. SQLAlchemy keeps no compiled form of an
     upsert (services/kit/statements.py): ``cacheable`` lets it keep these."""
-
-    def insert(table: Table) -> Insert:
-        return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-
+    insert = functools.partial(dialect_insert, dialect)
     perf = insert(PERFORMANCE_METRICS)
     return _DeltaStatements(
         learners=cacheable(_learner_upsert(insert(LEARNERS), scores=True)),
@@ -206,10 +203,7 @@ class _FoldStatements:
 @functools.cache
 def _fold_statements(dialect: str) -> _FoldStatements:
     """``fold_events``' statements, built once per dialect with the range and time as parameters."""
-
-    def insert(table: Table) -> Insert:
-        return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-
+    insert = functools.partial(dialect_insert, dialect)
     e = EVENTS.c
     where = and_(e.seq > bindparam("after"), e.seq <= bindparam("through"), e.type.not_like("%.%"))
     day, week = utc_day(e.occurred_at), utc_week(e.occurred_at)

@@ -9,12 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.courses.models import ContentFile, Course, CourseEnrolment, CurriculumTopic, Lesson, SeatReservation
 from services.courses.schemas import CourseFilters
-from services.kit.statements import cacheable, insert_unless_present
+from services.kit.statements import cacheable, dialect_insert, insert_unless_present
 
 
 def _filters(filters: CourseFilters, *, published_only: bool) -> list[ColumnElement[bool]]:
@@ -234,7 +233,7 @@ async def record_enrolment(
 def _enrolment_upsert(dialect: str, status: str) -> Any:
     """The upsert that announces ``status``, built once per dialect and status."""
     table: Table = CourseEnrolment.__table__  # type: ignore[assignment]
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    insert = dialect_insert(dialect, table)
     kept = _KEEPS_OVER[status]
     statement = insert.on_conflict_do_update(
         index_elements=["enrollment_id"],

@@ -34,6 +34,11 @@ def cacheable(statement: Statement) -> Statement:
     return statement
 
 
+def dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, in the named dialect (PostgreSQL, or else SQLite)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 @functools.cache
 def insert_unless_present(dialect: str, table: Table, *, returning: str, on: tuple[str, ...] = ()) -> Any:
     """``INSERT … ON CONFLICT (on) DO NOTHING RETURNING returning``, built once per dialect and table.
@@ -41,6 +46,5 @@ def insert_unless_present(dialect: str, table: Table, *, returning: str, on: tup
     Executed with a row's values (or a list of rows), it returns ``returning`` of each row that was
     new and nothing for a row already there: no error, no savepoint. ``on`` empty: any unique key.
     """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).on_conflict_do_nothing(index_elements=list(on) or None)
+    statement = dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=list(on) or None)
     return cacheable(statement.returning(table.c[returning]))
