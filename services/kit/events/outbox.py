@@ -87,6 +87,10 @@ async def record_event(session: AsyncSession, outbox: Table, event: Payload, *, 
     return await UnitOfWork.of(session).record_in(outbox, event, source=source)
 
 
+FIRST_RETRY_SECONDS = 0.5
+"""The back-off doubles from here at each failed round: the relay tries again after 1, 2, 4, then every 5 s."""
+
+
 class OutboxRelay:
     """Publishes a service's outbox rows in order, in batches; marks them sent once the bus has them."""
 
@@ -98,7 +102,7 @@ class OutboxRelay:
         outbox: Table,
         bus: EventBus,
         batch_size: int = 500,
-        poll_interval: float = 0.5,
+        poll_interval: float = 2.0,
         retention: timedelta = timedelta(days=1),
         stop_timeout: float = 10.0,
     ) -> None:
@@ -110,7 +114,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.retention = retention
         self._wake = asyncio.Event()
-        self._backoff = poll_interval
+        self._backoff = FIRST_RETRY_SECONDS
         self._last_cleanup = 0.0
         self.job = PeriodicJob(
             f"outbox-relay-{service}",
@@ -148,7 +152,7 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         try:
             sent = await self.relay_once()
-            self._backoff = self.poll_interval
+            self._backoff = FIRST_RETRY_SECONDS
             if loop.time() - self._last_cleanup > 60:
                 await self.forget_published()
                 self._last_cleanup = loop.time()
@@ -165,7 +169,9 @@ class OutboxRelay:
             return self._backoff
         if sent >= self.batch_size:
             return 0  # a full batch: more are waiting
-        return self._backoff if sent == 0 else 0.01
+        # Events committed while this round ran have woken the next one already (the job clears
+        # its wake-up before each round): a second look at once would cost a transaction per round.
+        return self.poll_interval
 
     async def relay_once(self) -> int:
         """Publishes the oldest unsent batch; returns how many went out."""
