@@ -23,6 +23,14 @@ class CallsAhead:
         started = self._calls.pop(name, None)
         return await (started if started is not None else otherwise())
 
+    def answered(self, name: str) -> Any | None:
+        """The answer of the call started under ``name`` if it has come and succeeded; None while it
+        is on its way or when it failed. The call stays for ``take``, which raises its failure."""
+        call = self._calls.get(name)
+        if call is None or not call.done() or call.cancelled() or call.exception() is not None:
+            return None
+        return call.result()
+
     def __enter__(self) -> CallsAhead:
         return self
 

@@ -32,7 +32,7 @@ from services.enrollments.errors import (
 )
 from services.enrollments.models import Enrollment, EnrollmentSagaRecord
 from services.enrollments.refunds import needs_refund, refunded_and_cancelled
-from services.enrollments.replies import RefundReply
+from services.enrollments.replies import CourseReply, RefundReply
 from services.enrollments.settings import EnrollmentsSettings
 from services.enrollments.telemetry import tracer
 from services.enrollments.transitions import (
@@ -230,7 +230,22 @@ class EnrollmentSaga:
             user = await up.get_user(saga.user_id)
             if user.status != "active":
                 raise AccountNotActive("This account is not active")
-            return await self._change(saga.id, ("validating_user",), advance("validate_user", "checking_course"))
+            validated = advance("validate_user", "checking_course")
+            early: CourseReply | None = ahead.answered("course")
+            if early is None or not (early.is_published and early.is_active):
+                # Not come yet, or to be refused: check_course takes it in a step of its own.
+                return await self._change(saga.id, ("validating_user",), validated)
+            # The course came back first (it usually does) and is open: its check is recorded in the
+            # user's transaction, one transaction less on the student's wait. Until a seat is held a
+            # saga holds nothing, so the two steps need no commit of their own between them.
+            with tracer.start_as_current_span("saga.check_course", attributes=_attributes(saga)):
+                checked = course_checked(early)
+
+                async def validated_and_checked(db: AsyncSession, locked: EnrollmentSagaRecord) -> None:
+                    await validated(db, locked)
+                    await checked(db, locked)
+
+                return await self._change(saga.id, ("validating_user",), validated_and_checked)
         if step == "check_course":
             course = await ahead.take("course", lambda: up.get_course(saga.course_id))
             if not course.is_published:

@@ -104,6 +104,22 @@ async def test_course_missing_is_404(api: EnrollmentsApi) -> None:
     assert api.fakes.names() == ["get_user", "get_course"]
 
 
+async def test_a_course_closed_for_enrolment_is_409_and_holds_nothing(api: EnrollmentsApi) -> None:
+    # The course is read alongside the user and usually answers first; a closed one is still
+    # refused by its own step, after the user's, with nothing reserved.
+    course_id = api.fakes.add_course(is_active=False)
+    _, headers = api.student()
+
+    response = await api.enroll(headers, course_id)
+
+    assert response.status_code == 409
+    assert response.json()["type"].endswith("course-not-open")
+    assert api.fakes.names() == ["get_user", "get_course"]
+    (saga,) = await api.sagas()
+    assert saga.state == "compensated" and saga.reservation_id is None
+    assert await api.enrollments() == [] and await api.outbox() == []
+
+
 async def test_no_seats_is_409_and_releases_nothing(api: EnrollmentsApi) -> None:
     course_id = api.fakes.add_course(capacity=0)
     _, headers = api.student()
