@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import memory, profile
+from bench import harness, memory, profile
 from bench.harness import COMMANDS, LOAD_CPU, OUT, pinned, shown
 from bench.platforms import Distributed
 
@@ -195,6 +195,7 @@ def students(
     judged = json.loads(verdicts.read_text())["judged"] if verdicts.exists() else []
     result: dict[str, Any] = {
         "platform": name,
+        "server_cores": harness.SERVER_CORES,
         "students_from": "a pool made before the run, signed in (cerebrum seed students)",
         "think_time_s": f"{THINK[0]}-{THINK[1]}",
         "arrivals_per_s": SPAWN_RATE,

@@ -23,6 +23,9 @@ OUT = Path("bench/out")
 CORES = os.cpu_count() or 1
 SERVER_CPU = "0"
 LOAD_CPU = "1" if CORES > 1 else "0"
+SERVER_CORES = os.environ.get("BENCH_SERVER_CORES", "one")
+"""``one``: servers on core 0, load generators on core 1. ``both``: nothing is pinned; servers and load
+generators share every core (the load generator's own share is still read and reported)."""
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 _PASSWORD_IN_URL = re.compile(r"//([^:/@]+):[^@]+@")
@@ -84,11 +87,13 @@ def ensure_wrk() -> str:
 
 
 def pinned(cpu: str, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", cpu, *argv] if shutil.which("taskset") else argv
+    return ["taskset", "-c", cpu, *argv] if SERVER_CORES == "one" and shutil.which("taskset") else argv
 
 
 def pin(pid: int, cpu: str) -> None:
     """Moves every thread of a running process to one core (taskset at start pins only new ones)."""
+    if SERVER_CORES != "one":
+        return
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:

@@ -110,8 +110,9 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
         )
         used = r.get("server_cores_used")
         gen = r.get("load_generator_cores_used")
+        where = "" if r.get("server_cores", "one") == "one" else ", servers and load generator on both cores"
         lines.append(
-            f"| {r['platform']} | {_n(r['students_held'])} | {_n(r['requests_per_s_at_that_load'])} "
+            f"| {r['platform']}{where} | {_n(r['students_held'])} | {_n(r['requests_per_s_at_that_load'])} "
             f"| {_n(r.get('cpu_us_per_request'))} | {'—' if used is None else f'{used:.2f} / {gen:.2f}'} "
             f"| {_n(r.get('broke_at_students')) if r['broke'] else 'did not break'} | {broken or '—'} "
             f"| {_cores(r.get('cores_busy') or {})} | {_verdict(r)} |"

@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import capacity, ceiling, gateway, memory, platforms, report, seed, tax
+from bench import capacity, ceiling, gateway, harness, memory, platforms, report, seed, tax
 from bench.harness import COMMANDS, LOAD_CPU, OUT, PG_URL, REDIS_URL, SERVER_CPU, ensure_wrk, free_port
 
 RESULTS = Path("bench/results.json")
@@ -91,8 +91,8 @@ def machine() -> dict[str, Any]:
         "cpu_model": model,
         "memory_gib": round(memory_kb / 1024 / 1024, 1),
         "platform": platform.platform(),
-        "server_cpu": SERVER_CPU,
-        "load_cpu": LOAD_CPU,
+        "server_cpu": SERVER_CPU if harness.SERVER_CORES == "one" else "all",
+        "load_cpu": LOAD_CPU if harness.SERVER_CORES == "one" else "all",
         "load_average_before": round(os.getloadavg()[0], 2),
         "shared": "other work runs on this machine at the same time: compare figures within one run only",
     }
@@ -115,7 +115,9 @@ def settings() -> dict[str, Any]:
         },
         "platforms": {"environment": platforms.TUNING, "traces": "parentbased_traceidratio 0.1, OTLP to a sink"},
         "uvicorn": "one process, uvloop + httptools, no access log (as cerebrum serve runs each service)",
-        "pinning": "servers start on both cores and every thread is moved to the server core once ready",
+        "pinning": "servers start on both cores and every thread is moved to the server core once ready"
+        if harness.SERVER_CORES == "one"
+        else "nothing pinned: servers and load generators share both cores",
         "data": "schemas migrated and the demo catalogue and questions seeded in-process, as `cerebrum db upgrade`, "
         "`cerebrum seed catalogue` and `cerebrum up` do, into a scratch schema or database dropped afterwards",
         "environment": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
@@ -206,6 +208,7 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
         "load_generator_cores_used": run["load_generator_cores_used"],
         "broke_at": run["broke_at_students"],
         "broken_services": run["broken_services"],
+        "server_cores": run.get("server_cores", "one"),
         "from_pool": True,
     }
 
@@ -227,6 +230,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hold", type=int, help="seconds each step is judged over (default 60)")
     parser.add_argument("--settle", type=int, help="seconds after arrivals before judging (default: max think)")
     parser.add_argument("--seconds", type=int, help="the students' run stops after this many seconds (default 900)")
+    parser.add_argument(
+        "--server-cores",
+        choices=("one", "both"),
+        help="one (default): servers on core 0, load generators on core 1; both: nothing pinned, all share both",
+    )
     return parser.parse_args(argv)
 
 
@@ -239,6 +247,8 @@ def configure(args: argparse.Namespace) -> None:
             capacity.SETTLE = int(float(high or low))
     if args.levels:
         capacity.LEVELS = args.levels
+    if args.server_cores:
+        harness.SERVER_CORES = args.server_cores
     for flag, name in (("hold", "HOLD"), ("settle", "SETTLE"), ("seconds", "STUDENT_SECONDS")):
         if getattr(args, flag) is not None:
             setattr(capacity, name, getattr(args, flag))
