@@ -1,8 +1,10 @@
-"""A read-through Redis cache for course pages and curricula that never fails a read.
+"""A read-through Redis cache for course pages, curricula and catalogue pages that never fails a read.
 
 Redis being down turns every read into a database read (counted as a miss, logged); it never
 turns into an error. Writers delete the keys twice: at once, and again after their transaction
 commits, so that a reader racing the commit cannot leave the old version cached for a whole TTL.
+A family of copies (the catalogue's pages, one per query) lives as the fields of one hash, so
+that a writer drops them all with one key; its TTL runs from the first copy.
 """
 
 from __future__ import annotations
@@ -43,13 +45,23 @@ class ReadThroughCache:
         return key(self.settings, name, ident)
 
     async def get_or_load(
-        self, name: str, ident: object, model: type[Model], load: Callable[[], Awaitable[Model | None]]
+        self,
+        name: str,
+        ident: object,
+        model: type[Model],
+        load: Callable[[], Awaitable[Model | None]],
+        *,
+        field: str | None = None,
+        ttl_seconds: int | None = None,
     ) -> Model | None:
-        """Returns the cached copy, or loads it from the database and caches it."""
+        """Returns the cached copy, or loads it from the database and caches it.
+
+        ``field``: the copy is that field of the hash at ``key(name, ident)``.
+        """
         cache_key = self.key(name, ident)
         raw: bytes | str | None = None
         try:
-            raw = await self.redis.get(cache_key)
+            raw = await (self.redis.get(cache_key) if field is None else self.redis.hget(cache_key, field))
         except REDIS_UNAVAILABLE as exc:
             log.warning("cache_unavailable", cache=name, operation="get", error=type(exc).__name__)
         if raw is not None:
@@ -64,10 +76,19 @@ class ReadThroughCache:
         loaded = await load()
         if loaded is not None:
             try:
-                await self.redis.set(cache_key, loaded.model_dump_json(), ex=self.ttl)
+                await self._keep(cache_key, field, loaded.model_dump_json(), ttl_seconds or self.ttl)
             except REDIS_UNAVAILABLE as exc:
                 log.warning("cache_unavailable", cache=name, operation="set", error=type(exc).__name__)
         return loaded
+
+    async def _keep(self, cache_key: str, field: str | None, value: str, ttl: int) -> None:
+        if field is None:
+            await self.redis.set(cache_key, value, ex=ttl)
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(cache_key, field, value)
+            pipe.expire(cache_key, ttl, nx=True)  # from the first copy: a busy family still expires
+            await pipe.execute()
 
     async def invalidate(self, db: AsyncSession, *keys: str) -> None:
         """Deletes cached copies now, and again once the session's transaction has committed."""

@@ -28,9 +28,11 @@ router = APIRouter()
 
 
 @router.get("/courses", tags=["courses"])
-async def list_courses(filters: Annotated[CourseFilters, Query()], db: SessionDep, identity: MaybeUser) -> CoursePage:
+async def list_courses(
+    filters: Annotated[CourseFilters, Query()], db: SessionDep, ctx: CoursesDep, identity: MaybeUser
+) -> CoursePage:
     """Lists the catalogue a page at a time, filtered by grade, subject, price (paise) and whether active."""
-    return await service.list_courses(db=db, filters=filters, identity=identity)
+    return await service.list_courses(db=db, ctx=ctx, filters=filters, identity=identity)
 
 
 @router.get("/courses/search", tags=["courses"])

@@ -18,7 +18,7 @@ from services.contracts.problems import NO_SEATS_LEFT
 from services.courses import repository
 from services.courses.models import Course, SeatReservation
 from services.courses.schemas import SeatReleaseRequest, SeatReservationOut, SeatReserveRequest
-from services.courses.service import CoursesContext
+from services.courses.service import CoursesContext, stale_after_change
 from services.kit.errors import Conflict, NotFound
 from services.kit.time import utcnow
 
@@ -94,7 +94,7 @@ async def reserve_seat(
         _replay(ctx, raced, course_id, request.student_id)
         return _out(raced, seats_left)
     SEATS.labels(ctx.settings.service_name, "reserved").inc()
-    await ctx.cache.invalidate(db, ctx.cache.key("course", course_id))
+    await ctx.cache.invalidate(db, *stale_after_change(ctx, course_id))
     return SeatReservationOut(
         reservation_id=request.reservation_id,
         course_id=course_id,
@@ -112,7 +112,7 @@ async def release_seat(
     now = utcnow()
     if await repository.mark_released(db=db, reservation_id=request.reservation_id, course_id=course_id, at=now):
         seats_left = await repository.give_back_seat(db=db, course_id=course_id)
-        await ctx.cache.invalidate(db, ctx.cache.key("course", course_id))
+        await ctx.cache.invalidate(db, *stale_after_change(ctx, course_id))
         SEATS.labels(ctx.settings.service_name, "released").inc()
     else:
         existing = await repository.get_reservation(db=db, reservation_id=request.reservation_id)

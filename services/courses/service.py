@@ -94,12 +94,49 @@ def _detail(course: Course, lessons: Sequence[Lesson]) -> CourseDetail:
     )
 
 
-async def list_courses(*, db: AsyncSession, filters: CourseFilters, identity: Identity | None) -> CoursePage:
-    """Lists a page of the catalogue with its total."""
-    courses, total = await repository.list_courses(db=db, filters=filters, published_only=not sees_drafts(identity))
-    return CoursePage(
-        items=[course_summary(c) for c in courses], total=total, limit=filters.limit, offset=filters.offset
+CATALOGUE_TTL_SECONDS = 30
+"""How long the public catalogue's pages are kept at most: every change made through this service
+drops them at once; this bounds what a change made behind its back (a data migration) leaves."""
+
+
+def stale_after_change(ctx: CoursesContext, course_id: uuid.UUID | None = None) -> list[str]:
+    """The cached copies a change to a course makes stale: its own page and every catalogue page
+    (titles, prices, seats left and publication all show in the catalogue)."""
+    keys = [ctx.cache.key("catalogue", "public")]
+    if course_id is not None:
+        keys.append(ctx.cache.key("course", course_id))
+    return keys
+
+
+async def list_courses(
+    *, db: AsyncSession, ctx: CoursesContext, filters: CourseFilters, identity: Identity | None
+) -> CoursePage:
+    """Lists a page of the catalogue with its total; the public pages from the cache when it holds them.
+
+    The catalogue is a student's most frequent read (22 of every 72 requests in the academy's
+    mix): from the cache it costs a Redis round trip instead of a count, a page query and the ORM.
+    Admins, who see drafts, always read the database.
+    """
+
+    async def load() -> CoursePage:
+        courses, total = await repository.list_courses(db=db, filters=filters, published_only=not drafts)
+        return CoursePage(
+            items=[course_summary(c) for c in courses], total=total, limit=filters.limit, offset=filters.offset
+        )
+
+    drafts = sees_drafts(identity)
+    if drafts:
+        return await load()
+    page = await ctx.cache.get_or_load(
+        "catalogue",
+        "public",
+        CoursePage,
+        load,
+        field=filters.model_dump_json(),
+        ttl_seconds=CATALOGUE_TTL_SECONDS,
     )
+    assert page is not None  # a page is never None, only empty
+    return page
 
 
 async def get_course(
@@ -147,6 +184,7 @@ async def create_course(*, db: AsyncSession, ctx: CoursesContext, request: Cours
     await UnitOfWork.of(db).record(CourseCreated(**course_facts(course)))
     if course.is_published:
         await UnitOfWork.of(db).record(CoursePublished(**course_facts(course)))
+        await ctx.cache.invalidate(db, *stale_after_change(ctx))
     log.info("course_created", course_id=str(course.id), slug=course.slug)
     return _detail(course, lessons)
 
@@ -199,7 +237,7 @@ async def update_course(
         await UnitOfWork.of(db).record(updated)
         if course.is_published and not was_published:
             await UnitOfWork.of(db).record(CoursePublished(**course_facts(course)))
-        await ctx.cache.invalidate(db, ctx.cache.key("course", course_id))
+        await ctx.cache.invalidate(db, *stale_after_change(ctx, course_id))
     return _detail(course, await repository.get_lessons(db=db, course_id=course_id))
 
 

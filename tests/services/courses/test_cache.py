@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,33 @@ async def test_reads_keep_working_when_redis_is_down(pg_schema: str, redis_prefi
             read = await client.get(f"/courses/{course['id']}")
             assert read.status_code == 200 and read.json()["title"] == "Ecology Revised"
         assert (await client.get("/curriculum/11")).status_code == 200
+
+
+async def test_the_public_catalogue_is_cached_and_every_change_shows_at_once(courses: CoursesApi) -> None:
+    biology = await courses.create(title="Cell Biology", capacity=5)
+    hits = _cache("catalogue", "hit")
+
+    def seats(page: dict[str, object]) -> dict[str, int]:
+        return {item["title"]: item["seats_left"] for item in page["items"]}  # type: ignore[index, union-attr]
+
+    first = (await courses.client.get("/courses")).json()
+    assert (await courses.client.get("/courses")).json() == first
+    assert _cache("catalogue", "hit") == hits + 1
+    assert seats(first) == {"Cell Biology": 5}
+
+    # A course published, a seat taken, a title changed: each read right after shows it.
+    await courses.create(title="Genetics")
+    assert set(seats((await courses.client.get("/courses")).json())) == {"Cell Biology", "Genetics"}
+    hold = {"reservation_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4())}
+    url = f"/courses/{biology['id']}"
+    assert (await courses.client.post(f"{url}/seats/reserve", json=hold, headers=courses.admin)).status_code == 200
+    assert seats((await courses.client.get("/courses")).json())["Cell Biology"] == 4
+    assert (await courses.client.put(url, json={"title": "Cell Biology II"}, headers=courses.admin)).status_code == 200
+    assert seats((await courses.client.get("/courses")).json()) == {"Cell Biology II": 4, "Genetics": 50}
+
+    # A draft is for admins only, who read the database, never the students' cached pages.
+    draft = await courses.create(title="Zoology", is_published=False)
+    assert "Zoology" not in seats((await courses.client.get("/courses")).json())
+    admins = (await courses.client.get("/courses", headers=courses.admin)).json()
+    assert draft["id"] in {item["id"] for item in admins["items"]}
+    assert "Zoology" not in seats((await courses.client.get("/courses")).json())
