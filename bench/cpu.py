@@ -202,6 +202,7 @@ def request_types(academy: Academy) -> list[tuple[str, Callable[[int], int]]]:
 
     return [
         ("POST /auth/login", login),
+        ("GET /courses (catalogue)", get(lambda n: "/api/courses")),
         ("GET /courses/{id}", get(lambda n: f"/api/courses/{academy.course_id}")),
         ("GET /courses/{id}, new connection", fresh),
         ("GET /users/profile", get(lambda n: "/api/users/profile")),

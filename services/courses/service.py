@@ -244,17 +244,32 @@ async def update_course(
 async def search_courses(
     *, db: AsyncSession, ctx: CoursesContext, query: str, limit: int, identity: Identity | None
 ) -> SearchResults:
-    """Finds courses by words of their title, description or lesson titles; an exact title first."""
+    """Finds courses by words of their title, description or lesson titles; an exact title first.
+
+    The public's results are kept with the catalogue's pages, and dropped with them by any change.
+    """
     if not words(query):
         raise InvalidInput("Search for at least one word", errors=[{"field": "q", "message": "no words to search"}])
-    matches = await ctx.search.search(db=db, query=query, published_only=not sees_drafts(identity), limit=limit)
-    courses = await repository.get_courses(db=db, course_ids=[m.course_id for m in matches])
-    hits = [
-        SearchHit(**course_summary(courses[m.course_id]).model_dump(), rank=m.rank)
-        for m in matches
-        if m.course_id in courses
-    ]
-    return SearchResults(query=query, items=hits)
+
+    async def load() -> SearchResults:
+        matches = await ctx.search.search(db=db, query=query, published_only=not drafts, limit=limit)
+        courses = await repository.get_courses(db=db, course_ids=[m.course_id for m in matches])
+        hits = [
+            SearchHit(**course_summary(courses[m.course_id]).model_dump(), rank=m.rank)
+            for m in matches
+            if m.course_id in courses
+        ]
+        return SearchResults(query=query, items=hits)
+
+    drafts = sees_drafts(identity)
+    if drafts:
+        return await load()
+    field = f"search:{limit}:{query}"
+    found = await ctx.cache.get_or_load(
+        "catalogue", "public", SearchResults, load, field=field, ttl_seconds=CATALOGUE_TTL_SECONDS
+    )
+    assert found is not None  # results are never None, only empty
+    return found
 
 
 async def get_curriculum(*, db: AsyncSession, ctx: CoursesContext, grade: Grade) -> Curriculum:

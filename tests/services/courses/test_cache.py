@@ -61,7 +61,7 @@ async def test_reads_keep_working_when_redis_is_down(pg_schema: str, redis_prefi
         assert (await client.get("/curriculum/11")).status_code == 200
 
 
-async def test_the_public_catalogue_is_cached_and_every_change_shows_at_once(courses: CoursesApi) -> None:
+async def test_the_public_catalogue_and_search_are_cached_and_every_change_shows_at_once(courses: CoursesApi) -> None:
     biology = await courses.create(title="Cell Biology", capacity=5)
     hits = _cache("catalogue", "hit")
 
@@ -80,8 +80,13 @@ async def test_the_public_catalogue_is_cached_and_every_change_shows_at_once(cou
     url = f"/courses/{biology['id']}"
     assert (await courses.client.post(f"{url}/seats/reserve", json=hold, headers=courses.admin)).status_code == 200
     assert seats((await courses.client.get("/courses")).json())["Cell Biology"] == 4
+    found = (await courses.client.get("/courses/search?q=cell")).json()
+    assert (await courses.client.get("/courses/search?q=cell")).json() == found
+    assert [item["title"] for item in found["items"]] == ["Cell Biology"]
     assert (await courses.client.put(url, json={"title": "Cell Biology II"}, headers=courses.admin)).status_code == 200
     assert seats((await courses.client.get("/courses")).json()) == {"Cell Biology II": 4, "Genetics": 50}
+    found = (await courses.client.get("/courses/search?q=cell")).json()
+    assert [item["title"] for item in found["items"]] == ["Cell Biology II"]
 
     # A draft is for admins only, who read the database, never the students' cached pages.
     draft = await courses.create(title="Zoology", is_published=False)
