@@ -23,11 +23,14 @@ class CallsAhead:
         started = self._calls.pop(name, None)
         return await (started if started is not None else otherwise())
 
-    def answered(self, name: str) -> Any | None:
-        """The answer of the call started under ``name`` if it has come and succeeded; None while it
-        is on its way or when it failed. The call stays for ``take``, which raises its failure."""
+    async def settled(self, name: str) -> Any | None:
+        """Waits for the call started under ``name``; its answer, or None when it failed or was never
+        started. The call stays for ``take``, which raises its failure in the step that needs it."""
         call = self._calls.get(name)
-        if call is None or not call.done() or call.cancelled() or call.exception() is not None:
+        if call is None:
+            return None
+        await asyncio.wait({call})
+        if call.cancelled() or call.exception() is not None:
             return None
         return call.result()
 

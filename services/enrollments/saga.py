@@ -231,13 +231,15 @@ class EnrollmentSaga:
             if user.status != "active":
                 raise AccountNotActive("This account is not active")
             validated = advance("validate_user", "checking_course")
-            early: CourseReply | None = ahead.answered("course")
+            # The course was asked for with the user and usually answers first: waiting for it here
+            # costs nothing the next step would not wait for anyway.
+            early: CourseReply | None = await ahead.settled("course")
             if early is None or not (early.is_published and early.is_active):
-                # Not come yet, or to be refused: check_course takes it in a step of its own.
+                # Failed, or to be refused: check_course takes it (and raises) in a step of its own.
                 return await self._change(saga.id, ("validating_user",), validated)
-            # The course came back first (it usually does) and is open: its check is recorded in the
-            # user's transaction, one transaction less on the student's wait. Until a seat is held a
-            # saga holds nothing, so the two steps need no commit of their own between them.
+            # An open course: its check is recorded in the user's transaction, one transaction less
+            # on the student's wait. Until a seat is held a saga holds nothing, so the two steps need
+            # no commit of their own between them.
             with tracer.start_as_current_span("saga.check_course", attributes=_attributes(saga)):
                 checked = course_checked(early)
 

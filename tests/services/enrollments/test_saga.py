@@ -60,8 +60,11 @@ async def test_happy_path_pending_then_confirmed_once(api: EnrollmentsApi, spans
     assert confirmed[0].data["course_title"] == "Human Physiology for NEET"
     assert _metric("cerebrum_enrollments_total", outcome="confirmed") == confirmed_before + 1
     assert api.fakes.names() == FORWARD, "confirming calls nobody: communication reads the event"
-    names = {s.name for s in spans.get_finished_spans()}
-    assert {"saga.validate_user", "saga.check_course", "saga.reserve_seat", "saga.create_order"} <= names
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    assert {"saga.validate_user", "saga.check_course", "saga.reserve_seat", "saga.create_order"} <= set(finished)
+    # The course, read alongside the user, had answered: its check was recorded in the user's step.
+    checked, validated = finished["saga.check_course"], finished["saga.validate_user"]
+    assert checked.parent is not None and checked.parent.span_id == validated.context.span_id
 
 
 async def test_a_redelivered_payment_changes_nothing(api: EnrollmentsApi) -> None:
