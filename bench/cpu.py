@@ -222,7 +222,7 @@ def _owner(kind: str) -> str:
 
 
 def run_platform(
-    label: str, count: int, *, source: Path | None = None, without: tuple[str, ...] = ()
+    label: str, count: int, *, source: Path | None = None, without: tuple[str, ...] = (), only: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """Every request type ``count`` times on a fresh distributed platform; CPU µs per request by process."""
     from cerebrum.pool import make_pool
@@ -254,7 +254,7 @@ def run_platform(
                     course_id=platform.student.course_id,
                     lessons=[lesson["id"] for lesson in course.get("lessons", [])],
                 )
-                kinds = request_types(academy)
+                kinds = [(k, send) for k, send in request_types(academy) if not only or any(o in k for o in only)]
                 for _, send in kinds:  # one of each first: lazy imports and first compilations
                     send(count - 1)
                 # The warm-up's events (an enrolment, a payment, a test) are consumed before anything is measured.
@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> None:
         "'.' is this working tree (the default when none is given)",
     )
     parser.add_argument("--change", default="", help="what changed from one to the next, for the table")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="TEXT", help="only the request types whose name holds TEXT"
+    )
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
@@ -329,10 +332,10 @@ def main(argv: list[str] | None = None) -> None:
         without = tuple(m.removeprefix("-") for m in blocked.split(",") if m)
         label = ("this tree" if rev == "." else _sha(rev)) + "".join(f", without {m}" for m in without)
         if rev == ".":
-            runs.append(run_platform(label, args.requests, without=without))
+            runs.append(run_platform(label, args.requests, without=without, only=tuple(args.only)))
             continue
         with checkout(rev) as tree:
-            runs.append(run_platform(label, args.requests, source=tree, without=without))
+            runs.append(run_platform(label, args.requests, source=tree, without=without, only=tuple(args.only)))
     comparison = {
         "change": args.change,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -110,9 +110,9 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
         )
         used = r.get("server_cores_used")
         gen = r.get("load_generator_cores_used")
-        where = "" if r.get("server_cores", "one") == "one" else ", servers and load generator on both cores"
+        arrangement = "" if r.get("server_cores", "one") == "one" else ", servers and load generator on both cores"
         lines.append(
-            f"| {r['platform']}{where} | {_n(r['students_held'])} | {_n(r['requests_per_s_at_that_load'])} "
+            f"| {r['platform']}{arrangement} | {_n(r['students_held'])} | {_n(r['requests_per_s_at_that_load'])} "
             f"| {_n(r.get('cpu_us_per_request'))} | {'—' if used is None else f'{used:.2f} / {gen:.2f}'} "
             f"| {_n(r.get('broke_at_students')) if r['broke'] else 'did not break'} | {broken or '—'} "
             f"| {_cores(r.get('cores_busy') or {})} | {_verdict(r)} |"
@@ -239,6 +239,16 @@ def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
             first, last = by_run[0][kind]["cpu_us"], by_run[-1][kind]["cpu_us"]
             line += f" {(last - first) / first:+.0%} |" if first else " — |"
         lines.append(line)
+    if all("GET /courses/{id}" in rows for rows in by_run):
+        from bench.sizing import MIX, sizing
+
+        if all(kind in rows for rows in by_run for kind in MIX if kind != "GET /courses (catalogue)"):
+            means = [sizing(r["rows"])["mean_cpu_us_per_request"] for r in runs]
+            line = "| the academy's mix, weighted as the locustfile weighs it (`bench.sizing`) | "
+            line += " | ".join(f"{mean:,}" for mean in means) + " |"
+            if len(means) > 1:
+                line += f" {(means[-1] - means[0]) / means[0]:+.0%} |"
+            lines.append(line)
     return lines
 
 
