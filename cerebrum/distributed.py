@@ -172,14 +172,16 @@ def run(
         # The gateway itself believes only the proxies this shell names: its peers are the students.
         gateway_env = {**env, "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", "")}
         processes.append(start("gateway", ports.gateway, log_dir, gateway_env))
-        if exporters:
-            processes += start_exporters(ports, log_dir, env, console)
         if prometheus_file is not None:
+            # Written before the exporters start: it needs only the ports, and enabling RabbitMQ's
+            # plugin can take a while, during which the services are already answering.
             rabbitmq = env["RABBITMQ_URL"] if exporters else None
             targets = scrape_targets(ports, monolith=monolith, exporters=exporters, rabbitmq_url=rabbitmq)
             prometheus_file.parent.mkdir(parents=True, exist_ok=True)
             prometheus_file.write_text(yaml.safe_dump(prometheus_config(targets), sort_keys=False))
             console.print(f"Prometheus configuration for this run: prometheus --config.file={prometheus_file}")
+        if exporters:
+            processes += start_exporters(ports, log_dir, env, console)
         with Live(table(processes), console=console, refresh_per_second=1) as live:
             while not stopping:
                 time.sleep(1)

@@ -31,7 +31,7 @@ class Capabilities:
 
 CAPABILITIES: dict[str, Capabilities] = {
     "users": Capabilities(publishes=True),
-    "courses": Capabilities(caches=("course", "curriculum"), publishes=True, consumes=True),
+    "courses": Capabilities(caches=("catalogue", "course", "curriculum"), publishes=True, consumes=True),
     "enrollments": Capabilities(upstreams=("users", "courses", "payments"), publishes=True, consumes=True),
     "payments": Capabilities(publishes=True),
     "analytics": Capabilities(consumes=True),
