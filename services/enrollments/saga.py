@@ -44,6 +44,7 @@ from services.enrollments.transitions import (
     cancel_enrollment,
     course_checked,
     create_pending_enrollment,
+    in_turn,
     log_step,
     order_cancelled,
     record_order,
@@ -241,13 +242,7 @@ class EnrollmentSaga:
             # on the student's wait. Until a seat is held a saga holds nothing, so the two steps need
             # no commit of their own between them.
             with tracer.start_as_current_span("saga.check_course", attributes=_attributes(saga)):
-                checked = course_checked(early)
-
-                async def validated_and_checked(db: AsyncSession, locked: EnrollmentSagaRecord) -> None:
-                    await validated(db, locked)
-                    await checked(db, locked)
-
-                return await self._change(saga.id, ("validating_user",), validated_and_checked)
+                return await self._change(saga.id, ("validating_user",), in_turn(validated, course_checked(early)))
         if step == "check_course":
             course = await ahead.take("course", lambda: up.get_course(saga.course_id))
             if not course.is_published:
@@ -259,16 +254,12 @@ class EnrollmentSaga:
             await up.reserve_seat(course_id=saga.course_id, reservation_id=saga.id, student_id=saga.user_id)
             seat_held = advance("reserve_seat", "creating_enrollment")
 
-            async def held_and_enrolled(db: AsyncSession, locked: EnrollmentSagaRecord) -> None:
-                await seat_held(db, locked)
-                await create_pending_enrollment(db, locked)
-
             # The enrolment needs nothing from outside: it is created in the transaction that records
             # the seat (one transaction less on the student's wait). A second active enrolment rolls
             # both back; then the seat is recorded alone and the next step refuses the enrolment,
             # so the seat is released as before.
             try:
-                return await self._change(saga.id, ("reserving_seat",), held_and_enrolled)
+                return await self._change(saga.id, ("reserving_seat",), in_turn(seat_held, create_pending_enrollment))
             except IntegrityError as exc:
                 if not is_unique_violation(exc):
                     raise

@@ -156,6 +156,16 @@ async def cancel_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord) -> Non
 
 
 # Changes the saga applies, each on its locked row -------------------------------------------------
+def in_turn(*changes: Change) -> Change:
+    """The changes one after another, in the caller's one transaction."""
+
+    async def change(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
+        for each in changes:
+            await each(db, saga)
+
+    return change
+
+
 def advance(step: str, state: str) -> Change:
     async def change(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
         await log_step(db, saga, step, "ok")
