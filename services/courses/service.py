@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,13 +100,29 @@ CATALOGUE_TTL_SECONDS = 30
 drops them at once; this bounds what a change made behind its back (a data migration) leaves."""
 
 
+Page = TypeVar("Page", bound=BaseModel)
+_CATALOGUE = ("catalogue", "public")
+"""The hash holding the public's catalogue pages and search results, a field per query."""
+
+
 def stale_after_change(ctx: CoursesContext, course_id: uuid.UUID | None = None) -> list[str]:
     """The cached copies a change to a course makes stale: its own page and every catalogue page
     (titles, prices, seats left and publication all show in the catalogue)."""
-    keys = [ctx.cache.key("catalogue", "public")]
+    keys = [ctx.cache.key(*_CATALOGUE)]
     if course_id is not None:
         keys.append(ctx.cache.key("course", course_id))
     return keys
+
+
+async def _public_copy(
+    ctx: CoursesContext, identity: Identity | None, model: type[Page], field: str, load: Callable[[], Awaitable[Page]]
+) -> Page:
+    """What ``load`` reads, from the catalogue's cache for the public; admins, who see drafts, read it fresh."""
+    if sees_drafts(identity):
+        return await load()
+    page = await ctx.cache.get_or_load(*_CATALOGUE, model, load, field=field, ttl_seconds=CATALOGUE_TTL_SECONDS)
+    assert page is not None  # a page is never None, only empty
+    return page
 
 
 async def list_courses(
@@ -119,24 +136,13 @@ async def list_courses(
     """
 
     async def load() -> CoursePage:
-        courses, total = await repository.list_courses(db=db, filters=filters, published_only=not drafts)
+        published_only = not sees_drafts(identity)
+        courses, total = await repository.list_courses(db=db, filters=filters, published_only=published_only)
         return CoursePage(
             items=[course_summary(c) for c in courses], total=total, limit=filters.limit, offset=filters.offset
         )
 
-    drafts = sees_drafts(identity)
-    if drafts:
-        return await load()
-    page = await ctx.cache.get_or_load(
-        "catalogue",
-        "public",
-        CoursePage,
-        load,
-        field=filters.model_dump_json(),
-        ttl_seconds=CATALOGUE_TTL_SECONDS,
-    )
-    assert page is not None  # a page is never None, only empty
-    return page
+    return await _public_copy(ctx, identity, CoursePage, filters.model_dump_json(), load)
 
 
 async def get_course(
@@ -252,7 +258,8 @@ async def search_courses(
         raise InvalidInput("Search for at least one word", errors=[{"field": "q", "message": "no words to search"}])
 
     async def load() -> SearchResults:
-        matches = await ctx.search.search(db=db, query=query, published_only=not drafts, limit=limit)
+        published_only = not sees_drafts(identity)
+        matches = await ctx.search.search(db=db, query=query, published_only=published_only, limit=limit)
         courses = await repository.get_courses(db=db, course_ids=[m.course_id for m in matches])
         hits = [
             SearchHit(**course_summary(courses[m.course_id]).model_dump(), rank=m.rank)
@@ -261,15 +268,7 @@ async def search_courses(
         ]
         return SearchResults(query=query, items=hits)
 
-    drafts = sees_drafts(identity)
-    if drafts:
-        return await load()
-    field = f"search:{limit}:{query}"
-    found = await ctx.cache.get_or_load(
-        "catalogue", "public", SearchResults, load, field=field, ttl_seconds=CATALOGUE_TTL_SECONDS
-    )
-    assert found is not None  # results are never None, only empty
-    return found
+    return await _public_copy(ctx, identity, SearchResults, f"search:{limit}:{query}", load)
 
 
 async def get_curriculum(*, db: AsyncSession, ctx: CoursesContext, grade: Grade) -> Curriculum:
