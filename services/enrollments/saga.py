@@ -1,8 +1,9 @@
 """The enrolment saga: validate the user, check the course, reserve a seat, create the enrolment,
 create the payment order, then wait for the payment; on a failure, compensate in reverse.
 
-Each step runs in its own transaction and moves the persisted state on, so that a saga cut short
-by a crash is resumed by the recovery loop. Every remote call can be repeated safely: the saga's
+Each step that may hold something runs in its own transaction and moves the persisted state on,
+so that a saga cut short by a crash is resumed by the recovery loop (the user and course checks,
+which hold nothing, are recorded with the saga itself). Every remote call can be repeated safely: the saga's
 id is the seat reservation id and the order's idempotency key. Every state change locks the saga's
 row and checks the state it expects, so that a request, an event handler and the recovery loop
 (of any replica) can meet on one saga without undoing each other's work.
@@ -32,7 +33,7 @@ from services.enrollments.errors import (
 )
 from services.enrollments.models import Enrollment, EnrollmentSagaRecord
 from services.enrollments.refunds import needs_refund, refunded_and_cancelled
-from services.enrollments.replies import CourseReply, RefundReply
+from services.enrollments.replies import CourseReply, RefundReply, UserReply
 from services.enrollments.settings import EnrollmentsSettings
 from services.enrollments.telemetry import tracer
 from services.enrollments.transitions import (
@@ -94,30 +95,44 @@ class EnrollmentSaga:
                 del self._driving_now[saga_id]
 
     async def start(self, *, user_id: uuid.UUID, course_id: uuid.UUID) -> EnrollmentSagaRecord:
-        """Runs a new saga up to the payment order; compensates and raises when a step fails."""
+        """Runs a new saga up to the payment order; compensates and raises when a step fails.
+
+        The user and the course are asked for at once, before anything is written: until a seat is
+        held a saga holds nothing, so a crash before then loses nothing the student's retry would
+        not redo. When both answer well, the saga is recorded with both checks done in one
+        transaction, which also refuses a second active enrolment; any other answer is recorded
+        first and refused by its own step, as a saga started afresh would be.
+        """
         saga_id, now = uuid.uuid4(), utcnow()
-        async with self.db.session_scope() as db:
-            existing = await repository.active_enrollment(db=db, user_id=user_id, course_id=course_id)
-            if existing is not None:
-                raise AlreadyEnrolled(
-                    "You already have an active enrolment in this course", enrollment_id=str(existing.id)
-                )
-            saga = EnrollmentSagaRecord(
-                id=saga_id,
-                enrollment_id=uuid.uuid4(),
-                user_id=user_id,
-                course_id=course_id,
-                state="validating_user",
-                step="validate_user",
-                attempts=0,
-                paid_after_cancel=False,
-                created_at=now,
-                updated_at=now,
-            )
-            await repository.add(db=db, row=saga)
-        log.info("saga_started", saga_id=str(saga_id), course_id=str(course_id))
-        with self._driving(saga_id):
-            return await self._forward(saga_id, compensate_on_outage=True, saga=saga)
+        saga = EnrollmentSagaRecord(
+            id=saga_id,
+            enrollment_id=uuid.uuid4(),
+            user_id=user_id,
+            course_id=course_id,
+            state="validating_user",
+            step="validate_user",
+            attempts=0,
+            paid_after_cancel=False,
+            created_at=now,
+            updated_at=now,
+        )
+        with self._driving(saga_id), CallsAhead() as ahead:
+            with tracer.start_as_current_span("saga.validate_user", attributes=_attributes(saga)):
+                ahead.start("user", self.upstreams.get_user(user_id))
+                ahead.start("course", self.upstreams.get_course(course_id))
+                checked = await _checks_passed(ahead)
+                async with self.db.session_scope() as db:
+                    existing = await repository.active_enrollment(db=db, user_id=user_id, course_id=course_id)
+                    if existing is not None:
+                        raise AlreadyEnrolled(
+                            "You already have an active enrolment in this course", enrollment_id=str(existing.id)
+                        )
+                    await repository.add(db=db, row=saga)
+                    if checked is not None:
+                        with tracer.start_as_current_span("saga.check_course", attributes=_attributes(saga)):
+                            await checked(db, saga)
+            log.info("saga_started", saga_id=str(saga_id), course_id=str(course_id))
+            return await self._forward_steps(saga, ahead, compensate_on_outage=True)
 
     async def resume(self, saga_id: uuid.UUID) -> EnrollmentSagaRecord:
         """Drives a stuck saga on from where it stopped, or on with its compensation."""
@@ -192,10 +207,8 @@ class EnrollmentSaga:
         return saga, enrollment
 
     # Forward -----------------------------------------------------------------------------------
-    async def _forward(
-        self, saga_id: uuid.UUID, *, compensate_on_outage: bool, saga: EnrollmentSagaRecord | None = None
-    ) -> EnrollmentSagaRecord:
-        saga = saga or await self._load(saga_id)
+    async def _forward(self, saga_id: uuid.UUID, *, compensate_on_outage: bool) -> EnrollmentSagaRecord:
+        saga = await self._load(saga_id)
         with CallsAhead() as ahead:
             return await self._forward_steps(saga, ahead, compensate_on_outage=compensate_on_outage)
 
@@ -225,24 +238,10 @@ class EnrollmentSaga:
     async def _step(self, step: str, saga: EnrollmentSagaRecord, ahead: CallsAhead) -> EnrollmentSagaRecord:
         up = self.upstreams
         if step == "validate_user":
-            # The course does not depend on the user: ask for both at once (one round trip less
-            # on the student's wait); the next step still checks the course and records it.
-            ahead.start("course", up.get_course(saga.course_id))
-            user = await up.get_user(saga.user_id)
+            user = await ahead.take("user", lambda: up.get_user(saga.user_id))
             if user.status != "active":
                 raise AccountNotActive("This account is not active")
-            validated = advance("validate_user", "checking_course")
-            # The course was asked for with the user and usually answers first: waiting for it here
-            # costs nothing the next step would not wait for anyway.
-            early: CourseReply | None = await ahead.settled("course")
-            if early is None or not (early.is_published and early.is_active):
-                # Failed, or to be refused: check_course takes it (and raises) in a step of its own.
-                return await self._change(saga.id, ("validating_user",), validated)
-            # An open course: its check is recorded in the user's transaction, one transaction less
-            # on the student's wait. Until a seat is held a saga holds nothing, so the two steps need
-            # no commit of their own between them.
-            with tracer.start_as_current_span("saga.check_course", attributes=_attributes(saga)):
-                return await self._change(saga.id, ("validating_user",), in_turn(validated, course_checked(early)))
+            return await self._change(saga.id, ("validating_user",), advance("validate_user", "checking_course"))
         if step == "check_course":
             course = await ahead.take("course", lambda: up.get_course(saga.course_id))
             if not course.is_published:
@@ -343,6 +342,19 @@ class EnrollmentSaga:
                 await log_step(db, saga, step, outcome, detail)
                 saga.last_error = f"{step}: {detail}"[:500]
                 saga.updated_at = utcnow()
+
+
+async def _checks_passed(ahead: CallsAhead) -> Change | None:
+    """Both checks recorded as one change when the user is active and the course open; else None
+    (the steps then take the answers one by one, and the first that fails refuses the enrolment)."""
+    user: UserReply | None = await ahead.settled("user")
+    if user is None or user.status != "active":
+        return None
+    validated = advance("validate_user", "checking_course")
+    course: CourseReply | None = await ahead.settled("course")
+    if course is None or not (course.is_published and course.is_active):
+        return validated
+    return in_turn(validated, course_checked(course))
 
 
 def _attributes(saga: EnrollmentSagaRecord) -> dict[str, Any]:
