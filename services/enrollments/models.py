@@ -103,6 +103,8 @@ class EnrollmentSagaRecord(EnrollmentsBase):
     course_title: Mapped[str | None] = mapped_column(String(200))
     amount_paise: Mapped[int | None] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="INR")
+    # The course's lessons as check_course read them; the enrolment starts with them.
+    lesson_ids: Mapped[list[str] | None] = mapped_column(JSON)
     # Set when the reserve call is first sent (the seat may be held from then on); cleared when
     # courses refused it, so that compensation releases only what may be held.
     reservation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -85,6 +85,8 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
         status="pending_payment",
         amount_paise=saga.amount_paise or 0,
         currency=saga.currency,
+        # The lessons the saga read: the first progress update need not ask courses for them.
+        lesson_ids=saga.lesson_ids,
         created_at=now,
         updated_at=now,
     )
@@ -179,6 +181,7 @@ def course_checked(course: CourseReply) -> Change:
         saga.course_title = course.title[:200]
         saga.amount_paise = course.price_paise
         saga.currency = course.currency[:3]
+        saga.lesson_ids = course.lesson_ids()
         saga.reservation_id = saga.id  # from here on a seat may be held under this id
         await log_step(db, saga, "check_course", "ok")
         move(saga, "reserving_seat")

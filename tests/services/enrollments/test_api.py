@@ -54,7 +54,26 @@ async def test_progress_to_100_percent_records_one_completion(api: EnrollmentsAp
     assert status["completed_at"] is not None
     listed = await api.client.get(f"/enrollments/student/{status['user_id']}", headers=headers)
     assert [(e["status"], e["progress_percent"]) for e in listed.json()["items"]] == [("confirmed", 100.0)]
-    assert api.fakes.names().count("get_course") == 2, "the lessons were read once, then remembered"
+    assert api.fakes.names().count("get_course") == 1, "the saga's read of the lessons serves every update"
+
+
+async def test_a_lesson_added_after_enrolling_counts_once_courses_is_asked_again(api: EnrollmentsApi) -> None:
+    course_id = api.fakes.add_course(lessons=2)
+    _, headers = api.student()
+    started = await api.enrolled(headers, course_id)
+    await api.pay(started)
+    enrollment_id, lessons = started["enrollment_id"], api.fakes.courses[str(course_id)]["lessons"]
+    first = await _progress(api, enrollment_id, headers, lesson_id=lessons[0]["id"], completed=True)
+    assert first.json()["total_lessons"] == 2 and api.fakes.names().count("get_course") == 1
+    added = str(uuid.uuid4())
+    lessons.append({"id": added, "position": 3})
+
+    reply = await _progress(api, enrollment_id, headers, lesson_id=added, completed=True)
+
+    assert reply.status_code == 200, reply.text
+    assert (reply.json()["completed_lessons"], reply.json()["total_lessons"]) == (2, 3)
+    assert reply.json()["course_completed"] is False
+    assert api.fakes.names().count("get_course") == 2, "a lesson new to the enrolment is looked up"
 
 
 async def test_progress_needs_a_confirmed_enrolment_and_a_lesson_of_its_course(api: EnrollmentsApi) -> None:
