@@ -26,6 +26,10 @@ async def smtp_down(pg_schema: str, redis_prefix: str, tmp_path: Path) -> AsyncI
         yield CommunicationApi(client, app, settings)
 
 
+async def _metrics(comms: CommunicationApi) -> str:
+    return (await comms.client.get("/metrics", headers={"Accept": "text/plain"})).text
+
+
 async def test_a_failing_provider_is_retried_with_backoff_then_marked_failed(smtp_down: CommunicationApi) -> None:
     comms = smtp_down
     user_id, _ = await comms.register()  # its welcome email cannot be delivered
@@ -60,10 +64,12 @@ async def test_a_flaky_provider_ends_delivered_after_three_attempts(comms: Commu
     (message_id,) = response.json()["message_ids"]
 
     await comms.dispatch()
+    assert 'cerebrum_notification_queue_depth{channel="whatsapp"} 1.0' in await _metrics(comms), "waits to retry"
     retry_at = (await comms.message(message_id)).next_attempt_at
     await comms.dispatch(now=retry_at)
     retry_at = (await comms.message(message_id)).next_attempt_at
     await comms.dispatch(now=retry_at)
+    assert 'cerebrum_notification_queue_depth{channel="whatsapp"} 0.0' in await _metrics(comms), "sent at last"
     sent = await comms.message(message_id)
     assert (sent.status, sent.attempts, sent.error) == ("sent", 3, None)
     assert len(comms.sandbox("whatsapp").sent) == 1 and comms.sandbox("whatsapp").calls == 3
