@@ -96,6 +96,11 @@ def _cores(busy: dict[str, float]) -> str:
     return " / ".join(f"{share:.0%}" for _, share in sorted(busy.items())) or "—"
 
 
+def _tail(over: dict[str, dict[str, int]]) -> str:
+    """The requests slower than a service's objective, by route: which of them make its p95."""
+    return ", ".join(f"{route} {c['slow']} of {c['of']}" for route, c in over.items())
+
+
 def students(runs: list[dict[str, Any]]) -> list[str]:
     think = runs[0]["think_time_s"].replace("-", "–") if runs else "10–30"
     lines = [
@@ -127,6 +132,8 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
         for v in r.get("judged", []):
             slowest = max(v["services"].items(), key=lambda kv: kv[1]["p95_ms"], default=None)
             worst = f"{slowest[0]} {slowest[1]['p95_ms']:.0f} ms" if slowest else "—"
+            if slowest and slowest[1].get("over_objective"):
+                worst += f" (over its objective: {_tail(slowest[1]['over_objective'])})"
             steps.append(
                 f"| {r['platform']} {_n(v['users'])} | {_n(v['rps'], 1)} | {'yes' if v['ok'] else '**no**'} "
                 f"| {_n(v.get('cpu_us_per_request'))} | {_n(v.get('server_cores_used'), 2)} "

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,8 @@ class CpuClock:
         }
 
 
-# Every judged request since the start: (seconds since start, service, response ms, server error).
-requests: list[tuple[float, str, float, bool]] = []
+# Every judged request since the start: (seconds since start, service, response ms, server error, request).
+requests: list[tuple[float, str, float, bool, str]] = []
 started = time.monotonic()
 judged: list[dict[str, Any]] = []
 
@@ -90,12 +91,14 @@ def _service(name: str) -> str | None:
 
 
 @events.request.add_listener
-def _record(name: str, response_time: float, response: Any = None, exception: Any = None, **_: Any) -> None:
+def _record(
+    request_type: str, name: str, response_time: float, response: Any = None, exception: Any = None, **_: Any
+) -> None:
     service = _service(name)
     if service is not None:
         status = getattr(response, "status_code", 0) or 0
         failed = exception is not None and (status == 0 or status >= 500)
-        requests.append((time.monotonic() - started, service, response_time, failed))
+        requests.append((time.monotonic() - started, service, response_time, failed, f"{request_type} {name}"))
 
 
 def judge(users: int, since: float, until: float, clock: CpuClock | None = None) -> dict[str, Any]:
@@ -118,7 +121,17 @@ def judge(users: int, since: float, until: float, clock: CpuClock | None = None)
         failed = sum(1 for r in window if r[1] == service and r[3])
         p95 = times[math.ceil(0.95 * len(times)) - 1]
         ok = p95 <= objective["p95_ms"] and failed / len(times) <= objective["error_rate"]
-        verdict["services"][service] = {"n": len(times), "p95_ms": round(p95, 1), "errors": failed, "ok": ok}
+        # Which requests make the tail: those slower than the objective, by route (the few that
+        # decide a p95 over a minute's few hundred requests).
+        served = Counter(r[4] for r in window if r[1] == service)
+        slow = Counter(r[4] for r in window if r[1] == service and r[2] > objective["p95_ms"])
+        verdict["services"][service] = {
+            "n": len(times),
+            "p95_ms": round(p95, 1),
+            "errors": failed,
+            "ok": ok,
+            "over_objective": {route: {"slow": n, "of": served[route]} for route, n in slow.most_common(3)},
+        }
         verdict["ok"] = verdict["ok"] and ok
     return verdict
 
