@@ -144,6 +144,29 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
     return lines + [""] + steps + _where("embedded platform under the students", where)
 
 
+def saga_path(section: dict[str, Any]) -> list[str]:
+    """The saga's synchronous path, per process: own code, and the statements and commands it waited on."""
+    lines = [
+        "| the enrolment saga's path, one saga at a time (medians) | own code ms | database statements "
+        "| waiting on them ms | Redis commands | waiting on them ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in section["by_service"].items():
+        lines.append(
+            f"| {name} | {_n(row['own_ms'], 1)} | {_n(row['db_n'])} | {_n(row['db_ms'], 1)} "
+            f"| {_n(row['redis_n'])} | {_n(row['redis_ms'], 1)} |"
+        )
+    lines += [
+        "",
+        f"_{section['sagas']} sagas at {section['when']}: {_n(section['p50_ms'], 1)} ms at p50 and "
+        f"{_n(section['p95_ms'], 1)} ms at p95 as the student waits, unloaded; "
+        f"{_n(section['call_rounds'])} rounds of calls one after another, {_n(section['db_statements'])} database "
+        f"statements and {_n(section['redis_commands'])} Redis commands on the way "
+        "(`python -m bench.saga_path`)._",
+    ]
+    return lines
+
+
 def memory(section: dict[str, Any]) -> list[str]:
     lines = ["| resident memory (RSS) | idle MiB | under the students' load MiB |", "|---|---:|---:|"]
     embedded = section.get("embedded")
@@ -305,6 +328,8 @@ def markdown(results: dict[str, Any]) -> str:
             )
     if results.get("cpu_per_request"):
         parts.append(cpu(results["cpu_per_request"]))
+    if results.get("saga_path"):
+        parts.append(saga_path(results["saga_path"]))
     if "memory" in results:
         parts.append(memory(results["memory"]))
     for key, table in (

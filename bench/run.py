@@ -297,9 +297,11 @@ def main(argv: list[str] | None = None) -> None:
     results["analytics_ingest"] = timed(timings, "analytics_ingest", ingest.run)
     print("bench: data migration copy vs pg_dump | psql…", flush=True)
     results["data_migration"] = timed(timings, "data_migration", datamigration.run)
-    from bench import shadow
+    from bench import saga_path, shadow
 
     results["shadow_mirror"] = timed(timings, "shadow_mirror", shadow.run)
+    print("bench: the enrolment saga's path, read from its traces…", flush=True)
+    results["saga_path"] = timed(timings, "saga_path", lambda: saga_path.run(saga_path.SAGAS))
     results["machine"]["load_average_after"] = round(os.getloadavg()[0], 2)
     results["wall_seconds"] = round(time.perf_counter() - began, 1)
     results |= {"timings_s": timings, "settings": settings(), "versions": versions(), "commands": COMMANDS}
