@@ -3,8 +3,8 @@ create the payment order, then wait for the payment; on a failure, compensate in
 
 Each step that may hold something runs in its own transaction and moves the persisted state on,
 so that a saga cut short by a crash is resumed by the recovery loop (the user and course checks,
-which hold nothing, are recorded with the saga itself). Every remote call can be repeated safely: the saga's
-id is the seat reservation id and the order's idempotency key. Every state change locks the saga's
+which hold nothing, are recorded with the saga itself). Every remote call can be repeated safely:
+the saga's id is the seat reservation id and the order's idempotency key. Every state change locks the saga's
 row and checks the state it expects, so that a request, an event handler and the recovery loop
 (of any replica) can meet on one saga without undoing each other's work.
 """
@@ -345,8 +345,9 @@ class EnrollmentSaga:
 
 
 async def _checks_passed(ahead: CallsAhead) -> Change | None:
-    """Both checks recorded as one change when the user is active and the course open; else None
-    (the steps then take the answers one by one, and the first that fails refuses the enrolment)."""
+    """The checks that passed, as one change to record with the saga: both when the user is active
+    and the course open, the user's alone when only the user passed, None when the user did not.
+    The steps after it take the remaining answers, and the first that fails refuses the enrolment."""
     user: UserReply | None = await ahead.settled("user")
     if user is None or user.status != "active":
         return None
