@@ -43,15 +43,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def objectives() -> dict[str, dict[str, Any]]:
-    """Each service's p95 threshold, error budget and throughput from slo/specs (the plan's table)."""
+    """Each service's p95 threshold, error budget and throughput from slo/specs (the plan's table).
+
+    ``p95_ms`` is the service's own latency objective, with the routes it leaves out (``except``);
+    an objective of its own for some routes (users' sign-ins, hashed on purpose) is in ``side``,
+    judged on those routes alone.
+    """
     from slo.spec import load_specs
 
     found: dict[str, dict[str, Any]] = {}
     for name, spec in load_specs().items():
-        entry: dict[str, Any] = {"prefixes": list(spec.prefixes)}
+        entry: dict[str, Any] = {"prefixes": list(spec.prefixes), "except": [], "side": []}
         for objective in spec.objectives:
-            if objective.sli == "latency":
+            scope = objective.routes
+            if objective.sli == "latency" and scope is not None and scope.only:
+                side = {"name": objective.name, "p95_ms": objective.threshold * 1000, "only": list(scope.only)}
+                entry["side"].append(side)
+            elif objective.sli == "latency":
                 entry["p95_ms"] = objective.threshold * 1000
+                entry["except"] = list(scope.excluding) if scope is not None else []
             elif objective.sli == "error_rate":
                 entry["error_rate"] = objective.target
             elif objective.sli == "throughput":
