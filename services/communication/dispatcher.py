@@ -73,29 +73,23 @@ class Dispatcher:
         # queued (the round that sent it, then one that found nothing more).
         async with self.db.session_scope() as db:
             queue = await repository.queue_by_channel(db=db, now=now)
-        depth = {channel: queued for channel, (queued, _) in queue.items()}
-        self._set_depth(depth)
+        self._set_depth({channel: queued for channel, (queued, _) in queue.items()})
         handled, more = 0, False
         for channel, provider in self.providers.items():
             if queue.get(channel, (0, 0))[1] == 0:
                 continue
             async with self.db.session_scope() as db:
-                settled, left = await self._dispatch(db, channel, provider, now)
+                settled = await self._dispatch(db, channel, provider, now)
             handled += settled
-            depth[channel] -= left
             more = more or settled >= self.settings.dispatcher_batch_size
         if handled:
-            # What the round sent has left the queue: counted, not queried again (a message queued
-            # meanwhile wakes the next round, which counts it).
-            self._set_depth(depth)
+            await self.measure_queue()  # what the round sent has left the queue
         return handled, more
 
-    async def _dispatch(self, db: AsyncSession, channel: str, provider: Provider, now: datetime) -> tuple[int, int]:
-        """Sends a batch of the channel's due messages: how many it settled or rescheduled, and how
-        many of them left the queue (sent, failed or suppressed)."""
+    async def _dispatch(self, db: AsyncSession, channel: str, provider: Provider, now: datetime) -> int:
         due = await repository.due_messages(db=db, channel=channel, now=now, limit=self.settings.dispatcher_batch_size)
         if not due:
-            return 0, 0
+            return 0
         prefs = await repository.preferences_of(db=db, user_ids=[m.user_id for m in due if m.user_id])
         opted_out = await repository.opted_out(
             db=db, channel=channel, addresses=[m.recipient for m in due if m.recipient]
@@ -123,7 +117,7 @@ class Dispatcher:
         outcomes = await self._send_all(provider, sendable)
         for message, outcome in zip(sendable, outcomes, strict=True):
             self._settle(db, message, provider, outcome, now)
-        return handled + len(sendable), sum(1 for message in due if message.status != "queued")
+        return handled + len(sendable)
 
     async def _send_all(self, provider: Provider, messages: Sequence[Message]) -> list[Receipt | ProviderError]:
         gate = asyncio.Semaphore(self.settings.dispatcher_concurrency)
