@@ -45,6 +45,12 @@ async def get_enrollment(*, db: AsyncSession, enrollment_id: uuid.UUID, lock: bo
     return (await db.execute(query)).scalars().first()
 
 
+async def set_order(*, db: AsyncSession, enrollment_id: uuid.UUID, order_id: uuid.UUID) -> None:
+    """Keeps the payment order's id on an enrolment, in one UPDATE (nothing loaded)."""
+    statement = update(Enrollment).where(Enrollment.id == enrollment_id).values(order_id=order_id)
+    await db.execute(statement.execution_options(synchronize_session=False))
+
+
 async def list_enrollments(*, db: AsyncSession, user_id: uuid.UUID) -> Sequence[Enrollment]:
     """Lists a student's enrolments, newest first."""
     rows = await db.execute(

@@ -127,7 +127,8 @@ class EnrollmentSaga:
                         raise AlreadyEnrolled(
                             "You already have an active enrolment in this course", enrollment_id=str(existing.id)
                         )
-                    await repository.add(db=db, row=saga)
+                    # Written at commit with the checks' steps: one INSERT, not an INSERT then an UPDATE.
+                    db.add(saga)
                     if checked is not None:
                         with tracer.start_as_current_span("saga.check_course", attributes=_attributes(saga)):
                             await checked(db, saga)

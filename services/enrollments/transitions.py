@@ -74,7 +74,12 @@ def finish_compensation(saga: EnrollmentSagaRecord) -> str:
 
 
 async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
-    """Creates the enrolment as pending payment; the unique index refuses a second active one."""
+    """Creates the enrolment as pending payment; the unique index refuses a second active one.
+
+    The row is written at commit with the saga's own changes (one flush for the steps, the saga and
+    the enrolment), so a second active enrolment is refused by the commit: the caller's ``_change``
+    raises the IntegrityError, as an early flush here used to.
+    """
     now = utcnow()
     enrollment = Enrollment(
         id=saga.enrollment_id,
@@ -90,7 +95,7 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
         created_at=now,
         updated_at=now,
     )
-    await repository.add(db=db, row=enrollment)
+    db.add(enrollment)
     payload = EnrollmentCreated(
         enrollment_id=enrollment.id,
         user_id=saga.user_id,
@@ -106,11 +111,9 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
 
 async def record_order(db: AsyncSession, saga: EnrollmentSagaRecord, order: OrderReply) -> None:
     """Keeps the payment order on the saga and the enrolment; the saga now waits for the payment."""
+    await repository.set_order(db=db, enrollment_id=saga.enrollment_id, order_id=order.order_id)
     saga.order_id = order.order_id
     saga.payment_order = order.model_dump(mode="json")
-    enrollment = await repository.get_enrollment(db=db, enrollment_id=saga.enrollment_id)
-    if enrollment is not None:
-        enrollment.order_id = saga.order_id
     await log_step(db, saga, "create_order", "ok", f"order {saga.order_id}")
     move(saga, AWAITING_PAYMENT)
 
