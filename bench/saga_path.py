@@ -75,9 +75,10 @@ def _union_ms(intervals: list[tuple[int, int]]) -> float:
     return total / 1e6
 
 
-def _waits(server: Span) -> list[Span]:
-    """The spans a server span waited on in its own process (through its internal spans)."""
-    found, stack = [], list(server.children)
+def _waits(server: Span) -> dict[str, list[Span]]:
+    """The spans a server span waited on in its own process (through its internal spans), by kind."""
+    found: dict[str, list[Span]] = defaultdict(list)
+    stack = list(server.children)
     while stack:
         span = stack.pop()
         if span.service != server.service or span.kind in (PRODUCER, CONSUMER):
@@ -86,7 +87,7 @@ def _waits(server: Span) -> list[Span]:
         if what == "internal":
             stack.extend(span.children)
         else:
-            found.append(span)
+            found[what].append(span)
     return found
 
 
@@ -105,13 +106,12 @@ def path_of(root: Span) -> dict[str, Any]:
     for server in servers:
         waits = _waits(server)
         row = by_service[server.service]
-        row["own_ms"] += server.ms - _union_ms([(w.start, w.end) for w in waits])
+        row["own_ms"] += server.ms - _union_ms([(w.start, w.end) for spans in waits.values() for w in spans])
         for kind in ("db", "redis"):
-            spans = [w for w in waits if _what(w) == kind]
-            row[f"{kind}_n"] += len(spans)
-            row[f"{kind}_ms"] += sum(w.ms for w in spans)
+            row[f"{kind}_n"] += len(waits[kind])
+            row[f"{kind}_ms"] += sum(w.ms for w in waits[kind])
         if server.service == "enrollments":
-            calls = sorted((w.start, w.end) for w in waits if _what(w) == "call")
+            calls = sorted((w.start, w.end) for w in waits["call"])
             reach: int | None = None
             for start, end in calls:  # calls that overlap make one round
                 if reach is None or start >= reach:
