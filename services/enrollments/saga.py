@@ -4,9 +4,9 @@ create the payment order, then wait for the payment; on a failure, compensate in
 Each step that may hold something runs in its own transaction and moves the persisted state on,
 so that a saga cut short by a crash is resumed by the recovery loop (the user and course checks,
 which hold nothing, are recorded with the saga itself). Every remote call can be repeated safely:
-the saga's id is the seat reservation id and the order's idempotency key. Every state change locks the saga's
-row and checks the state it expects, so that a request, an event handler and the recovery loop
-(of any replica) can meet on one saga without undoing each other's work.
+the saga's id is the seat reservation id and the order's idempotency key. Every state change
+locks the saga's row and checks the state it expects, so that a request, an event handler and the
+recovery loop (of any replica) can meet on one saga without undoing each other's work.
 """
 
 from __future__ import annotations
