@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg.exceptions as asyncpg_errors
 import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import Table, event, text
 from sqlalchemy.engine import URL, make_url
@@ -29,6 +30,16 @@ register_dependency_error(OperationalError, "database")
 register_dependency_error(InterfaceError, "database")
 # Every pooled connection busy for longer than the pool's wait: overloaded, so a 503, not a 500.
 register_dependency_error(PoolTimeout, "database")
+# The server refusing a new connection: too many clients (53300), starting up or shutting down
+# (57P01-57P03), or a connection-class error (08xxx). asyncpg raises these from its connect.
+for _refusal in (
+    asyncpg_errors.TooManyConnectionsError,
+    asyncpg_errors.CannotConnectNowError,
+    asyncpg_errors.AdminShutdownError,
+    asyncpg_errors.CrashShutdownError,
+    asyncpg_errors.PostgresConnectionError,
+):
+    register_dependency_error(_refusal, "database")
 
 _DRIVERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
 Fact = TypeVar("Fact")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import errno
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from services.kit.db import Database, async_url
 from services.kit.errors import dependency_of, install_problem_handlers
+from tests.conftest import PG_URL
 
 
 def _closed_port() -> int:
@@ -67,3 +71,22 @@ async def test_only_the_database_answers_database_unavailable(away: Database, tm
     assert down.status_code == 503 and down.json()["dependency"] == "database"
     assert full_disk.status_code == 500 and "database" not in full_disk.text
     assert refused_elsewhere.status_code == 500 and "database" not in refused_elsewhere.text
+
+
+async def test_a_server_refusing_more_connections_is_the_database_unavailable(tmp_path: Path) -> None:
+    """PostgreSQL at its connection limit ("too many clients") answers 503, not 500."""
+    role = f"limited_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+        as_role = make_url(PG_URL).set(username=role, password=None).render_as_string(hide_password=False)
+        limited = Database(async_url(as_role), schema="public")
+        transport = httpx.ASGITransport(app=_app(limited, tmp_path), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            refused = await client.get("/ping")
+        await limited.dispose()
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["dependency"] == "database"
