@@ -9,11 +9,13 @@ before and after, after waiting for the event consumers to go quiet, less what t
 spend idle (measured first). The table splits it: the gateway, the service that owns the route,
 and the others (saga peers, event consumers).
 
-``--at REV`` (repeated) measures revisions one after another in the same run: each checkout (a
-git worktree) serves the platform with the same database, broker, Redis and settings;
-``--at REV:-hiredis`` makes a module unimportable there (a change that adds a dependency to the
-virtualenv would otherwise reach the revisions before it). The table goes into bench/results.json under
-``cpu_per_request`` and, through bench/report.py, into bench/results.md.
+``--at REV`` (repeated) measures revisions side by side in the same run: each checkout (a git
+worktree) serves a platform of its own, all at once, with the same database server, broker, Redis
+and settings, and the platforms take turns at each request type (``ROUNDS`` batches each), so
+that the machine's drift falls on every revision alike; ``--at REV:-hiredis`` makes a module
+unimportable there (a change that adds a dependency to the virtualenv would otherwise reach the
+revisions before it). The table goes into bench/results.json under ``cpu_per_request`` and,
+through bench/report.py, into bench/results.md.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -249,80 +253,142 @@ def _owner(kind: str) -> str:
     return OWNER[kind.split()[1].split("/")[1]]
 
 
-def run_platform(
-    label: str, count: int, *, source: Path | None = None, without: tuple[str, ...] = (), only: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """Every request type ``count`` times on a fresh distributed platform; CPU µs per request by process."""
+POOL = 3
+"""Each service's pooled connections (twice that at a peak): two platforms must fit in PostgreSQL's 100."""
+ROUNDS = 6
+"""Turns the platforms take at each request type: a slow spell of the machine falls on all of them."""
+
+
+@dataclass
+class Side:
+    """One platform being measured: its processes' clock, idle rate, request types and what they cost."""
+
+    label: str
+    clock: Clock
+    kinds: list[tuple[str, Callable[[int], int]]]
+    idle: dict[str, float] = field(default_factory=dict)
+    spent: dict[str, dict[str, float]] = field(default_factory=dict)
+    statuses: dict[str, list[int]] = field(default_factory=dict)
+
+    def take_turn(self, at: int, numbers: range) -> None:
+        """Sends the ``at``-th request type for students ``numbers``, eight at a time; adds up its CPU."""
+        kind, send = self.kinds[at]
+        statuses = self.statuses.setdefault(kind, [])
+
+        def send_all() -> None:
+            # A few at a time: the less wall time a batch takes, the less the idle
+            # processes' own CPU (taken off as measured) can blur the figure.
+            with ThreadPoolExecutor(CONCURRENCY) as pool:
+                statuses.extend(pool.map(send, numbers))
+
+        spent = self.spent.setdefault(kind, {})
+        for process, seconds in measure(self.clock, self.idle, send_all).items():
+            spent[process] = spent.get(process, 0.0) + seconds
+
+    def row(self, kind: str) -> dict[str, Any]:
+        statuses = self.statuses[kind]
+        served = sum(1 for code in statuses if 200 <= code < 300) or 1
+        owner = _owner(kind)
+        by = {k: round(v / served * 1e6) for k, v in self.spent[kind].items()}
+        return {
+            "request": kind,
+            "served": served,
+            "refused": len(statuses) - served if statuses else 0,
+            "cpu_us": sum(by.values()),
+            "gateway": by["gateway"],
+            "owner": owner,
+            "owning_service": by[owner],
+            "others": sum(v for k, v in by.items() if k not in ("gateway", owner)),
+            "by_process": by,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A revision to serve: its label, its checkout (None: this tree) and modules made unimportable."""
+
+    label: str
+    source: Path | None = None
+    without: tuple[str, ...] = ()
+
+
+@contextmanager
+def _serving(target: Target, count: int, sink_port: int, only: tuple[str, ...]) -> Iterator[Side]:
+    """A fresh distributed platform of ``target`` with its students, warmed up and ready to measure."""
     from cerebrum.pool import make_pool
 
+    with platforms.distributed(
+        sink_port, source=target.source, without=target.without, extra_env={"DATABASE_POOL_SIZE": str(POOL)}
+    ) as platform:
+        pool = asyncio.run(
+            make_pool(
+                2 * count,
+                password=platforms.PASSWORD,
+                ttl_seconds=3600,
+                settings=seed.settings_from("users", platform.env),
+            )
+        )
+        clock = Clock({name: running.pid for name, running in platform.processes.items()})
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        with httpx.Client(base_url=platform.gateway.url, timeout=30, limits=limits) as client:
+            course = client.get(f"/api/courses/{platform.student.course_id}", headers=platform.student.auth).json()
+            academy = Academy(
+                client=client,
+                password=platforms.PASSWORD,
+                accounts=pool.accounts[:count],
+                course_id=platform.student.course_id,
+                lessons=[lesson["id"] for lesson in course.get("lessons", [])],
+                newcomers=pool.accounts[count:],
+            )
+            with ThreadPoolExecutor(CONCURRENCY) as warm:
+                refused = [code for code in warm.map(academy.known, range(count)) if code >= 400]
+            if refused:
+                raise RuntimeError(f"bench: cpu — {target.label}: {len(refused)} students' warm-up reads were refused")
+            kinds = [(k, send) for k, send in request_types(academy) if not only or any(o in k for o in only)]
+            for _, send in kinds:  # one of each first: lazy imports and first compilations
+                send(count - 1)
+            yield Side(label=target.label, clock=clock, kinds=kinds)
+
+
+def run_platforms(targets: list[Target], count: int, *, only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every request type ``count`` times on each target's platform, all serving at once; CPU µs per request.
+
+    The platforms take turns: each request type is sent in ``ROUNDS`` batches, a batch to each
+    platform in turn, the first of each round rotating. Measured one after the other, two
+    platforms of the same revision read up to a third apart (the machine is shared, and its
+    speed drifts over minutes); taking turns, a drift falls on all of them alike.
+    """
     sink_port = free_port()
     sink = subprocess.Popen(
         [sys.executable, "-m", "bench.otlp_sink", str(sink_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    rows: list[dict[str, Any]] = []
     try:
-        with platforms.distributed(sink_port, source=source, without=without) as platform:
-            pool = asyncio.run(
-                make_pool(
-                    2 * count,
-                    password=platforms.PASSWORD,
-                    ttl_seconds=3600,
-                    settings=seed.settings_from("users", platform.env),
-                )
-            )
-            pids = {name: running.pid for name, running in platform.processes.items()}
-            clock = Clock(pids)
-            limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-            with httpx.Client(base_url=platform.gateway.url, timeout=30, limits=limits) as client:
-                course = client.get(f"/api/courses/{platform.student.course_id}", headers=platform.student.auth).json()
-                academy = Academy(
-                    client=client,
-                    password=platforms.PASSWORD,
-                    accounts=pool.accounts[:count],
-                    course_id=platform.student.course_id,
-                    lessons=[lesson["id"] for lesson in course.get("lessons", [])],
-                    newcomers=pool.accounts[count:],
-                )
-                with ThreadPoolExecutor(CONCURRENCY) as warm:
-                    refused = [code for code in warm.map(academy.known, range(count)) if code >= 400]
-                if refused:
-                    raise RuntimeError(f"bench: cpu — {len(refused)} students' warm-up reads were refused")
-                kinds = [(k, send) for k, send in request_types(academy) if not only or any(o in k for o in only)]
-                for _, send in kinds:  # one of each first: lazy imports and first compilations
-                    send(count - 1)
+        with ExitStack() as stack:
+            sides = [stack.enter_context(_serving(target, count, sink_port, only)) for target in targets]
+            for side in sides:
                 # The warm-up's events (an enrolment, a payment, a test) are consumed before anything is measured.
-                settle(clock, {name: 0.025 for name in pids}, limit=60)
-                idle = idle_rate(clock)
-                print(f"bench: cpu — {label}: idle {sum(idle.values()) * 1e3:.1f} ms/s of CPU", flush=True)
-                for kind, send in kinds:
-                    statuses: list[int] = []
-
-                    def send_all(send: Callable[[int], int] = send, statuses: list[int] = statuses) -> None:
-                        # A few at a time: the less wall time a batch takes, the less the idle
-                        # processes' own CPU (taken off as measured) can blur the figure.
-                        with ThreadPoolExecutor(CONCURRENCY) as pool:
-                            statuses.extend(pool.map(send, range(count - 1)))
-
-                    spent = measure(clock, idle, send_all)
-                    served = sum(1 for code in statuses if 200 <= code < 300) or 1
-                    owner = _owner(kind)
-                    by = {k: round(v / served * 1e6) for k, v in spent.items()}
-                    row = {
-                        "request": kind,
-                        "served": served,
-                        "refused": len(statuses) - served if statuses else 0,
-                        "cpu_us": sum(by.values()),
-                        "gateway": by["gateway"],
-                        "owner": owner,
-                        "owning_service": by[owner],
-                        "others": sum(v for k, v in by.items() if k not in ("gateway", owner)),
-                        "by_process": by,
-                    }
-                    print(f"bench: cpu — {label}: {kind} {row['cpu_us']:,} µs ({served} served)", flush=True)
-                    rows.append(row)
+                settle(side.clock, {name: 0.025 for name in side.clock.processes}, limit=60)
+            for side in sides:
+                side.idle = idle_rate(side.clock)
+                print(f"bench: cpu — {side.label}: idle {sum(side.idle.values()) * 1e3:.1f} ms/s of CPU", flush=True)
+            step = max(1, math.ceil((count - 1) / ROUNDS))
+            batches = [range(first, min(first + step, count - 1)) for first in range(0, count - 1, step)]
+            for at, (kind, _) in enumerate(sides[0].kinds):
+                for turn, numbers in enumerate(batches):
+                    first = turn % len(sides)
+                    for side in sides[first:] + sides[:first]:
+                        side.take_turn(at, numbers)
+                for side in sides:
+                    row = side.row(kind)
+                    refused = Counter(code for code in side.statuses[kind] if not 200 <= code < 300)
+                    codes = "".join(f", {n} × {code or 'not sent'}" for code, n in sorted(refused.items()))
+                    print(
+                        f"bench: cpu — {side.label}: {kind} {row['cpu_us']:,} µs ({row['served']} served{codes})",
+                        flush=True,
+                    )
+            return [{"label": side.label, "rows": [side.row(kind) for kind, _ in side.kinds]} for side in sides]
     finally:
         sink.terminate()
-    return {"label": label, "rows": rows}
 
 
 @contextmanager
@@ -350,8 +416,8 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="REV[:-MODULE,...]",
-        help="a revision to measure, in order, from its own checkout; ':-hiredis' makes hiredis unimportable there; "
-        "'.' is this working tree (the default when none is given)",
+        help="a revision to measure, served from its own checkout beside the others; "
+        "':-hiredis' makes hiredis unimportable there; '.' is this working tree (the default when none is given)",
     )
     parser.add_argument("--change", default="", help="what changed from one to the next, for the table")
     parser.add_argument(
@@ -359,21 +425,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    runs: list[dict[str, Any]] = []
-    for at in args.at or ["."]:
-        rev, _, blocked = at.partition(":")
-        without = tuple(m.removeprefix("-") for m in blocked.split(",") if m)
-        label = ("this tree" if rev == "." else _sha(rev)) + "".join(f", without {m}" for m in without)
-        if rev == ".":
-            runs.append(run_platform(label, args.requests, without=without, only=tuple(args.only)))
-            continue
-        with checkout(rev) as tree:
-            runs.append(run_platform(label, args.requests, source=tree, without=without, only=tuple(args.only)))
+    with ExitStack() as trees:
+        targets = []
+        for at in args.at or ["."]:
+            rev, _, blocked = at.partition(":")
+            without = tuple(m.removeprefix("-") for m in blocked.split(",") if m)
+            label = ("this tree" if rev == "." else _sha(rev)) + "".join(f", without {m}" for m in without)
+            source = None if rev == "." else trees.enter_context(checkout(rev))
+            targets.append(Target(label=label, source=source, without=without))
+        runs = run_platforms(targets, args.requests, only=tuple(args.only))
     comparison = {
         "change": args.change,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "requests_each": args.requests,
         "concurrency": CONCURRENCY,
+        "rounds": ROUNDS,
         "runs": runs,
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

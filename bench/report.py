@@ -250,7 +250,12 @@ def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
     lines = [
         f"Server CPU per request through the gateway, {change} ({comparison['when']}, "
         f"{comparison['requests_each'] - 1} of each, {comparison.get('concurrency', 1)} at a time, "
-        "kept-alive connections but for the row that says otherwise):",
+        + (
+            f"the platforms side by side taking turns in {comparison['rounds']} rounds, "
+            if "rounds" in comparison
+            else ""
+        )
+        + "kept-alive connections but for the row that says otherwise):",
         "",
         f"| request | {head} |" + (" change |" if len(runs) > 1 else ""),
         "|---|" + "---:|" * len(runs) + ("---:|" if len(runs) > 1 else ""),
