@@ -19,7 +19,7 @@ from services.assessments.models import (
     StudentResponse,
     TestAttempt,
 )
-from services.kit.statements import insert_unless_present
+from services.kit.statements import dialect_insert, insert_unless_present
 
 
 def _insert_once(db: AsyncSession, model: type[AssessmentsBase], *, returning: str, on: tuple[str, ...] = ()) -> Any:
@@ -177,12 +177,15 @@ async def get_responses(*, db: AsyncSession, attempt_id: uuid.UUID) -> list[Stud
     return list((await db.execute(query)).scalars().all())
 
 
-async def total_points(*, db: AsyncSession, user_id: uuid.UUID, topic: str | None) -> float:
-    """Sums a student's scores, in one topic or over all topics."""
-    query = select(func.coalesce(func.sum(AssessmentResult.score), 0.0)).where(AssessmentResult.user_id == user_id)
-    if topic is not None:
-        query = query.where(AssessmentResult.topic == topic)
-    return float((await db.execute(query)).scalar_one())
+async def total_points(*, db: AsyncSession, user_id: uuid.UUID, topic: str) -> tuple[float, float]:
+    """A student's summed scores in one topic and over all topics, in one query."""
+    scores = AssessmentResult.score
+    query = select(
+        func.coalesce(func.sum(scores).filter(AssessmentResult.topic == topic), 0.0),
+        func.coalesce(func.sum(scores), 0.0),
+    ).where(AssessmentResult.user_id == user_id)
+    in_topic, overall = (await db.execute(query)).one()
+    return float(in_topic), float(overall)
 
 
 async def get_rating(*, db: AsyncSession, user_id: uuid.UUID) -> StudentRating | None:
@@ -191,13 +194,17 @@ async def get_rating(*, db: AsyncSession, user_id: uuid.UUID) -> StudentRating |
 
 
 async def lock_rating(*, db: AsyncSession, user_id: uuid.UUID, start: float) -> StudentRating:
-    """Gets a student's rating for update, creating it at the start value the first time."""
-    values = {"user_id": user_id, "rating": start, "attempts": 0}
-    await db.execute(_insert_once(db, StudentRating, returning="user_id", on=("user_id",)), values)
-    query = (
-        select(StudentRating)
-        .where(StudentRating.user_id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    """Gets a student's rating for update, creating it at the start value the first time.
+
+    One statement: an INSERT whose conflict with an existing row updates nothing but locks it, as
+    FOR UPDATE would, and returns the row either way.
+    """
+    table = cast(Table, StudentRating.__table__)
+    statement = (
+        dialect_insert(db.get_bind().dialect.name, table)
+        .values(user_id=user_id, rating=start, attempts=0)
+        .on_conflict_do_update(index_elements=[table.c.user_id], set_={"user_id": table.c.user_id})
+        .returning(StudentRating)
     )
+    query = select(StudentRating).from_statement(statement).execution_options(populate_existing=True)
     return (await db.execute(query)).scalar_one()

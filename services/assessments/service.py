@@ -230,10 +230,8 @@ async def _update_leaderboards(*, db: AsyncSession, ctx: AssessmentsContext, res
     by this attempt (``LT`` never moves a student down) — a rare overstatement we accept rather
     than a second transaction.
     """
-    totals = {
-        result.topic: await repository.total_points(db=db, user_id=result.user_id, topic=result.topic),
-        OVERALL: await repository.total_points(db=db, user_id=result.user_id, topic=None),
-    }
+    in_topic, overall = await repository.total_points(db=db, user_id=result.user_id, topic=result.topic)
+    totals = {result.topic: in_topic, OVERALL: overall}
     try:
         await ctx.leaderboard.record(user_id=result.user_id, totals=totals, achieved_at=result.created_at)
     except REDIS_UNAVAILABLE as exc:

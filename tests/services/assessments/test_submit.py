@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from services.assessments import service
-from services.assessments.models import OUTBOX, AssessmentResult, Question, StudentResponse, TestAttempt
+from services.assessments.models import (
+    OUTBOX,
+    AssessmentResult,
+    Question,
+    StudentRating,
+    StudentResponse,
+    TestAttempt,
+)
 from services.assessments.schemas import SubmitRequest
 from services.kit.auth import Identity
 from services.kit.errors import Conflict
@@ -96,6 +103,25 @@ async def test_concurrent_submissions_of_one_attempt_count_once(assessments: Ass
     assert len({r.json().get("id") or r.json()["result_id"] for r in responses}) == 1
     assert await assessments.count(AssessmentResult) == 1
     assert await assessments.count(OUTBOX) == 2
+
+
+async def test_one_student_s_attempts_submitted_together_each_move_the_rating_once(
+    assessments: AssessmentsApi,
+) -> None:
+    rows = await assessments.add(mcq(n=0), mcq(n=1), mcq(n=2))
+    user_id, student = assessments.caller()
+    attempts = [await assessments.start(student, rows) for _ in range(4)]
+    responses = await asyncio.gather(
+        *(assessments.submit(student, answers_for(rows, right=3), attempt_id=a) for a in attempts)
+    )
+    assert [r.status_code for r in responses] == [201] * 4
+    # Each submission read the rating the one before it wrote: a chain, no update lost.
+    chain = sorted((r.json()["rating_before"], r.json()["rating_after"]) for r in responses)
+    assert all(after == chain[i + 1][0] for i, (_, after) in enumerate(chain[:-1]))
+    async with assessments.kit.db.session_scope() as db:
+        rating = await db.get(StudentRating, user_id)
+    assert rating is not None and rating.attempts == 4
+    assert round(rating.rating, 2) == chain[-1][1]
 
 
 async def test_a_submission_racing_an_uncommitted_one_waits_and_is_refused(assessments: AssessmentsApi) -> None:
