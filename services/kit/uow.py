@@ -12,7 +12,7 @@ that is itself a fact to keep (an audit row, a revoked token family).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -64,8 +64,12 @@ class UnitOfWork:
         self.outbox = outbox
         self._listeners = listeners or {}
         self._after_commit: list[Callable[[], None]] = []
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._announced: list[object] = []
         self._keep_changes = False
+        self.ended = 0
+        """How many times the session's transaction has committed or rolled back: work kept for one
+        transaction (a fold for ``before_commit``) knows by it that a new one has begun."""
         session.info[_KEY] = self
 
     @staticmethod
@@ -114,6 +118,14 @@ class UnitOfWork:
         """
         self._announced.append(fact)
 
+    def before_commit(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Awaits fn just before the transaction commits, in its transaction; if fn fails, nothing commits.
+
+        For writes folded across what the transaction did (several events' additions to one
+        aggregate row): written once, at the end, instead of once per event.
+        """
+        self._before_commit.append(fn)
+
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Runs fn once the transaction has committed; never if it rolls back."""
         self._after_commit.append(fn)
@@ -127,7 +139,11 @@ class UnitOfWork:
         return self._keep_changes
 
     async def commit(self) -> None:
+        pending, self._before_commit = self._before_commit, []
+        for write in pending:
+            await write()
         await self.session.commit()
+        self.ended += 1
         facts, self._announced = self._announced, []
         work: list[Callable[[], None]] = [
             partial(listener, fact) for fact in facts for listener in self._listeners.get(type(fact), ())
@@ -141,8 +157,10 @@ class UnitOfWork:
                 log.exception("after_commit_failed", work=getattr(fn, "__qualname__", repr(fn)))
 
     async def rollback(self) -> None:
+        self._before_commit.clear()
         self._after_commit.clear()
         self._announced.clear()
+        self.ended += 1
         await self.session.rollback()
 
 

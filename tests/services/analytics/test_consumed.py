@@ -133,3 +133,18 @@ async def test_the_performance_report_comes_from_aggregates_not_raw_events(analy
 
     other = await api.dashboard(api.other_id)
     assert other["rank"] == {"position": 1, "learners": 2}, "equal averages share first place"
+
+
+async def test_a_journey_consumed_in_one_transaction_counts_as_one_event_at_a_time(analytics: AnalyticsApi) -> None:
+    """A batch's events are folded and written once; the dashboard must not tell the difference."""
+    api = analytics
+    course_id = uuid.uuid4()
+    await api.deliver(*learner_journey(api.student_id, course_id))  # one transaction, one write
+    for event in learner_journey(api.other_id, course_id):
+        await api.deliver(event)  # a transaction each
+    batched, one_by_one = await api.dashboard(), await api.dashboard(api.other_id)
+    assert batched["lessons_completed"] == 4 and batched["assessments"] == 2
+    assert {k: v for k, v in batched.items() if k != "user_id"} == {
+        k: v for k, v in one_by_one.items() if k != "user_id"
+    }
+    assert await api.stored_events() == 2 * len(learner_journey(api.student_id, course_id))

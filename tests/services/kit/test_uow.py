@@ -65,6 +65,42 @@ async def test_a_rolled_back_transaction_keeps_no_event_and_runs_no_later_work(d
     assert await _count(db, OUTBOX) == 0
 
 
+async def test_work_folded_over_a_transaction_is_written_once_in_it_before_the_commit(db: Database) -> None:
+    notes: list[str] = []
+
+    async def write_folded() -> None:
+        await uow.session.execute(AUDIT.insert().values(note="+".join(notes)))
+
+    async with db.unit_of_work() as uow:
+        uow.before_commit(write_folded)
+        notes.extend(["mitosis", "meiosis"])  # what the transaction's steps added after registering it
+        assert await _count(db, AUDIT) == 0
+    async with db.unit_of_work() as uow:
+        assert (await uow.session.execute(select(AUDIT.c.note))).scalars().all() == ["mitosis+meiosis"]
+
+
+async def test_a_failing_folded_write_commits_nothing_and_a_rollback_drops_it(db: Database) -> None:
+    async def refuse() -> None:
+        raise RuntimeError("aggregate row out of range")
+
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as uow:
+            await uow.session.execute(AUDIT.insert().values(note="kept only with the folded write"))
+            uow.before_commit(refuse)
+    assert await _count(db, AUDIT) == 0
+
+    written: list[str] = []
+
+    async def write() -> None:
+        written.append("written")
+
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as uow:
+            uow.before_commit(write)
+            raise RuntimeError("the handler failed")
+    assert written == []
+
+
 async def test_a_transaction_that_records_nothing_does_not_wake_the_relay(db: Database) -> None:
     woken: list[str] = []
     db.when_committed(EventsRecorded, lambda _: woken.append("relay"))
