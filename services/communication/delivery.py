@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -19,11 +20,11 @@ from services.kit.uow import UnitOfWork
 log = structlog.get_logger("cerebrum.communication")
 
 
+@dataclass(frozen=True)
 class MessageQueued:
-    """A transaction queued a message for sending: the dispatcher wakes once it commits."""
+    """A transaction queued a message for sending on a channel: the dispatcher wakes once it commits."""
 
-
-MESSAGE_QUEUED = MessageQueued()
+    channel: str
 
 
 def address_for(contact: Contact | None, channel: str) -> str | None:
@@ -86,7 +87,7 @@ async def queue(
     elif blocked is not None:
         record_step(db, message, "suppressed", detail=blocked, at=now)
     else:
-        UnitOfWork.of(db).announce(MESSAGE_QUEUED)
+        UnitOfWork.of(db).announce(MessageQueued(channel))
     log.info(
         "notification_queued",
         message_id=str(message.id),

@@ -49,6 +49,8 @@ class Dispatcher:
         self.limiter = limiter
         self.settings = settings
         self._wake = asyncio.Event()
+        self._queued: set[str] = set()
+        self._looked_at = float("-inf")
         self.job = PeriodicJob(
             "communication-dispatcher",
             self._round,
@@ -58,32 +60,40 @@ class Dispatcher:
         )
         db.when_committed(MessageQueued, self._message_queued)
 
-    def _message_queued(self, _: MessageQueued) -> None:
+    def _message_queued(self, fact: MessageQueued) -> None:
+        self._queued.add(fact.channel)
         self._wake.set()
 
     async def dispatch_once(self, *, now: datetime | None = None) -> int:
         """Sends the messages due now on every channel; returns how many it settled or rescheduled."""
-        handled, _ = await self._dispatch_round(now or utcnow())
+        handled, _ = await self._dispatch_round(now or utcnow(), only=None)
         return handled
 
-    async def _dispatch_round(self, now: datetime) -> tuple[int, bool]:
-        """One round; also tells whether a channel had more due than one batch takes."""
-        # One query says which channels have anything due (and sets the queue gauge): a round used
-        # to open a transaction on every channel, and to count the queue, twice for each message
-        # queued (the round that sent it, then one that found nothing more).
-        async with self.db.session_scope() as db:
-            queue = await repository.queue_by_channel(db=db, now=now)
-        self._set_depth({channel: queued for channel, (queued, _) in queue.items()})
-        handled, more = 0, False
-        for channel, provider in self.providers.items():
-            if queue.get(channel, (0, 0))[1] == 0:
-                continue
+    async def _dispatch_round(self, now: datetime, *, only: set[str] | None) -> tuple[int, bool]:
+        """One round on the channels ``only`` names (None: every channel with something due).
+
+        Also tells whether a channel had more due than one batch takes.
+        """
+        if only is None:
+            # One query says which channels have anything due (and sets the queue gauge).
             async with self.db.session_scope() as db:
-                settled = await self._dispatch(db, channel, provider, now)
+                queue = await repository.queue_by_channel(db=db, now=now)
+            self._set_depth({channel: queued for channel, (queued, _) in queue.items()})
+            only = {channel for channel, (_, due) in queue.items() if due}
+        channels = [channel for channel in self.providers if channel in only]
+        handled, more, depth = 0, False, None
+        for n, channel in enumerate(channels, start=1):
+            async with self.db.session_scope() as db:
+                settled = await self._dispatch(db, channel, self.providers[channel], now)
+                if handled + settled and n == len(channels):
+                    # What the round sent has left the queue: counted in the last channel's
+                    # transaction, not in one of its own.
+                    await db.flush()
+                    depth = await repository.queue_depth(db=db)
             handled += settled
             more = more or settled >= self.settings.dispatcher_batch_size
-        if handled:
-            await self.measure_queue()  # what the round sent has left the queue
+        if depth is not None:
+            self._set_depth(depth)
         return handled, more
 
     async def _dispatch(self, db: AsyncSession, channel: str, provider: Provider, now: datetime) -> int:
@@ -209,7 +219,15 @@ class Dispatcher:
         return self.job.task
 
     async def _round(self) -> float | None:
+        # Woken by messages queued, the round goes to their channels at once; every interval it
+        # also asks which channels have anything due (retries and quiet hours coming due), so
+        # that a steady stream of new messages on one channel never holds back another's.
         # A full batch: look again at once, more is due. Otherwise wait for the next message
-        # queued (it wakes the loop) or the interval (retries and quiet hours coming due).
-        _, more = await self._dispatch_round(utcnow())
+        # queued (it wakes the loop) or the interval.
+        loop = asyncio.get_running_loop()
+        queued, self._queued = self._queued, set()
+        only: set[str] | None = queued
+        if not queued or loop.time() - self._looked_at >= self.settings.dispatcher_interval_seconds:
+            only, self._looked_at = None, loop.time()
+        _, more = await self._dispatch_round(utcnow(), only=only)
         return 0 if more else None

@@ -52,6 +52,7 @@ async def _notify(
             channels=[channel],
             source=source,
             dedup_key=key,
+            first_for_key=True,  # the inbox claimed the event in this transaction: nothing was queued for it
         )
     except InvalidInput as exc:
         # An edited template that needs a variable this event does not carry: keep a failed message

@@ -70,13 +70,16 @@ async def notify_user(
     channels: Sequence[str] | None,
     source: str = "api",
     dedup_key: str | None = None,
+    first_for_key: bool = False,
 ) -> list[Message]:
     """Queues a template for a user on each channel it has (or those asked for) that reaches them.
 
     Channels the student switched off or opted out of get a suppressed message, never a send.
-    Nothing is queued when any channel's version is missing a variable.
+    Nothing is queued when any channel's version is missing a variable. Messages queued before
+    under ``dedup_key`` are returned instead, unless the caller knows there are none
+    (``first_for_key``: an event the consumer's inbox has just claimed, in this transaction).
     """
-    if dedup_key is not None:
+    if dedup_key is not None and not first_for_key:
         earlier = await repository.messages_with_keys(db=db, keys=[f"{dedup_key}:{c}" for c in _all(channels)])
         if earlier:
             return list(earlier)

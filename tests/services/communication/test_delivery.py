@@ -155,3 +155,37 @@ async def test_queue_depth_and_counts_are_exported(comms: CommunicationApi) -> N
     assert 'cerebrum_notifications_total{channel="in_app",status="queued"}' in metrics
     assert "cerebrum_notification_send_seconds_bucket" in metrics
     assert await comms.count(Message) == 1
+
+
+async def test_a_stream_of_new_messages_does_not_hold_back_a_retry_on_another_channel(
+    pg_schema: str, redis_prefix: str, tmp_path: Path, smtp: tuple[SmtpInbox, int]
+) -> None:
+    """Woken by new messages, the loop goes to their channel; it still looks at every channel each interval."""
+    settings = settings_for(
+        pg_schema,
+        redis_prefix,
+        tmp_path,
+        dispatcher_enabled=True,
+        dispatcher_interval_seconds=0.3,
+        retry_backoff_seconds=0.2,
+        smtp_url=f"smtp://127.0.0.1:{smtp[1]}",
+    )
+    app = create_app(settings)
+    async with running(app) as client:
+        comms = CommunicationApi(client, app, settings)
+        user_id, _ = await comms.register(phone="+919812345678")
+        comms.sandbox("whatsapp").fail_next = 1
+        response = await comms.notify(user_id, "assessment_result", RESULT, channels=["whatsapp"])
+        (retried,) = response.json()["message_ids"]
+        for _ in range(200):  # a new in-app message every 25 ms, each waking the loop for its channel
+            await comms.notify(user_id, "assessment_result", RESULT, channels=["in_app"])
+            if (await comms.message(retried)).status == "sent":
+                break
+            await asyncio.sleep(0.025)
+        whatsapp = await comms.message(retried)
+        assert (whatsapp.status, whatsapp.attempts) == ("sent", 2)
+        for _ in range(200):
+            if all(m.status == "delivered" for m in await comms.messages(user_id) if m.channel == "in_app"):
+                break
+            await asyncio.sleep(0.025)
+        assert {m.status for m in await comms.messages(user_id) if m.channel == "in_app"} == {"delivered"}
