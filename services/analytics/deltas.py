@@ -54,6 +54,11 @@ class Deltas:
     reports: dict[ReportKey, dict[str, Any]] = field(default_factory=dict)
     presence: set[PresenceKey] = field(default_factory=set)
 
+    @property
+    def empty(self) -> bool:
+        """Whether no event has added anything yet."""
+        return not (self.learners or self.activities or self.performance or self.reports or self.presence)
+
     def learner(self, user_id: uuid.UUID, at: datetime) -> dict[str, Any]:
         at = at.astimezone(UTC)
         row = self.learners.get(user_id)

@@ -62,6 +62,8 @@ class Fold:
 
     async def write(self) -> None:
         """Writes what the events so far gathered: their raw rows in one insert, their deltas in one upsert each."""
+        if not self.rows and self.deltas.empty:
+            return
         rows, self.rows = self.rows, []
         deltas, self.deltas = self.deltas, Deltas()
         service = self.ctx.settings.service_name
