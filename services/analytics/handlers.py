@@ -5,9 +5,9 @@ its dotted name so that the aggregator, which folds only dotless client types, s
 
 The events of one consumer transaction are folded: their raw rows and their additions to the
 aggregates gather in the transaction's ``Fold`` and are written once, just before it commits (one
-COPY, one upsert per aggregate row), instead of once per event; a test's submission and its
-score share a learner's row and a day's. A handler that reads an aggregate first writes what the
-events before it gathered, so that it reads them counted.
+COPY, one upsert per aggregate row), instead of once per event: a test's two events (submitted,
+then scored) add to the same learner's row and the same day's. A handler that reads an aggregate
+first writes what the events before it gathered, so that it reads them counted.
 """
 
 from __future__ import annotations
