@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -194,17 +195,19 @@ async def get_rating(*, db: AsyncSession, user_id: uuid.UUID) -> StudentRating |
 
 
 async def lock_rating(*, db: AsyncSession, user_id: uuid.UUID, start: float) -> StudentRating:
-    """Gets a student's rating for update, creating it at the start value the first time.
+    """Gets a student's rating for update, creating it at the start value the first time."""
+    values = {"user_id": user_id, "rating": start, "attempts": 0}
+    return (await db.execute(_rating_lock(db.get_bind().dialect.name), values)).scalar_one()
 
-    One statement: an INSERT whose conflict with an existing row updates nothing but locks it, as
-    FOR UPDATE would, and returns the row either way.
-    """
+
+@functools.cache
+def _rating_lock(dialect: str) -> Any:
+    """One statement, built once per dialect: an INSERT whose conflict with an existing row updates
+    nothing but locks it, as FOR UPDATE would, and returns the row either way."""
     table = cast(Table, StudentRating.__table__)
     statement = (
-        dialect_insert(db.get_bind().dialect.name, table)
-        .values(user_id=user_id, rating=start, attempts=0)
+        dialect_insert(dialect, table)
         .on_conflict_do_update(index_elements=[table.c.user_id], set_={"user_id": table.c.user_id})
         .returning(StudentRating)
     )
-    query = select(StudentRating).from_statement(statement).execution_options(populate_existing=True)
-    return (await db.execute(query)).scalar_one()
+    return select(StudentRating).from_statement(statement).execution_options(populate_existing=True)
