@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -35,16 +35,19 @@ FALLBACKS = counter(
 )
 log = structlog.get_logger("cerebrum.ratelimit")
 
-# KEYS: one moving-window list per limit. ARGV: now, then (amount, expiry) per limit. For each
-# limit in turn: acquire_moving_window.lua (cost 1), then moving_window.lua's binary search for
-# the oldest entry still in the window; stops after the first limit that refuses the hit.
-# Returns (acquired 0|1, oldest timestamp as text, entries in window) per limit checked.
+# KEYS: one moving-window list per limit, then the keys to read. ARGV: now, the number of limits,
+# then (amount, expiry) per limit. For each limit in turn: acquire_moving_window.lua (cost 1),
+# then moving_window.lua's binary search for the oldest entry still in the window; stops after
+# the first limit that refuses the hit. Returns (acquired 0|1, oldest timestamp as text, entries
+# in window) per limit checked, then, when every limit took the hit, the value of each key to read.
 _ACQUIRE_ALL = """
 local now = tonumber(ARGV[1])
+local limits = tonumber(ARGV[2])
 local out = {}
-for i, key in ipairs(KEYS) do
-    local limit = tonumber(ARGV[2 * i])
-    local expiry = tonumber(ARGV[2 * i + 1])
+for i = 1, limits do
+    local key = KEYS[i]
+    local limit = tonumber(ARGV[2 * i + 1])
+    local expiry = tonumber(ARGV[2 * i + 2])
     local acquired = 0
     if limit >= 1 then
         local entry = redis.call('lindex', key, limit - 1)
@@ -77,8 +80,11 @@ for i, key in ipairs(KEYS) do
         out[#out + 1] = 0
     end
     if acquired == 0 then
-        break
+        return out
     end
+end
+for i = limits + 1, #KEYS do
+    out[#out + 1] = redis.call('get', KEYS[i])
 end
 return out
 """
@@ -90,6 +96,8 @@ class Decision:
     limit: int
     remaining: int
     reset_after: int
+    read: tuple[str | None, ...] | None = None
+    """The keys ``hit_all`` was asked to read, read in the same round trip; None when it could not."""
 
     @property
     def retry_after(self) -> int:
@@ -145,38 +153,48 @@ class RateLimiter:
         """Counts one hit for the identifiers; tells whether it is within every window of the limit."""
         return await self.hit_all((limit,), *identifiers)
 
-    async def hit_all(self, limits: Sequence[str | RateLimitItem], *identifiers: str) -> Decision:
+    async def hit_all(
+        self, limits: Sequence[str | RateLimitItem], *identifiers: str, read: Sequence[str] = ()
+    ) -> Decision:
         """Counts a hit against each limit in turn, up to the first that refuses it (one round trip).
 
-        Returns the refusing limit's decision, or else the one with the fewest hits left.
+        Returns the refusing limit's decision, or else the one with the fewest hits left. ``read``:
+        Redis keys (whole, unprefixed) whose values an allowed decision carries, read in the same
+        round trip; its ``read`` is None when they could not be (Redis away, a cluster, memory).
         """
         items = [item for limit in limits for item in (parse_limits(limit) if isinstance(limit, str) else (limit,))]
+        got: tuple[str | None, ...] | None = None
         try:
-            decisions = await self._decide_shared(items, identifiers)
+            decisions, got = await self._decide_shared(items, identifiers, read)
         except REDIS_UNAVAILABLE as exc:
             # RuntimeError: a connection the server reset, as uvloop reports it (closed transport).
             decisions = await self._decide_local(self._local, items, identifiers)
             FALLBACKS.labels(self.service).inc(len(decisions))
             log.warning("ratelimit_fallback", reason=type(exc).__name__)
-        return verdict(decisions)
+        decision = verdict(decisions)
+        return replace(decision, read=got) if got is not None and decision.allowed else decision
 
-    async def _decide_shared(self, items: list[RateLimitItem], identifiers: tuple[str, ...]) -> list[Decision]:
+    async def _decide_shared(
+        self, items: list[RateLimitItem], identifiers: tuple[str, ...], read: Sequence[str]
+    ) -> tuple[list[Decision], tuple[str | None, ...] | None]:
         if self._script is None:
-            return await self._decide_local(self._shared, items, identifiers)
+            return await self._decide_local(self._shared, items, identifiers), None
         now = time.time()
-        args: list[float | int] = [now]
+        args: list[float | int] = [now, len(items)]
         for item in items:
             args += (item.amount, item.get_expiry())
         keys = [self._bridge.prefixed_key(item.key_for(*identifiers)) for item in items]
-        raw = await self._script(keys=keys, args=args)
+        raw = await self._script(keys=[*keys, *read], args=args)
         decisions = []
-        for i in range(0, len(raw), 3):
+        for i in range(0, min(len(raw), 3 * len(items)), 3):
             item = items[i // 3]
             acquired, oldest, count = int(raw[i]), raw[i + 1], int(raw[i + 2])
             window_start = float(oldest) if count else now
             reset_after = math.ceil(window_start + item.get_expiry() - time.time())
             decisions.append(Decision(bool(acquired), item.amount, item.amount - count, max(reset_after, 0)))
-        return decisions
+        values = raw[3 * len(items) :]
+        got = tuple(None if v is None else v.decode() if isinstance(v, bytes) else str(v) for v in values)
+        return decisions, (got if len(got) == len(read) else None)
 
     @staticmethod
     async def _decide_local(

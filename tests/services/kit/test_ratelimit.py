@@ -97,3 +97,27 @@ async def test_without_redis_every_check_is_served_locally_and_counted(
     assert [(d.allowed, d.limit, d.remaining) for d in decisions] == [(True, 2, 1), (True, 2, 0), (False, 2, 0)]
     after = REGISTRY.get_sample_value("cerebrum_ratelimit_fallback_total", labels)
     assert after == before + 2 + 2 + 1, "one per limit checked, as when each limit was its own check"
+
+
+async def test_keys_to_read_come_back_in_the_same_round_trip_when_the_hit_is_allowed(
+    pg_schema: str, redis_prefix: str, tmp_path: Path, round_trips: list[int]
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    present, absent = f"{redis_prefix}generation", f"{redis_prefix}nothing"
+    await limiter.shared.bridge.get_connection().set(present, "7f3a")  # type: ignore[attr-defined]
+    await limiter.hit_all(("2/minute",), "gateway", "warm-up")  # loads the script
+    before = round_trips[0]
+    allowed = await limiter.hit_all(("2/minute", "10/hour"), "gateway", "d", read=(present, absent))
+    assert round_trips[0] - before == 1
+    assert (allowed.allowed, allowed.remaining, allowed.read) == (True, 1, ("7f3a", None))
+    await limiter.hit_all(("2/minute",), "gateway", "d")
+    refused = await limiter.hit_all(("2/minute", "10/hour"), "gateway", "d", read=(present,))
+    assert not refused.allowed and refused.read is None, "a refused hit reads nothing"
+    plain = await limiter.hit_all(("5/minute",), "gateway", "e")
+    assert plain.read == (), "no keys asked, none read"
+
+
+async def test_without_redis_nothing_is_read(pg_schema: str, redis_prefix: str, tmp_path: Path) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    decision = await limiter.hit_all(("2/minute",), "gateway", "f", read=(f"{redis_prefix}generation",))
+    assert decision.allowed and decision.read is None
