@@ -147,6 +147,8 @@ def request_types(academy: Academy) -> list[tuple[str, Callable[[int], int]]]:
         ("GET /courses/{id}, a token not seen before", newcomer),
         ("GET /users/profile", get(lambda n: "/api/users/profile")),
         ("GET /courses/search", get(lambda n: "/api/courses/search?q=genetics")),
+        ("GET /curriculum/{grade}", get(lambda n: "/api/curriculum/12")),
+        ("GET /leaderboard/{topic}", get(lambda n: "/api/leaderboard/genetics")),
         ("GET /analytics/dashboard/{id}", get(lambda n: f"/api/analytics/dashboard/{user_id(n)}")),
         ("GET /questions/random", lambda n: _paper(academy, n, papers)),
         ("POST /assessments/submit", submit),

@@ -50,6 +50,8 @@ OWNER = {
     "auth": "users",
     "users": "users",
     "courses": "courses",
+    "curriculum": "courses",
+    "leaderboard": "assessments",
     "analytics": "analytics",
     "questions": "assessments",
     "assessments": "assessments",
