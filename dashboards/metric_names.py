@@ -36,6 +36,7 @@ AUTH_REVOCATION_SKIPPED = "cerebrum_auth_revocation_check_skipped_total"
 GATEWAY_REQUESTS = "cerebrum_gateway_requests_total"
 GATEWAY_DURATION_BUCKET = "cerebrum_gateway_request_duration_seconds_bucket"
 GATEWAY_TRAFFIC_WEIGHT = "cerebrum_gateway_traffic_weight"
+GATEWAY_EDGE_COPIES = "cerebrum_gateway_edge_copies_total"
 SHADOW_REQUESTS = "cerebrum_shadow_requests_total"
 SHADOW_DIFFS = "cerebrum_shadow_diffs_total"
 

@@ -129,6 +129,14 @@ def _gateway(svc: str) -> list[Queryable]:
             query(quantile(0.95, m.GATEWAY_DURATION_BUCKET, RATE, ("prefix",)), "{{prefix}}", exemplar=True),
             unit="s",
         ),
+        graph(
+            "Public reads from the gateway's copies / s",
+            query(sum_rate(m.GATEWAY_EDGE_COPIES, RATE, ("result",)), "{{result}}"),
+            unit="ops",
+            width=24,
+            description="hit: answered at the gateway; changed: the copy's generation moved on (a change went "
+            "through the service), so the read went on; kept: a stamped reply kept.",
+        ),
     ]
 
 

@@ -4,7 +4,9 @@ Redis being down turns every read into a database read (counted as a miss, logge
 turns into an error. Writers delete the keys twice: at once, and again after their transaction
 commits, so that a reader racing the commit cannot leave the old version cached for a whole TTL.
 A family of copies (the catalogue's pages, one per query) lives as the fields of one hash, so
-that a writer drops them all with one key; its TTL runs from the first copy.
+that a writer drops them all with one key; its TTL runs from the first copy. A reply built from a
+copy may be kept at the gateway too (``stamp``, kit.edge): dropping the copy drops its
+generation in the same command, and the gateway's copy with it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
+from services.kit import edge
 from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.settings import ServiceSettings
 from services.kit.uow import UnitOfWork
@@ -90,6 +93,13 @@ class ReadThroughCache:
             pipe.expire(cache_key, ttl, nx=True)  # from the first copy: a busy family still expires
             await pipe.execute()
 
+    async def stamp(self, headers: edge.Headers, name: str, ident: object, *, ttl_seconds: int) -> None:
+        """Lets the gateway keep the reply built from this copy until the copy is dropped, or ``ttl_seconds``.
+
+        Called before the copy is read, so that a change committed after it is never hidden.
+        """
+        await edge.stamp(self.redis, headers, self.key(name, ident), ttl_seconds)
+
     async def invalidate(self, db: AsyncSession, *keys: str) -> None:
         """Deletes cached copies now, and again once the session's transaction has committed."""
         await self._delete(keys)
@@ -104,7 +114,7 @@ class ReadThroughCache:
 
     async def _delete(self, keys: tuple[str, ...]) -> None:
         try:
-            await self.redis.delete(*keys)
+            await self.redis.delete(*keys, *map(edge.generation_key, keys))
         except REDIS_UNAVAILABLE as exc:
             log.warning("cache_unavailable", operation="delete", keys=len(keys), error=type(exc).__name__)
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 
+from services.courses import service
 from services.courses.content import Upload
+from services.courses.schemas import Grade
 from services.courses.service import CoursesContext
 from services.kit.auth import Identity
 from services.kit.deps import KitDep, from_app_state, get_identity
@@ -29,6 +32,24 @@ async def get_optional_identity(
 
 
 MaybeUser = Annotated[Identity | None, Depends(get_optional_identity)]
+
+
+# Stamps for the gateway's copies (kit.edge), taken as dependencies: before the route reads the data.
+async def _offer_catalogue(response: Response, ctx: CoursesDep, identity: MaybeUser) -> None:
+    await service.offer_catalogue(ctx=ctx, headers=response.headers, identity=identity)
+
+
+async def _offer_course(course_id: uuid.UUID, response: Response, ctx: CoursesDep) -> None:
+    await service.offer_course(ctx=ctx, headers=response.headers, course_id=course_id)
+
+
+async def _offer_curriculum(grade: Grade, response: Response, ctx: CoursesDep) -> None:
+    await service.offer_curriculum(ctx=ctx, headers=response.headers, grade=grade)
+
+
+OFFER_CATALOGUE = Depends(_offer_catalogue)
+OFFER_COURSE = Depends(_offer_course)
+OFFER_CURRICULUM = Depends(_offer_curriculum)
 
 
 def safe_filename(raw: str | None) -> str:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response, status
 
 from services.courses import content, seats, service
-from services.courses.deps import CoursesDep, MaybeUser, UploadDep
+from services.courses.deps import OFFER_CATALOGUE, OFFER_COURSE, OFFER_CURRICULUM, CoursesDep, MaybeUser, UploadDep
 from services.courses.schemas import (
     ContentFileOut,
     CourseCreate,
@@ -27,7 +27,7 @@ from services.kit.deps import AdminUser, CurrentUser, SessionDep
 router = APIRouter()
 
 
-@router.get("/courses", tags=["courses"])
+@router.get("/courses", tags=["courses"], dependencies=[OFFER_CATALOGUE])
 async def list_courses(
     filters: Annotated[CourseFilters, Query()], db: SessionDep, ctx: CoursesDep, identity: MaybeUser
 ) -> CoursePage:
@@ -35,7 +35,7 @@ async def list_courses(
     return await service.list_courses(db=db, ctx=ctx, filters=filters, identity=identity)
 
 
-@router.get("/courses/search", tags=["courses"])
+@router.get("/courses/search", tags=["courses"], dependencies=[OFFER_CATALOGUE])
 async def search_courses(
     q: Annotated[str, Query(min_length=1, max_length=200)],
     db: SessionDep,
@@ -47,7 +47,7 @@ async def search_courses(
     return await service.search_courses(db=db, ctx=ctx, query=q, limit=limit, identity=identity)
 
 
-@router.get("/courses/{course_id}", tags=["courses"])
+@router.get("/courses/{course_id}", tags=["courses"], dependencies=[OFFER_COURSE])
 async def get_course(course_id: uuid.UUID, db: SessionDep, ctx: CoursesDep, identity: MaybeUser) -> CourseDetail:
     """Gets a course with its lessons in order."""
     return await service.get_course(db=db, ctx=ctx, course_id=course_id, identity=identity)
@@ -67,7 +67,7 @@ async def update_course(
     return await service.update_course(db=db, ctx=ctx, course_id=course_id, changes=body)
 
 
-@router.get("/curriculum/{grade}", tags=["curriculum"])
+@router.get("/curriculum/{grade}", tags=["curriculum"], dependencies=[OFFER_CURRICULUM])
 async def get_curriculum(grade: Grade, db: SessionDep, ctx: CoursesDep) -> Curriculum:
     """Gets a grade's syllabus: units and their topics, in teaching order."""
     return await service.get_curriculum(db=db, ctx=ctx, grade=grade)

@@ -38,6 +38,7 @@ from services.courses.settings import CoursesSettings
 from services.courses.storage import ContentStorage
 from services.kit.auth import Identity
 from services.kit.db import is_unique_violation
+from services.kit.edge import Headers
 from services.kit.errors import Conflict, InvalidInput, NotFound
 from services.kit.time import as_utc, utcnow
 from services.kit.uow import UnitOfWork
@@ -123,6 +124,25 @@ async def _public_copy(
     page = await ctx.cache.get_or_load(*_CATALOGUE, model, load, field=field, ttl_seconds=CATALOGUE_TTL_SECONDS)
     assert page is not None  # a page is never None, only empty
     return page
+
+
+async def offer_catalogue(*, ctx: CoursesContext, headers: Headers, identity: Identity | None) -> None:
+    """Lets the gateway keep the public's catalogue page or search result until the catalogue changes.
+
+    Not an admin's: admins see drafts, and read the database.
+    """
+    if not sees_drafts(identity):
+        await ctx.cache.stamp(headers, *_CATALOGUE, ttl_seconds=CATALOGUE_TTL_SECONDS)
+
+
+async def offer_course(*, ctx: CoursesContext, headers: Headers, course_id: uuid.UUID) -> None:
+    """Lets the gateway keep a course's page until the course changes (the gateway keeps a copy per role)."""
+    await ctx.cache.stamp(headers, "course", course_id, ttl_seconds=ctx.cache.ttl)
+
+
+async def offer_curriculum(*, ctx: CoursesContext, headers: Headers, grade: Grade) -> None:
+    """Lets the gateway keep a grade's syllabus as long as this service keeps it."""
+    await ctx.cache.stamp(headers, "curriculum", grade, ttl_seconds=ctx.cache.ttl)
 
 
 async def list_courses(

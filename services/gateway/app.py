@@ -6,6 +6,7 @@ import yaml
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from services.gateway.edge import EdgeCopies
 from services.gateway.proxy import Gateway
 from services.gateway.routes import router
 from services.gateway.routing import ROUTES
@@ -106,7 +107,13 @@ def create_app(
     )
     app.state.shadow = mirror
     app.state.gateway = Gateway(
-        settings=settings, verifier=kit.verifier, limiter=kit.limiter, split=split, clients=clients, shadow=mirror
+        settings=settings,
+        verifier=kit.verifier,
+        limiter=kit.limiter,
+        split=split,
+        clients=clients,
+        copies=EdgeCopies(settings, kit.redis),
+        shadow=mirror,
     )
     app.add_middleware(
         CORSMiddleware,
@@ -121,6 +128,8 @@ def create_app(
             "ratelimit-remaining",
             "ratelimit-reset",
             "retry-after",
+            "x-cache",
+            "age",
         ],
     )
     return app

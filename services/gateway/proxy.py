@@ -10,15 +10,18 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 from limits import RateLimitItem
+from opentelemetry import trace
 from purgatory.domain.model import OpenedState
 from starlette.datastructures import MutableHeaders
 
 from observability.metrics import counter, histogram
+from services.gateway.edge import CopyKey, EdgeCopies
 from services.gateway.routing import Route, resolve
 from services.gateway.settings import GatewaySettings
 from services.gateway.shadow import ShadowMirror
 from services.gateway.split import Side, TrafficSplit
 from services.kit.auth import Identity, TokenVerifier, bearer_token
+from services.kit.edge import EDGE_HEADER
 from services.kit.errors import DependencyUnavailable, NotFound, TooManyRequests, Unauthorized, problem
 from services.kit.http import Reply, ServiceClient
 from services.kit.proxies import forwarded_for
@@ -53,7 +56,9 @@ _HOP_BY_HOP = frozenset(
 _DROP_FROM_REPLY = frozenset({*_HOP_BY_HOP, "content-encoding", "server", "date", "traceresponse", "x-request-id"})
 
 
-_OWN_REPLY_HEADERS = frozenset({"x-served-by", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"})
+_OWN_REPLY_HEADERS = frozenset(
+    {"x-served-by", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "x-cache", "age", EDGE_HEADER}
+)
 # Characters for which Starlette's request.url (quoting, then urlsplit) gives a path or query
 # other than the raw one; requests with any of them take that slower, exact way.
 _URL_REWRITES = re.compile(r"[?#\\\t\r\n]")
@@ -117,6 +122,7 @@ class Gateway:
     split: TrafficSplit
     clients: dict[tuple[str, Side], ServiceClient]
     limits: tuple[RateLimitItem, ...] = field(init=False)
+    copies: EdgeCopies
     shadow: ShadowMirror | None = None
 
     def __post_init__(self) -> None:
@@ -132,11 +138,27 @@ class Gateway:
         identity = self._identity(incoming.authorization, route)
         client = request.scope.get("client")
         client_key = str(identity.user_id) if identity else (client[0] if client else "anonymous")
-        decision = await self._limit(client_key)
         await self.split.refresh()
         side = self.split.side(route.prefix, client_key)
+        # A public read may be answered from the gateway's copy (services/gateway/edge.py), checked
+        # against its generation in the rate limit's round trip; it still counts against the limit.
+        # A token that did not verify goes on to the service, which refuses it.
+        copy_key: CopyKey | None = None
+        if request.method == "GET" and side == "service" and (identity is not None or incoming.authorization is None):
+            copy_key = (side, f"{path}?{query}", identity.role if identity else "")
+        copy = self.copies.find(copy_key) if copy_key is not None else None
+        checks = self.copies.checks(copy, identity) if copy is not None else ()
+        decision = await self._limit(client_key, read=checks)
+        if (
+            copy is not None
+            and copy_key is not None
+            and not await self.copies.answers(copy_key, copy, checks, decision)
+        ):
+            copy = None
         try:
-            reply = await self._forward(request, route, side, identity, incoming, query)
+            reply = (
+                copy.reply if copy is not None else await self._forward(request, route, side, identity, incoming, query)
+            )
         except DependencyUnavailable as exc:
             response = self._unavailable(request, exc, route, side)
             response.headers["x-served-by"] = side
@@ -147,6 +169,11 @@ class Gateway:
                 for k, v in reply.headers.items()
                 if (lower := k.lower()) not in _DROP_FROM_REPLY and lower not in _OWN_REPLY_HEADERS
             }
+            if copy is not None:
+                headers |= {"x-cache": "hit", "age": str(copy.age)}
+                trace.get_current_span().set_attribute("cerebrum.edge_copy", "hit")
+            elif copy_key is not None and EDGE_HEADER in reply.headers:
+                self.copies.keep(copy_key, reply, headers)
             headers["x-served-by"] = side
             headers["ratelimit-limit"] = str(decision.limit)
             headers["ratelimit-remaining"] = str(max(decision.remaining, 0))
@@ -194,9 +221,9 @@ class Gateway:
         client_key = str(identity.user_id) if identity else (client[0] if client else "anonymous")
         return await self._limit(client_key, "direct")
 
-    async def _limit(self, client_key: str, bucket: str = "gateway") -> Decision:
-        # Every limit in one Redis round trip, stopping at the first that refuses.
-        decision = await self.limiter.hit_all(self.limits, bucket, client_key)
+    async def _limit(self, client_key: str, bucket: str = "gateway", read: tuple[str, ...] = ()) -> Decision:
+        # Every limit in one Redis round trip, stopping at the first that refuses; ``read`` in it too.
+        decision = await self.limiter.hit_all(self.limits, bucket, client_key, read=read)
         if not decision.allowed:
             raise TooManyRequests(
                 "Rate limit reached; slow down", retry_after=decision.retry_after, limit=decision.limit

@@ -1,0 +1,190 @@
+"""Public reads kept at the gateway: the real gateway in front of the real courses service, both on
+the real PostgreSQL and Redis. A copy answers until its generation changes, and a change made
+through the service shows on the very next read."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.courses.app import create_app as create_courses
+from services.courses.settings import CoursesSettings
+from services.gateway.app import create_app as create_gateway
+from services.gateway.settings import GatewaySettings
+from services.kit.auth import TokenIssuer, revoked_session_key
+from services.kit.edge import generation_key
+from services.kit.http import AsgiTransport, Reply
+from tests.apps import PG_URL, REDIS_URL, real_servers, running
+from tests.services.courses.conftest import course_body
+
+pytestmark = pytest.mark.integration
+
+
+class CountingTransport(AsgiTransport):
+    """The courses app in-process, counting what reaches it."""
+
+    def __init__(self, app: Callable[[], FastAPI]) -> None:
+        super().__init__(app)
+        self.calls: list[str] = []
+
+    async def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float) -> Reply:
+        self.calls.append(f"{method} {url}")
+        return await super().send(method, url, headers, body, timeout)
+
+
+@dataclass
+class Edge:
+    client: httpx.AsyncClient
+    courses: FastAPI
+    upstream: CountingTransport
+    issuer: TokenIssuer
+
+    settings: GatewaySettings
+
+    def bearer(self, role: str = "student", session_id: str | None = None) -> dict[str, str]:
+        token = self.issuer.issue(user_id=uuid.uuid4(), role=role, session_id=session_id)  # type: ignore[arg-type]
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def edge(pg_schema: str, redis_prefix: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Builds a gateway in front of a courses service of its own schema (dropped afterwards)."""
+    opened: list[Any] = []
+    schemas: list[str] = []
+
+    async def build(**gateway_overrides: Any) -> Edge:
+        schema = f"{pg_schema}_c{len(schemas)}"
+        schemas.append(schema)
+        courses = create_courses(CoursesSettings(**{**real_servers(schema, redis_prefix, tmp_path)}))
+        upstream = CountingTransport(lambda: courses)
+        settings = GatewaySettings(**{**real_servers(pg_schema, redis_prefix, tmp_path), **gateway_overrides})
+        gateway = create_gateway(settings, transports={name: upstream for name in settings.upstreams})
+        for app in (courses, gateway):
+            context = running(app)
+            client = await context.__aenter__()
+            opened.append(context)
+        return Edge(client, courses, upstream, TokenIssuer(settings), settings)
+
+    yield build
+    for context in reversed(opened):
+        await context.__aexit__(None, None, None)
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        for schema in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def _titles(page: httpx.Response) -> dict[str, int]:
+    return {item["title"]: item["seats_left"] for item in page.json()["items"]}
+
+
+async def test_the_public_catalogue_is_served_from_the_gateway_until_it_changes(
+    edge: Callable[..., Any], spans: InMemorySpanExporter
+) -> None:
+    e: Edge = await edge()
+    admin, student = e.bearer("admin"), e.bearer()
+    made = await e.client.post("/api/courses", json=course_body(title="Cell Biology", capacity=5), headers=admin)
+    assert made.status_code == 201
+    course = made.json()
+
+    first = await e.client.get("/api/courses", headers=student)
+    assert first.status_code == 200 and "x-cache" not in first.headers
+    assert "x-edge-copy" not in first.headers, "the stamp between service and gateway stays inside"
+    calls = len(e.upstream.calls)
+    spans.clear()
+    again = await e.client.get("/api/courses", headers=student)
+    assert again.headers["x-cache"] == "hit" and again.json() == first.json()
+    assert len(e.upstream.calls) == calls, "a hit never reaches the courses service"
+    assert int(again.headers["ratelimit-remaining"]) < int(first.headers["ratelimit-remaining"])
+    served = [s for s in spans.get_finished_spans() if (s.attributes or {}).get("cerebrum.edge_copy") == "hit"]
+    assert served, "the request's span says it was answered from the gateway's copy"
+
+    # Each change through the service shows on the very next read: a rename, a seat taken, a new course.
+    renamed = await e.client.put(f"/api/courses/{course['id']}", json={"title": "Cell Biology II"}, headers=admin)
+    assert renamed.status_code == 200
+    after = await e.client.get("/api/courses", headers=student)
+    assert "x-cache" not in after.headers and _titles(after) == {"Cell Biology II": 5}
+    hold = {"reservation_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4())}
+    reserve = await e.client.post(f"/api/courses/{course['id']}/seats/reserve", json=hold, headers=admin)
+    assert reserve.status_code == 200
+    assert _titles(await e.client.get("/api/courses", headers=student)) == {"Cell Biology II": 4}
+    await e.client.post("/api/courses", json=course_body(title="Genetics"), headers=admin)
+    assert set(_titles(await e.client.get("/api/courses", headers=student))) == {"Cell Biology II", "Genetics"}
+
+    # Admins see drafts, never the students' copy; anonymous visitors get a copy of their own.
+    await e.client.post("/api/courses", json=course_body(title="Zoology", is_published=False), headers=admin)
+    await e.client.get("/api/courses", headers=student)
+    assert "Zoology" not in _titles(await e.client.get("/api/courses", headers=student))
+    assert "Zoology" in _titles(await e.client.get("/api/courses", headers=admin))
+    assert "Zoology" in _titles(await e.client.get("/api/courses", headers=admin))
+    anonymous = await e.client.get("/api/courses")
+    assert "x-cache" not in anonymous.headers and "Zoology" not in _titles(anonymous)
+
+
+async def test_a_course_page_copy_goes_when_its_generation_does(edge: Callable[..., Any]) -> None:
+    e: Edge = await edge()
+    admin, student = e.bearer("admin"), e.bearer()
+    course = (await e.client.post("/api/courses", json=course_body(title="Ecology"), headers=admin)).json()
+    url = f"/api/courses/{course['id']}"
+    assert (await e.client.get(url, headers=student)).status_code == 200
+    assert (await e.client.get(url, headers=student)).headers["x-cache"] == "hit"
+
+    # A generation gone (a Redis restart, a flush) sends the read on: the copy is never trusted blind.
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        key = e.courses.state.courses.cache.key("course", course["id"])
+        assert await redis.delete(generation_key(key)) == 1
+    finally:
+        await redis.aclose()
+    calls = len(e.upstream.calls)
+    gone = await e.client.get(url, headers=student)
+    assert gone.status_code == 200 and "x-cache" not in gone.headers and len(e.upstream.calls) == calls + 1
+    assert (await e.client.get(url, headers=student)).headers["x-cache"] == "hit"
+
+    missing = f"/api/courses/{uuid.uuid4()}"
+    assert (await e.client.get(missing, headers=student)).status_code == 404
+    assert "x-cache" not in (await e.client.get(missing, headers=student)).headers, "only a 200 is kept"
+
+
+async def test_a_request_answered_from_a_copy_still_counts_against_the_rate_limit(edge: Callable[..., Any]) -> None:
+    e: Edge = await edge(rate_limits="3/minute")
+    student = e.bearer()
+    statuses = [(await e.client.get("/api/courses", headers=student)) for _ in range(4)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+    assert statuses[2].headers["x-cache"] == "hit"
+
+
+async def test_a_signed_out_session_is_refused_as_the_service_refuses_it_not_served_a_copy(
+    edge: Callable[..., Any],
+) -> None:
+    e: Edge = await edge()
+    session = str(uuid.uuid4())
+    leaving, staying = e.bearer(session_id=session), e.bearer(session_id=str(uuid.uuid4()))
+    for headers in (leaving, staying):
+        assert (await e.client.get("/api/courses", headers=headers)).status_code == 200
+    assert (await e.client.get("/api/courses", headers=leaving)).headers["x-cache"] == "hit"
+
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await redis.set(revoked_session_key(e.settings, session), "1", ex=60)  # as a logout leaves it
+    finally:
+        await redis.aclose()
+    refused = await e.client.get("/api/courses", headers=leaving)
+    assert refused.status_code == 401 and "x-cache" not in refused.headers
+    await e.client.get("/api/courses")
+    assert (await e.client.get("/api/courses")).headers["x-cache"] == "hit", "the anonymous visitors' copy"
+    forged = await e.client.get("/api/courses", headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 401, "a token that does not verify is refused, never served the public's copy"
+    assert (await e.client.get("/api/courses", headers=staying)).headers["x-cache"] == "hit", "the copy stays"
