@@ -130,7 +130,7 @@ def _gateway(svc: str) -> list[Queryable]:
             unit="s",
         ),
         graph(
-            "Public reads from the gateway's copies / s",
+            "Reads answered from the gateway's copies / s",
             query(sum_rate(m.GATEWAY_EDGE_COPIES, RATE, ("result",)), "{{result}}"),
             unit="ops",
             width=24,

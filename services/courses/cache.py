@@ -11,7 +11,6 @@ generation in the same command, and the gateway's copy with it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,7 +23,6 @@ from observability.metrics import counter
 from services.kit import edge
 from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.settings import ServiceSettings
-from services.kit.uow import UnitOfWork
 
 CACHE_REQUESTS = counter(
     "cerebrum_cache_requests_total",
@@ -42,7 +40,6 @@ class ReadThroughCache:
         self.redis = redis
         self.settings = settings
         self.ttl = ttl_seconds
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def key(self, name: str, ident: object) -> str:
         return key(self.settings, name, ident)
@@ -101,22 +98,8 @@ class ReadThroughCache:
         await edge.stamp(self.redis, headers, self.key(name, ident), ttl_seconds)
 
     async def invalidate(self, db: AsyncSession, *keys: str) -> None:
-        """Deletes cached copies now, and again once the session's transaction has committed."""
-        await self._delete(keys)
-        loop = asyncio.get_running_loop()
-
-        def delete_again() -> None:
-            task = loop.create_task(self._delete(keys))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        UnitOfWork.of(db).after_commit(delete_again)
-
-    async def _delete(self, keys: tuple[str, ...]) -> None:
-        try:
-            await self.redis.delete(*keys, *map(edge.generation_key, keys))
-        except REDIS_UNAVAILABLE as exc:
-            log.warning("cache_unavailable", operation="delete", keys=len(keys), error=type(exc).__name__)
+        """Deletes cached copies (and the gateway's, through their generations) now and after commit."""
+        await edge.drop(self.redis, db, *keys)
 
     def _count(self, name: str, result: str) -> None:
         CACHE_REQUESTS.labels(self.settings.service_name, name, result).inc()

@@ -1,8 +1,10 @@
-"""The gateway's copies of stamped replies (kit.edge): kept per path, query and role, in memory.
+"""The gateway's copies of stamped replies (kit.edge), in memory: per path and query, and per role
+or per user as the stamp says.
 
-A copy is served while the generation its service stamped it with is the one Redis holds, read
-in the rate limit's round trip; the request still counts against the rate limit. A copy is a
-200 to a GET without cookies; the least recently used goes first past ``MAX_COPIES``.
+A copy answers while the generation its service stamped it with is the one Redis holds, read in
+the rate limit's round trip, and while the caller's session is not signed out (read in the same
+round trip); the request still counts against the rate limit. A copy is a 200 to a GET, without
+cookies; past ``MAX_BYTES`` in all, the least recently used goes first.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from services.kit.settings import ServiceSettings
 COPIES = at_zero(
     counter(
         "cerebrum_gateway_edge_copies_total",
-        "The gateway's copies of public replies, by result: hit (a request answered from a copy), "
+        "The gateway's copies of replies, by result: hit (a request answered from a copy), "
         "changed (a copy whose generation moved on, or could not be read: the request was sent on) "
         "or kept (a stamped reply kept).",
         ("result",),
@@ -34,11 +36,12 @@ COPIES = at_zero(
     "changed",
     "kept",
 )
-MAX_COPIES = 2048
+MAX_BYTES = 64 * 1024 * 1024
 MAX_BODY_BYTES = 256 * 1024
+_OVERHEAD_BYTES = 512  # a copy's objects and its place in the table, roughly
 
 CopyKey = tuple[str, str, str]
-"""The split's side, the path with its query, and the caller's role ("" for anonymous)."""
+"""The split's side, the path with its query, and whom it answers (``role:<role>``, ``user:<id>``)."""
 
 
 @dataclass(frozen=True)
@@ -46,29 +49,42 @@ class Copy:
     reply: Reply
     stamp: Stamp
     kept_at: float
+    size: int
 
     @property
     def age(self) -> int:
         return int(time.monotonic() - self.kept_at)
 
 
+def _whom(stamp: Stamp, identity: Identity | None) -> str | None:
+    if stamp.scope == "user":
+        return f"user:{identity.user_id}" if identity is not None else None
+    return f"role:{identity.role if identity is not None else ''}"
+
+
 class EdgeCopies:
-    def __init__(self, settings: ServiceSettings, redis: aioredis.Redis, max_copies: int = MAX_COPIES) -> None:
+    def __init__(self, settings: ServiceSettings, redis: aioredis.Redis, max_bytes: int = MAX_BYTES) -> None:
         self.settings = settings
         self.redis = redis
-        self.max_copies = max_copies
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._copies: OrderedDict[CopyKey, Copy] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._copies)
 
-    def find(self, key: CopyKey) -> Copy | None:
-        """The copy for the request, unless it has outlived its stamp's lifetime."""
-        copy = self._copies.get(key)
-        if copy is not None and time.monotonic() - copy.kept_at >= copy.stamp.ttl_seconds:
-            del self._copies[key]
-            return None
-        return copy
+    def find(self, side: str, path_query: str, identity: Identity | None) -> tuple[CopyKey, Copy] | None:
+        """The caller's own copy, else their role's, unless it has outlived its stamp's lifetime."""
+        role: CopyKey = (side, path_query, f"role:{identity.role if identity is not None else ''}")
+        for key in ((side, path_query, f"user:{identity.user_id}"), role) if identity is not None else (role,):
+            copy = self._copies.get(key)
+            if copy is None:
+                continue
+            if time.monotonic() - copy.kept_at >= copy.stamp.ttl_seconds:
+                self._forget(key)
+                return None
+            return key, copy
+        return None
 
     def checks(self, copy: Copy, identity: Identity | None) -> tuple[str, ...]:
         """The keys to read before the copy answers: its generation, and whether the caller's session
@@ -104,11 +120,13 @@ class EdgeCopies:
             COPIES.labels("hit").inc()
             return True
         if current:
-            del self._copies[key]
+            self._forget(key)
         COPIES.labels("changed").inc()
         return False
 
-    def keep(self, key: CopyKey, reply: Reply, headers: Mapping[str, str]) -> None:
+    def keep(
+        self, side: str, path_query: str, identity: Identity | None, reply: Reply, headers: Mapping[str, str]
+    ) -> None:
         """Keeps a stamped 200 (``headers``: the reply's, as the gateway passes them on)."""
         raw = reply.headers.get(EDGE_HEADER)
         stamp = Stamp.parse(raw) if raw else None
@@ -116,8 +134,19 @@ class EdgeCopies:
             return
         if any(name.lower() == "set-cookie" for name in headers):
             return
-        self._copies[key] = Copy(Reply(reply.status, dict(headers), reply.body), stamp, time.monotonic())
-        self._copies.move_to_end(key)
+        whom = _whom(stamp, identity)
+        if whom is None:
+            return
+        key = (side, path_query, whom)
+        self._forget(key)
+        size = len(reply.body) + sum(len(k) + len(v) for k, v in headers.items()) + len(path_query) + _OVERHEAD_BYTES
+        self._copies[key] = Copy(Reply(reply.status, dict(headers), reply.body), stamp, time.monotonic(), size)
+        self.bytes += size
         COPIES.labels("kept").inc()
-        while len(self._copies) > self.max_copies:
-            self._copies.popitem(last=False)
+        while self.bytes > self.max_bytes and self._copies:
+            self._forget(next(iter(self._copies)))
+
+    def _forget(self, key: CopyKey) -> None:
+        copy = self._copies.pop(key, None)
+        if copy is not None:
+            self.bytes -= copy.size

@@ -15,7 +15,7 @@ from purgatory.domain.model import OpenedState
 from starlette.datastructures import MutableHeaders
 
 from observability.metrics import counter, histogram
-from services.gateway.edge import CopyKey, EdgeCopies
+from services.gateway.edge import EdgeCopies
 from services.gateway.routing import Route, resolve
 from services.gateway.settings import GatewaySettings
 from services.gateway.shadow import ShadowMirror
@@ -140,21 +140,16 @@ class Gateway:
         client_key = str(identity.user_id) if identity else (client[0] if client else "anonymous")
         await self.split.refresh()
         side = self.split.side(route.prefix, client_key)
-        # A public read may be answered from the gateway's copy (services/gateway/edge.py), checked
-        # against its generation in the rate limit's round trip; it still counts against the limit.
-        # A token that did not verify goes on to the service, which refuses it.
-        copy_key: CopyKey | None = None
-        if request.method == "GET" and side == "service" and (identity is not None or incoming.authorization is None):
-            copy_key = (side, f"{path}?{query}", identity.role if identity else "")
-        copy = self.copies.find(copy_key) if copy_key is not None else None
-        checks = self.copies.checks(copy, identity) if copy is not None else ()
+        # A read may be answered from the gateway's copy (services/gateway/edge.py), checked against
+        # its generation in the rate limit's round trip; it still counts against the limit. A token
+        # that did not verify goes on to the service, which refuses it.
+        path_query = f"{path}?{query}"
+        verified = identity is not None or not incoming.authorization
+        keepable = request.method == "GET" and side == "service" and verified
+        found = self.copies.find(side, path_query, identity) if keepable else None
+        checks = self.copies.checks(found[1], identity) if found is not None else ()
         decision = await self._limit(client_key, read=checks)
-        if (
-            copy is not None
-            and copy_key is not None
-            and not await self.copies.answers(copy_key, copy, checks, decision)
-        ):
-            copy = None
+        copy = found[1] if found is not None and await self.copies.answers(*found, checks, decision) else None
         try:
             reply = (
                 copy.reply if copy is not None else await self._forward(request, route, side, identity, incoming, query)
@@ -172,8 +167,8 @@ class Gateway:
             if copy is not None:
                 headers |= {"x-cache": "hit", "age": str(copy.age)}
                 trace.get_current_span().set_attribute("cerebrum.edge_copy", "hit")
-            elif copy_key is not None and EDGE_HEADER in reply.headers:
-                self.copies.keep(copy_key, reply, headers)
+            elif keepable and EDGE_HEADER in reply.headers:
+                self.copies.keep(side, path_query, identity, reply, headers)
             headers["x-served-by"] = side
             headers["ratelimit-limit"] = str(decision.limit)
             headers["ratelimit-remaining"] = str(max(decision.remaining, 0))

@@ -1,32 +1,39 @@
-"""Copies of public replies kept at the gateway, checked against a generation in Redis at each use.
+"""Copies of replies kept at the gateway, checked against a generation in Redis at each use.
 
-A read that every caller of a role sees alike (the public catalogue, a published course) is
-stamped by its service with the Redis key of the read's *generation* and its value, taken before
-the data is read. The writers that drop the service's cached copy drop the generation in the same
-command; the next reader makes a new one (a random token: a generation is never reused, so a
-Redis restart cannot bring an old copy back). The gateway keeps the stamped reply and, on each
-later request, reads the generation in the round trip that counts the rate limit: the same
-generation serves the copy; another one, none, or Redis out of reach sends the request on to the
-service. A change made through the service therefore shows on the very next read, as it does in
-the service's own cache; the copy's lifetime bounds what a change made behind its back leaves.
+A read that its callers see alike (the public catalogue, a published course: every caller of a
+role; a student's own profile: that student) is stamped by its service with the Redis key of the
+read's *generation* and its value, taken before the data is read. The writers that change the data
+drop the generation (``drop``), with the service's cached copy where it has one; the next reader
+makes a new one (a random token: a generation is never reused, so a Redis restart cannot bring an
+old copy back). The gateway keeps the stamped reply and, on each later request, reads the
+generation in the round trip that counts the rate limit: the same generation serves the copy;
+another one, none, or Redis out of reach sends the request on to the service. A change made
+through the service therefore shows on the very next read; the copy's lifetime bounds what a
+change made behind its back leaves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.cache import REDIS_UNAVAILABLE
+from services.kit.uow import UnitOfWork
 
 EDGE_HEADER = "x-edge-copy"
-"""The stamp a service puts on a reply the gateway may keep: ``<generation key> <value> <seconds>``."""
+"""The stamp a service puts on a reply the gateway may keep: ``<generation key> <value> <seconds> <scope>``."""
 GENERATION_TTL_SECONDS = 86_400
 """How long an untouched generation lives; a read after that makes a new one (one extra miss)."""
+Scope = Literal["role", "user"]
+"""Whom a copy answers: every caller of the role it was read for, or only the user it was read for."""
 log = structlog.get_logger("cerebrum.edge")
+_pending: set[asyncio.Task[None]] = set()
 
 
 class Headers(Protocol):
@@ -45,20 +52,27 @@ class Stamp:
     generation_key: str
     generation: str
     ttl_seconds: int
+    scope: Scope = "role"
 
     def header(self) -> str:
-        return f"{self.generation_key} {self.generation} {self.ttl_seconds}"
+        return f"{self.generation_key} {self.generation} {self.ttl_seconds} {self.scope}"
 
     @classmethod
     def parse(cls, value: str) -> Stamp | None:
         """The stamp in a reply's header, or None for one that is not ours (the copy is then not kept)."""
         parts = value.split(" ")
-        if len(parts) != 3 or not parts[2].isdigit() or not parts[0] or not parts[1]:
+        if len(parts) != 4 or not parts[2].isdigit() or not parts[0] or not parts[1]:
             return None
-        return cls(parts[0], parts[1], int(parts[2]))
+        if parts[3] == "role":
+            return cls(parts[0], parts[1], int(parts[2]), "role")
+        if parts[3] == "user":
+            return cls(parts[0], parts[1], int(parts[2]), "user")
+        return None
 
 
-async def stamp(redis: aioredis.Redis, headers: Headers, cache_key: str, ttl_seconds: int) -> None:
+async def stamp(
+    redis: aioredis.Redis, headers: Headers, cache_key: str, ttl_seconds: int, *, scope: Scope = "role"
+) -> None:
     """Lets the gateway keep this reply for ``ttl_seconds`` while the generation of ``cache_key`` holds.
 
     Called before the data is read: a change that commits after this read drops the generation,
@@ -71,4 +85,28 @@ async def stamp(redis: aioredis.Redis, headers: Headers, cache_key: str, ttl_sec
     except REDIS_UNAVAILABLE as exc:
         log.warning("edge_stamp_unavailable", error=type(exc).__name__)
         return
-    headers[EDGE_HEADER] = Stamp(key, made if there is None else str(there), ttl_seconds).header()
+    headers[EDGE_HEADER] = Stamp(key, made if there is None else str(there), ttl_seconds, scope).header()
+
+
+async def drop(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str) -> None:
+    """Deletes what is cached under the keys, and their generations, now and once the transaction commits.
+
+    Again after the commit: a reader racing it may have cached, or stamped, the old version.
+    """
+    keys = (*cache_keys, *map(generation_key, cache_keys))
+    await _delete(redis, keys)
+    loop = asyncio.get_running_loop()
+
+    def delete_again() -> None:
+        task = loop.create_task(_delete(redis, keys))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+    UnitOfWork.of(db).after_commit(delete_again)
+
+
+async def _delete(redis: aioredis.Redis, keys: tuple[str, ...]) -> None:
+    try:
+        await redis.delete(*keys)
+    except REDIS_UNAVAILABLE as exc:
+        log.warning("cache_unavailable", operation="delete", keys=len(keys), error=type(exc).__name__)

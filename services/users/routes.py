@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from services.kit.deps import ClientDep, CurrentUser, SessionDep
 from services.users import service
-from services.users.deps import AuthDep
+from services.users.deps import OFFER_PROFILE, AuthDep
 from services.users.schemas import (
     LoginRequest,
     ProfileUpdate,
@@ -46,16 +46,16 @@ async def logout(identity: CurrentUser, db: SessionDep, ctx: AuthDep, client: Cl
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/profile", tags=["users"])
+@router.get("/users/profile", tags=["users"], dependencies=[OFFER_PROFILE])
 async def get_profile(identity: CurrentUser, db: SessionDep) -> UserResponse:
     """Gets the caller's account and profile."""
     return await service.get_user(db=db, user_id=identity.user_id)
 
 
 @router.put("/users/profile", tags=["users"])
-async def update_profile(body: ProfileUpdate, identity: CurrentUser, db: SessionDep) -> UserResponse:
+async def update_profile(body: ProfileUpdate, identity: CurrentUser, db: SessionDep, ctx: AuthDep) -> UserResponse:
     """Changes the caller's profile fields that are sent."""
-    return await service.update_profile(db=db, user_id=identity.user_id, changes=body)
+    return await service.update_profile(db=db, ctx=ctx, user_id=identity.user_id, changes=body)
 
 
 @router.delete("/users/account", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])

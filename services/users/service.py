@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from observability.metrics import counter
 from observability.redaction import mask_email
 from services.contracts.events import UserDeleted, UserRegistered, UserUpdated
+from services.kit import edge
 from services.kit.auth import Identity, TokenIssuer, revoked_session_key
-from services.kit.cache import REDIS_UNAVAILABLE
+from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from services.kit.ratelimit import RateLimiter
@@ -276,6 +277,23 @@ async def logout(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, iden
     await _forget_sessions(ctx, [family])
 
 
+PROFILE_COPY_SECONDS = 300
+"""How long the gateway may keep a student's profile at most (kit.edge): every change made here
+drops it at once; this bounds what a change made behind this service's back leaves."""
+
+
+def _profile(ctx: AuthContext, user_id: uuid.UUID) -> str:
+    return key(ctx.settings, "profile", user_id)
+
+
+async def offer_profile(*, ctx: AuthContext, headers: edge.Headers, user_id: uuid.UUID) -> None:
+    """Lets the gateway keep the caller's own profile, for them alone, until it changes.
+
+    A student's landing page asks for it at every visit (14 of the mix's 72 requests).
+    """
+    await edge.stamp(ctx.redis, headers, _profile(ctx, user_id), PROFILE_COPY_SECONDS, scope="user")
+
+
 async def get_user(*, db: AsyncSession, user_id: uuid.UUID) -> UserResponse:
     """Gets an active user with their profile (one query, no ORM objects: every page load asks)."""
     row = await repository.get_user_with_profile(db=db, user_id=user_id)
@@ -291,11 +309,14 @@ async def get_user(*, db: AsyncSession, user_id: uuid.UUID) -> UserResponse:
     )
 
 
-async def update_profile(*, db: AsyncSession, user_id: uuid.UUID, changes: ProfileUpdate) -> UserResponse:
+async def update_profile(
+    *, db: AsyncSession, ctx: AuthContext, user_id: uuid.UUID, changes: ProfileUpdate
+) -> UserResponse:
     """Changes the fields sent; the rest stay as they are."""
     user = await repository.get_user(db=db, user_id=user_id)
     if user is None or user.status != "active":
         raise NotFound("No such user")
+    await edge.drop(ctx.redis, db, _profile(ctx, user_id))
     profile = await repository.get_profile(db=db, user_id=user_id) or UserProfile(user_id=user_id)
     changed = []
     for field, value in changes.model_dump(exclude_unset=True).items():
@@ -334,6 +355,7 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
     if profile is not None:
         for field in ("full_name", "phone", "city", "school"):
             setattr(profile, field, None)
+    await edge.drop(ctx.redis, db, _profile(ctx, user_id))
     families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
     await repository.forget_session_clients(db=db, user_id=user_id)
     await repository.anonymise_auth_logs(db=db, user_id=user_id, email=email)
@@ -359,5 +381,6 @@ async def set_password(
     user.password_hash = await asyncio.to_thread(ctx.passwords.hash, password)
     if role is not None:
         user.role = role
+        await edge.drop(ctx.redis, db, _profile(ctx, user.id))
     families = await repository.revoke_user_sessions(db=db, user_id=user.id, at=utcnow(), reason="password_set")
     await _forget_sessions(ctx, families)

@@ -1,5 +1,5 @@
-"""Public reads kept at the gateway: the real gateway in front of the real courses service, both on
-the real PostgreSQL and Redis. A copy answers until its generation changes, and a change made
+"""Reads kept at the gateway: the real gateway in front of the real courses and users services, all
+on the real PostgreSQL and Redis. A copy answers until its generation changes, and a change made
 through the service shows on the very next read."""
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
 from services.kit.auth import TokenIssuer, revoked_session_key
 from services.kit.edge import generation_key
-from services.kit.http import AsgiTransport, Reply
-from tests.apps import PG_URL, REDIS_URL, real_servers, running
+from services.kit.http import AsgiTransport, Reply, Transport
+from services.users.app import create_app as create_users
+from services.users.settings import UsersSettings
+from tests.apps import FAST_HASHING, PG_URL, REDIS_URL, real_servers, running
 from tests.services.courses.conftest import course_body
 
 pytestmark = pytest.mark.integration
 
 
 class CountingTransport(AsgiTransport):
-    """The courses app in-process, counting what reaches it."""
+    """A service's app in-process, counting what reaches it."""
 
     def __init__(self, app: Callable[[], FastAPI]) -> None:
         super().__init__(app)
@@ -47,6 +49,7 @@ class Edge:
     client: httpx.AsyncClient
     courses: FastAPI
     upstream: CountingTransport
+    users: CountingTransport
     issuer: TokenIssuer
 
     settings: GatewaySettings
@@ -58,22 +61,23 @@ class Edge:
 
 @pytest.fixture
 async def edge(pg_schema: str, redis_prefix: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """Builds a gateway in front of a courses service of its own schema (dropped afterwards)."""
+    """Builds a gateway in front of a courses and a users service, each of its own schema (dropped afterwards)."""
     opened: list[Any] = []
     schemas: list[str] = []
 
     async def build(**gateway_overrides: Any) -> Edge:
-        schema = f"{pg_schema}_c{len(schemas)}"
-        schemas.append(schema)
-        courses = create_courses(CoursesSettings(**{**real_servers(schema, redis_prefix, tmp_path)}))
-        upstream = CountingTransport(lambda: courses)
+        schemas.extend(schema := (f"{pg_schema}_c{len(schemas)}", f"{pg_schema}_u{len(schemas)}"))
+        courses = create_courses(CoursesSettings(**real_servers(schema[0], redis_prefix, tmp_path)))
+        users = create_users(UsersSettings(**real_servers(schema[1], redis_prefix, tmp_path), **FAST_HASHING))
+        upstream, to_users = CountingTransport(lambda: courses), CountingTransport(lambda: users)
         settings = GatewaySettings(**{**real_servers(pg_schema, redis_prefix, tmp_path), **gateway_overrides})
-        gateway = create_gateway(settings, transports={name: upstream for name in settings.upstreams})
-        for app in (courses, gateway):
+        transports: dict[str, Transport] = {name: upstream for name in settings.upstreams}
+        gateway = create_gateway(settings, transports=transports | {"users": to_users})
+        for app in (courses, users, gateway):
             context = running(app)
             client = await context.__aenter__()
             opened.append(context)
-        return Edge(client, courses, upstream, TokenIssuer(settings), settings)
+        return Edge(client, courses, upstream, to_users, TokenIssuer(settings), settings)
 
     yield build
     for context in reversed(opened):
@@ -188,3 +192,33 @@ async def test_a_signed_out_session_is_refused_as_the_service_refuses_it_not_ser
     forged = await e.client.get("/api/courses", headers={"Authorization": "Bearer forged"})
     assert forged.status_code == 401, "a token that does not verify is refused, never served the public's copy"
     assert (await e.client.get("/api/courses", headers=staying)).headers["x-cache"] == "hit", "the copy stays"
+
+
+async def test_a_students_profile_is_kept_for_them_alone_and_every_change_shows_at_once(
+    edge: Callable[..., Any],
+) -> None:
+    e: Edge = await edge()
+
+    async def signed_in(email: str) -> dict[str, str]:
+        body = {"email": email, "password": "Mitochondria-Edge-7", "full_name": "Asha Rao", "grade": "12"}
+        assert (await e.client.post("/api/auth/register", json=body)).status_code == 201
+        login = await e.client.post("/api/auth/login", json={"email": email, "password": body["password"]})
+        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    asha, ravi = await signed_in("asha@example.com"), await signed_in("ravi@example.com")
+    first = await e.client.get("/api/users/profile", headers=asha)
+    assert first.status_code == 200 and "x-cache" not in first.headers
+    calls = len(e.users.calls)
+    again = await e.client.get("/api/users/profile", headers=asha)
+    assert again.headers["x-cache"] == "hit" and again.json() == first.json() and len(e.users.calls) == calls
+    other = await e.client.get("/api/users/profile", headers=ravi)
+    assert "x-cache" not in other.headers and other.json()["email"] == "ravi@example.com", "never another's copy"
+
+    changed = await e.client.put("/api/users/profile", json={"full_name": "Asha R. Rao"}, headers=asha)
+    assert changed.status_code == 200
+    after = await e.client.get("/api/users/profile", headers=asha)
+    assert "x-cache" not in after.headers and after.json()["profile"]["full_name"] == "Asha R. Rao"
+    assert (await e.client.get("/api/users/profile", headers=asha)).headers["x-cache"] == "hit"
+
+    assert (await e.client.post("/api/auth/logout", headers=asha)).status_code == 204
+    assert (await e.client.get("/api/users/profile", headers=asha)).status_code == 401, "signed out: no copy"
