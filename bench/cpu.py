@@ -99,13 +99,18 @@ def settle(clock: Clock, idle: dict[str, float], *, limit: float) -> dict[str, f
 
 
 def measure(clock: Clock, idle: dict[str, float], send: Callable[[], None]) -> dict[str, float]:
-    """CPU seconds per process for what ``send`` does, consumers' follow-up included, idle cost taken off."""
+    """CPU seconds per process for what ``send`` does, consumers' follow-up included, idle cost taken off.
+
+    A process the batch never reached can read below zero (its background work fell outside this
+    batch) or above (inside it). The caller adds the batches up before it reads a negative total as
+    zero: clipped batch by batch, that noise could only add to a request's figure, never cancel.
+    """
     before, began = clock.read(), time.monotonic()
     send()
     last = settle(clock, idle, limit=30)  # the event consumers finish after the answers
     spent = _minus(last, before)
     wall = time.monotonic() - began
-    return {k: max(0.0, v - idle[k] * wall) for k, v in spent.items()}
+    return {k: v - idle[k] * wall for k, v in spent.items()}
 
 
 def _owner(kind: str) -> str:
@@ -148,7 +153,7 @@ class Side:
         statuses = self.statuses[kind]
         served = sum(1 for code in statuses if 200 <= code < 300) or 1
         owner = _owner(kind)
-        by = {k: round(v / served * 1e6) for k, v in self.spent[kind].items()}
+        by = {k: round(max(0.0, v) / served * 1e6) for k, v in self.spent[kind].items()}
         return {
             "request": kind,
             "served": served,
