@@ -241,16 +241,25 @@ def stop_metrics_recording(configuration: Configuration = None) -> dict[str, Any
 
 
 def start_traffic(
-    path: str, workers: int = 2, pause: float = 0.05, configuration: Configuration = None
+    path: str,
+    workers: int = 2,
+    pause: float = 0.05,
+    method: str = "GET",
+    body: dict[str, Any] | None = None,
+    configuration: Configuration = None,
 ) -> dict[str, Any]:
-    """Starts one new student reading a gateway path over and over in the background."""
+    """Starts one new student sending a request to a gateway path over and over in the background.
+
+    A read the gateway answers from its copy never reaches the service: to exercise a service,
+    send what it must answer itself (a write, or a read it does not stamp).
+    """
     _go_on(configuration)
     name = experiment_name()
     if name not in _traffic:
-        traffic = Traffic(load(configuration).gateway_url, path, workers=workers, pause=pause)
+        traffic = Traffic(load(configuration).gateway_url, path, workers=workers, pause=pause, method=method, body=body)
         traffic.start()
         _traffic[name] = traffic
-    return {"path": path, "workers": workers}
+    return {"path": path, "method": method, "workers": workers}
 
 
 def stop_traffic(configuration: Configuration = None) -> dict[str, int]:

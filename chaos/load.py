@@ -206,12 +206,14 @@ class Load:
 
 @dataclass
 class Traffic:
-    """One student reading one path over and over (``workers`` at a time) until stopped."""
+    """One student sending one request over and over (``workers`` at a time) until stopped."""
 
     gateway_url: str
     path: str
     workers: int = 2
     pause: float = 0.05
+    method: str = "GET"
+    body: dict[str, Any] | None = None
     statuses: Counter[int] = field(default_factory=Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -233,7 +235,8 @@ class Traffic:
         try:
             while not self._stop.is_set():
                 try:
-                    status = api.http.get(self.path, headers=self.student.auth).status_code
+                    sent = api.http.request(self.method, self.path, json=self.body, headers=self.student.auth)
+                    status = sent.status_code
                 except httpx.HTTPError:
                     status = 0
                 with self._lock:
