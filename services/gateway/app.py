@@ -112,7 +112,7 @@ def create_app(
         limiter=kit.limiter,
         split=split,
         clients=clients,
-        copies=EdgeCopies(settings, kit.redis),
+        copies=EdgeCopies(settings, None if kit.limiter.reads_keys else kit.redis),
         shadow=mirror,
     )
     app.add_middleware(

@@ -63,9 +63,14 @@ def _whom(stamp: Stamp, identity: Identity | None) -> str | None:
 
 
 class EdgeCopies:
-    def __init__(self, settings: ServiceSettings, redis: aioredis.Redis, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self, settings: ServiceSettings, read_apart: aioredis.Redis | None, max_bytes: int = MAX_BYTES
+    ) -> None:
+        """``read_apart``: the client that reads a copy's checks when the rate limit cannot read them in
+        its round trip (a limiter in memory, as the embedded platform's); None when it always can, so
+        that a decision without them means Redis is away, and is not asked a second time."""
         self.settings = settings
-        self.redis = redis
+        self.read_apart = read_apart
         self.max_bytes = max_bytes
         self.bytes = 0
         self._copies: OrderedDict[CopyKey, Copy] = OrderedDict()
@@ -99,11 +104,13 @@ class EdgeCopies:
         ``decision``: the rate limit's, which read ``checks`` in its round trip when it could.
         """
         values = decision.read
-        if values is None:  # read apart (a limiter without the shared script, as the embedded platform's)
-            try:
-                values = tuple(None if v is None else str(v) for v in await self.redis.mget(checks))
-            except REDIS_UNAVAILABLE:
-                values = (None,) * len(checks)
+        if values is None:
+            values = (None,) * len(checks)
+            if self.read_apart is not None:
+                try:
+                    values = tuple(None if v is None else str(v) for v in await self.read_apart.mget(checks))
+                except REDIS_UNAVAILABLE:
+                    pass
         if any(revoked is not None for revoked in values[1:]):
             return False  # the service answers a signed-out session (401); the copy stays for the others
         return self.serve(key, copy, values[0])

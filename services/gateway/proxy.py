@@ -159,16 +159,17 @@ class Gateway:
             response.headers["x-served-by"] = side
             _rate_headers(response.headers, decision)
         else:
-            headers = {
-                k: v
-                for k, v in reply.headers.items()
-                if (lower := k.lower()) not in _DROP_FROM_REPLY and lower not in _OWN_REPLY_HEADERS
-            }
-            if copy is not None:
-                headers |= {"x-cache": "hit", "age": str(copy.age)}
+            if copy is not None:  # kept as passed on: its headers were filtered when it was kept
+                headers = {**reply.headers, "x-cache": "hit", "age": str(copy.age)}
                 trace.get_current_span().set_attribute("cerebrum.edge_copy", "hit")
-            elif keepable and EDGE_HEADER in reply.headers:
-                self.copies.keep(side, path_query, identity, reply, headers)
+            else:
+                headers = {
+                    k: v
+                    for k, v in reply.headers.items()
+                    if (lower := k.lower()) not in _DROP_FROM_REPLY and lower not in _OWN_REPLY_HEADERS
+                }
+                if keepable and EDGE_HEADER in reply.headers:
+                    self.copies.keep(side, path_query, identity, reply, headers)
             headers["x-served-by"] = side
             headers["ratelimit-limit"] = str(decision.limit)
             headers["ratelimit-remaining"] = str(max(decision.remaining, 0))

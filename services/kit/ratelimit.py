@@ -149,6 +149,11 @@ class RateLimiter:
             self._bridge = bridge
             self._script = bridge.get_connection().register_script(_ACQUIRE_ALL)
 
+    @property
+    def reads_keys(self) -> bool:
+        """Whether ``hit_all`` reads keys in its round trip: then a decision without them means Redis was away."""
+        return self._script is not None
+
     async def hit(self, limit: str | RateLimitItem, *identifiers: str) -> Decision:
         """Counts one hit for the identifiers; tells whether it is within every window of the limit."""
         return await self.hit_all((limit,), *identifiers)

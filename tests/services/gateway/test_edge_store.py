@@ -18,7 +18,7 @@ SIDE, PAGE = "service", "/courses?"
 
 
 def _store(max_bytes: int = edge.MAX_BYTES) -> EdgeCopies:
-    # What is kept needs no Redis: the store's client (a stand-in) is only read for a copy's checks.
+    # What is kept needs no Redis: the stand-in only answers a copy's checks the rate limit did not read.
     return EdgeCopies(ServiceSettings(environment="test"), fakeredis.FakeAsyncRedis(), max_bytes)
 
 
