@@ -55,10 +55,15 @@ class Ports:
 
 
 def in_use(ports: list[int], host: str = "127.0.0.1") -> list[int]:
-    """The ports something already listens on (another run, most likely)."""
+    """The ports something already listens on (another run, most likely).
+
+    Probed as the servers bind, with SO_REUSEADDR: a port whose last run's connections linger in
+    TIME_WAIT for a minute is free to serve on, and only a listening socket refuses the bind.
+    """
     taken = []
     for port in ports:
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cerebrum.exporters import postgres_data_source
-from cerebrum.ports import SPAN, Ports, free_base_port
+from cerebrum.ports import SPAN, Ports, free_base_port, in_use
 from tests.deploy.distributed import CEREBRUM
 
 
@@ -63,6 +63,23 @@ def test_a_run_refuses_a_base_port_another_run_holds(tmp_path: Path) -> None:
     assert done.returncode == 2
     said = " ".join(done.stderr.split())
     assert f"ports {base + 3} are in use" in said and "--base-port" in said
+
+
+def test_a_port_the_last_run_closed_connections_on_is_free_again() -> None:
+    # The side that closes first keeps its end in TIME_WAIT for a minute. A server listens with
+    # SO_REUSEADDR (uvicorn's does), so only a listening socket keeps the next run off the port.
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            served, _ = listener.accept()
+            served.close()
+            client.recv(1)
+        assert in_use([port]) == [port]
+    assert "TIME-WAIT" in subprocess.run(["ss", "-tan", f"sport = :{port}"], capture_output=True, text=True).stdout
+    assert in_use([port]) == []
 
 
 def test_the_exporter_reads_the_database_of_the_run_without_a_driver_name() -> None:
