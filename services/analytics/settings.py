@@ -9,6 +9,9 @@ class AnalyticsSettings(ServiceSettings):
     """The analytics service: learning events, their aggregates, reports and the live view."""
 
     service_name: str = "analytics"
+    # Reports may run a quarter second behind: a batch of events is recorded with one COPY and one
+    # upsert per aggregate, however many it holds.
+    consumer_linger_ms: int = Field(default=250, ge=0, le=5_000)
     retention_months: int = Field(default=24, ge=1, description="Raw events older than this many months are dropped")
     max_batch_events: int = Field(default=1000, ge=1, le=10_000)
     max_properties_bytes: int = Field(default=4096, ge=2)

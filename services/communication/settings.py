@@ -17,6 +17,9 @@ class CommunicationSettings(ServiceSettings):
     """The communication service: templates, preferences, and email, WhatsApp, SMS and in-app delivery."""
 
     service_name: str = "communication"
+    # A message may leave a quarter second later: the events of that time are handled in one
+    # transaction and their messages sent in one dispatcher round.
+    consumer_linger_ms: int = Field(default=250, ge=0, le=5_000)
     # smtp://user:password@host:587 (STARTTLS when offered), smtps://host:465 (implicit TLS);
     # unset means the offline sandbox records emails instead of sending them.
     smtp_url: SecretStr | None = None

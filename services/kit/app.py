@@ -115,6 +115,7 @@ def build_bus(settings: ServiceSettings) -> EventBus:
         return RabbitBus(
             settings.rabbitmq_url,
             consumer_batch=settings.consumer_batch_size,
+            consumer_linger_seconds=settings.consumer_linger_ms / 1000,
             max_retries=settings.consumer_max_retries,
             retry_base_ms=settings.consumer_retry_base_ms,
         )

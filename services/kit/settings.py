@@ -44,6 +44,12 @@ class ServiceSettings(BaseSettings):
     chaos_token: SecretStr | None = None
     relay_batch_size: int = 500
     consumer_batch_size: int = 200
+    consumer_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        le=5_000,
+        description="How long an open batch of events waits for more (0: handled as soon as the queue is quiet)",
+    )
     consumer_max_retries: int = 5
     consumer_retry_base_ms: int = 500
     job_stop_timeout_seconds: float = Field(

@@ -28,8 +28,9 @@ from services.kit.events.topology import DEAD_LETTER_EXCHANGE, declare_consumer_
 
 log = structlog.get_logger("cerebrum.bus")
 # The consumer thread's waits: an open batch closes after QUIET_SECONDS without a message or
-# BATCH_AGE_SECONDS after its first; with none open the thread sleeps up to IDLE_SECONDS (a message
-# or a stop wakes it at once). Polling every 20 ms instead cost each consuming service ~10 ms of CPU a second idle.
+# BATCH_AGE_SECONDS after its first (or, for a consumer that lingers, only when full or its linger
+# has passed); with none open the thread sleeps up to IDLE_SECONDS (a message or a stop wakes it at
+# once). Polling every 20 ms instead cost each consuming service ~10 ms of CPU a second idle.
 QUIET_SECONDS = 0.02
 BATCH_AGE_SECONDS = 0.05
 IDLE_SECONDS = 1.0
@@ -41,6 +42,7 @@ class RabbitBus:
         url: str,
         *,
         consumer_batch: int = 200,
+        consumer_linger_seconds: float = 0.0,
         prefetch: int = 1000,
         max_retries: int = 5,
         retry_base_ms: int = 500,
@@ -51,6 +53,11 @@ class RabbitBus:
         self.params.blocked_connection_timeout = 10
         self.params.heartbeat = 30
         self.consumer_batch = consumer_batch
+        # > 0: an open batch waits this long after its first event for more, however quiet the
+        # queue. A service whose events need not be handled at once (a report, an email) trades
+        # that much latency for fewer, larger transactions: each batch pays once for its inbox
+        # claim, commit and span, and a handler that takes events together, once for its statements.
+        self.consumer_linger_seconds = consumer_linger_seconds
         self.prefetch = prefetch
         self.max_retries = max_retries
         self.retry_base_ms = retry_base_ms
@@ -222,16 +229,26 @@ class _ConsumerThread(threading.Thread):
         )
         # A batch closes when full, when the queue goes quiet (QUIET_SECONDS without a message),
         # or BATCH_AGE_SECONDS after its first message: under a steady trickle it would otherwise
-        # wait to fill and add its filling time to every event's latency. With no batch open the
-        # thread sleeps in the I/O loop until a message, a stop or IDLE_SECONDS.
+        # wait to fill and add its filling time to every event's latency. A lingering consumer
+        # keeps its batch open until full or its linger has passed, quiet or not. With no batch
+        # open the thread sleeps in the I/O loop until a message, a stop or IDLE_SECONDS.
+        linger = self.bus.consumer_linger_seconds
         while not self.stop.is_set():
-            connection.process_data_events(time_limit=QUIET_SECONDS if batch else IDLE_SECONDS)
-            if arrived:
+            if not batch:
+                wait = IDLE_SECONDS
+            elif linger:
+                wait = max(0.0, opened + linger - time.monotonic())
+            else:
+                wait = QUIET_SECONDS
+            connection.process_data_events(time_limit=wait)
+            came = bool(arrived)
+            if came:
                 if not batch:
                     opened = time.monotonic()
                 batch.extend(arrived)
                 arrived.clear()
-                if len(batch) < self.bus.consumer_batch and time.monotonic() - opened < BATCH_AGE_SECONDS:
+            if batch and len(batch) < self.bus.consumer_batch and (came or linger):
+                if time.monotonic() - opened < (linger or BATCH_AGE_SECONDS):
                     continue
             if batch:
                 self._process_all(channel, batch)

@@ -166,3 +166,43 @@ async def test_a_consumer_outlives_an_unexpected_error_from_pika(
         assert failed == ["once"]
     finally:
         await _stop(bus, relay)
+
+
+class _CountingConsumer(EventConsumer):
+    """The probe's consumer, remembering how many events each batch it was handed held."""
+
+    def __init__(self, probe: Probe) -> None:
+        super().__init__(service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": probe.handle})
+        self.batches: list[int] = []
+
+    async def handle_batch(self, events):  # type: ignore[no-untyped-def]
+        self.batches.append(len(events))
+        return await super().handle_batch(events)
+
+
+@pytest.mark.parametrize("linger", [0.0, 1.5])
+async def test_a_lingering_consumer_takes_a_trickle_of_events_in_one_batch(
+    probe: Probe, amqp_url: str, linger: float
+) -> None:
+    bus = RabbitBus(amqp_url, consumer_linger_seconds=linger)
+    consumer = _CountingConsumer(probe)
+    await bus.start_consumer(consumer)
+    relay = OutboxRelay(service="probe", db=probe.db, outbox=OUTBOX, bus=bus, batch_size=100, poll_interval=0.02)
+    await relay.start()
+    try:
+        notes = [f"t{i}" for i in range(4)]
+        for note in notes:  # further apart than a quiet queue closes a batch that does not linger
+            await probe.record(note)
+            await asyncio.sleep(0.15)
+
+        async def all_in() -> bool:
+            return len(await probe.ledger()) == len(notes)
+
+        await _until(all_in)
+        assert sorted(await probe.ledger()) == notes
+    finally:
+        await _stop(bus, relay)
+    if linger:
+        assert consumer.batches == [4]
+    else:
+        assert len(consumer.batches) > 1 and sum(consumer.batches) == 4
