@@ -8,7 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from services.gateway.edge import EdgeCopies
 from services.gateway.proxy import Gateway
-from services.gateway.routes import router
+from services.gateway.routes import Forwarding, router
 from services.gateway.routing import ROUTES
 from services.gateway.settings import GatewaySettings
 from services.gateway.shadow import ShadowMirror, ShadowShares, shadow_clients
@@ -105,6 +105,7 @@ def create_app(
         checks_sessions=False,
         body_limits={settings.strip_prefix + path: limit for path, limit in settings.body_limits.items()},
     )
+    app.router.routes.insert(0, Forwarding())
     app.state.shadow = mirror
     app.state.gateway = Gateway(
         settings=settings,

@@ -164,3 +164,13 @@ async def test_a_verified_token_is_refused_once_it_expires_and_a_forged_one_ever
     assert expired.status_code == 401
     anonymous = await gw.client.get("/api/courses", headers=bearer)
     assert anonymous.status_code == 200 and anonymous.json()["user"] is None, "an expired token is no identity"
+
+
+async def test_forwarding_leaves_other_methods_and_the_gateway_s_own_routes_alone(gateway: GatewayFactory) -> None:
+    gw = await gateway(with_monolith=False)
+    assert (await gw.client.request("TRACE", "/api/courses")).status_code == 405
+    assert gw.service.calls == [], "a method the gateway does not forward reaches no service"
+    weights = await gw.client.get("/gateway/weights", headers=gw.token(role="admin"))
+    assert weights.status_code == 200 and "weights" in weights.json()
+    forwarded = await gw.client.delete("/api/courses/1", headers=gw.token(role="admin"))
+    assert forwarded.status_code == 200 and forwarded.json()["path"] == "/courses/1"
