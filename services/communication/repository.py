@@ -31,8 +31,20 @@ def _insert(db: AsyncSession, model: Any) -> postgresql.Insert | sqlite.Insert:
     return sqlite.insert(model)
 
 
+_TEMPLATES = "communication.active_templates"
+_NO_CONTACT = "communication.no_contact"
+
+
+def _known_absent(db: AsyncSession) -> set[uuid.UUID]:
+    """Users this session found no contact for: the identity map remembers only rows that exist."""
+    absent: set[uuid.UUID] = db.info.setdefault(_NO_CONTACT, set())
+    return absent
+
+
 async def add(*, db: AsyncSession, rows: Sequence[Any]) -> None:
     """Adds new rows, flushing so that constraint violations surface here."""
+    if any(isinstance(row, MessageTemplate) for row in rows):
+        db.info.pop(_TEMPLATES, None)
     db.add_all(rows)
     await db.flush()
 
@@ -41,11 +53,20 @@ async def add(*, db: AsyncSession, rows: Sequence[Any]) -> None:
 async def active_templates(
     *, db: AsyncSession, name: str, channels: Sequence[str] | None = None
 ) -> Sequence[MessageTemplate]:
-    """Gets a template's active version on each channel (or on the channels given)."""
+    """Gets a template's active version on each channel (or on the channels given).
+
+    Remembered for the rest of the session, which changes templates only through this module: a
+    batch of events sending the same template reads it once.
+    """
+    known: dict[tuple[str, tuple[str, ...] | None], Sequence[MessageTemplate]] = db.info.setdefault(_TEMPLATES, {})
+    key = (name, tuple(channels) if channels is not None else None)
+    if key in known:
+        return known[key]
     query = select(MessageTemplate).where(MessageTemplate.name == name, MessageTemplate.active.is_(True))
     if channels is not None:
         query = query.where(MessageTemplate.channel.in_(channels))
-    return (await db.execute(query.order_by(MessageTemplate.channel))).scalars().all()
+    found = known[key] = (await db.execute(query.order_by(MessageTemplate.channel))).scalars().all()
+    return found
 
 
 async def latest_version(*, db: AsyncSession, name: str, channel: str) -> int:
@@ -58,6 +79,7 @@ async def latest_version(*, db: AsyncSession, name: str, channel: str) -> int:
 
 async def deactivate_templates(*, db: AsyncSession, name: str, channel: str) -> None:
     """Retires every version of a template on a channel (before its new version is added)."""
+    db.info.pop(_TEMPLATES, None)
     await db.execute(
         update(MessageTemplate)
         .where(MessageTemplate.name == name, MessageTemplate.channel == channel, MessageTemplate.active.is_(True))
@@ -80,6 +102,7 @@ async def list_templates(*, db: AsyncSession, filters: TemplateFilters) -> Seque
 
 async def add_templates_if_missing(*, db: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """Inserts first versions that do not exist yet (replicas seeding at once insert each once)."""
+    db.info.pop(_TEMPLATES, None)
     statement = _insert(db, MessageTemplate).values(list(rows)).on_conflict_do_nothing()
     result = await db.execute(statement.returning(MessageTemplate.id))
     return len(result.all())
@@ -87,8 +110,14 @@ async def add_templates_if_missing(*, db: AsyncSession, rows: Sequence[dict[str,
 
 # Contacts, preferences and opt-outs ------------------------------------------------------------
 async def get_contact(*, db: AsyncSession, user_id: uuid.UUID) -> Contact | None:
-    """Gets where a user can be reached."""
-    return await db.get(Contact, user_id)
+    """Gets where a user can be reached (a user found unknown once is not looked up again in this session)."""
+    absent = _known_absent(db)
+    if user_id in absent:
+        return None
+    contact = await db.get(Contact, user_id)
+    if contact is None:
+        absent.add(user_id)
+    return contact
 
 
 async def save_contact(
@@ -97,6 +126,7 @@ async def save_contact(
     """Stores a user's contact details; fields given as None keep what is known."""
     values = {"user_id": user_id, "email": email, "phone": phone, "name": name, "updated_at": utcnow()}
     changes = {k: v for k, v in values.items() if v is not None and k != "user_id"}
+    _known_absent(db).discard(user_id)
     await db.execute(
         _insert(db, Contact).values(values).on_conflict_do_update(index_elements=["user_id"], set_=changes)
     )

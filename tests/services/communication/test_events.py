@@ -117,6 +117,31 @@ async def test_an_event_for_a_user_without_an_email_goes_in_app(comms: Communica
     assert (message.channel, message.body) == ("in_app", "You scored 90.0% in ecology.")
 
 
+async def test_a_user_met_before_their_registration_in_one_batch_is_welcomed_by_email(
+    comms: CommunicationApi,
+) -> None:
+    # Events of the same quarter second share a transaction: a lookup that found no contact for
+    # the first must not stand once the registration stores one.
+    user_id = uuid.uuid4()
+    completed = AssessmentCompleted(
+        result_id=uuid.uuid4(),
+        attempt_id=uuid.uuid4(),
+        user_id=user_id,
+        topic="ecology",
+        score=9,
+        max_score=10,
+        percentage=90.0,
+        correct_count=9,
+        completed_at=NOW,
+    )
+    registered = UserRegistered(user_id=user_id, email="asha@example.com", full_name="Asha Rao")
+    batch = [event("assessment.completed", completed.data()), event("user.registered", registered.data())]
+    assert await comms.deliver(*batch) == [None, None]
+    by_template = {m.template: m for m in await comms.messages(user_id)}
+    assert by_template["assessment_result"].channel == "in_app"
+    assert (by_template["welcome"].channel, by_template["welcome"].recipient) == ("email", "asha@example.com")
+
+
 async def test_a_template_the_event_cannot_fill_leaves_one_failed_message(comms: CommunicationApi) -> None:
     user_id, _ = await comms.register()
     body = {"name": "enrolment_confirmation", "channel": "email", "subject": "Enrolled", "body": "{{ batch_code }}"}
