@@ -13,6 +13,7 @@ from services.contracts.events import (
     UserDeleted,
     UserRegistered,
 )
+from services.kit.events import Event
 from tests.services.communication.conftest import CommunicationApi, SmtpInbox, event
 
 NOW = datetime(2026, 3, 14, 10, 30, tzinfo=UTC)
@@ -99,8 +100,7 @@ async def test_each_event_makes_exactly_one_message_even_when_redelivered(comms:
     assert {m.dedup_key for m in messages} == {f"event:{e.id}:email" for e in events}
 
 
-async def test_an_event_for_a_user_without_an_email_goes_in_app(comms: CommunicationApi) -> None:
-    user_id = uuid.uuid4()
+def _ecology_test_scored(user_id: uuid.UUID) -> Event:
     completed = AssessmentCompleted(
         result_id=uuid.uuid4(),
         attempt_id=uuid.uuid4(),
@@ -112,7 +112,12 @@ async def test_an_event_for_a_user_without_an_email_goes_in_app(comms: Communica
         correct_count=9,
         completed_at=NOW,
     )
-    assert await comms.deliver(event("assessment.completed", completed.data())) == [None]
+    return event("assessment.completed", completed.data())
+
+
+async def test_an_event_for_a_user_without_an_email_goes_in_app(comms: CommunicationApi) -> None:
+    user_id = uuid.uuid4()
+    assert await comms.deliver(_ecology_test_scored(user_id)) == [None]
     (message,) = await comms.messages(user_id)
     assert (message.channel, message.body) == ("in_app", "You scored 90.0% in ecology.")
 
@@ -123,19 +128,8 @@ async def test_a_user_met_before_their_registration_in_one_batch_is_welcomed_by_
     # Events of the same quarter second share a transaction: a lookup that found no contact for
     # the first must not stand once the registration stores one.
     user_id = uuid.uuid4()
-    completed = AssessmentCompleted(
-        result_id=uuid.uuid4(),
-        attempt_id=uuid.uuid4(),
-        user_id=user_id,
-        topic="ecology",
-        score=9,
-        max_score=10,
-        percentage=90.0,
-        correct_count=9,
-        completed_at=NOW,
-    )
     registered = UserRegistered(user_id=user_id, email="asha@example.com", full_name="Asha Rao")
-    batch = [event("assessment.completed", completed.data()), event("user.registered", registered.data())]
+    batch = [_ecology_test_scored(user_id), event("user.registered", registered.data())]
     assert await comms.deliver(*batch) == [None, None]
     by_template = {m.template: m for m in await comms.messages(user_id)}
     assert by_template["assessment_result"].channel == "in_app"
