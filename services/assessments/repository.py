@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments.models import (
@@ -129,10 +129,24 @@ async def record_drawn(
     return set(added.scalars().all())
 
 
-async def drawn_question_ids(*, db: AsyncSession, attempt_id: uuid.UUID) -> set[uuid.UUID]:
-    """Gets the ids of the questions an attempt drew."""
-    query = select(AttemptQuestion.question_id).where(AttemptQuestion.attempt_id == attempt_id)
-    return set((await db.execute(query)).scalars().all())
+async def attempt_with_drawn(
+    *, db: AsyncSession, attempt_id: uuid.UUID, question_ids: Sequence[uuid.UUID]
+) -> tuple[TestAttempt | None, dict[uuid.UUID, Question]]:
+    """Gets an attempt and those of the questions given that it drew, in one query.
+
+    The attempt is None when no draw started it; a question it did not draw is left out.
+    """
+    drawn = and_(AttemptQuestion.attempt_id == TestAttempt.id, AttemptQuestion.question_id.in_(question_ids))
+    query = (
+        select(TestAttempt, Question)
+        .outerjoin(AttemptQuestion, drawn)
+        .outerjoin(Question, Question.id == AttemptQuestion.question_id)
+        .where(TestAttempt.id == attempt_id)
+    )
+    rows = (await db.execute(query)).all()
+    if not rows:
+        return None, {}
+    return rows[0][0], {question.id: question for _, question in rows if question is not None}
 
 
 async def mark_submitted(

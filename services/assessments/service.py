@@ -151,9 +151,14 @@ async def _already_submitted(*, db: AsyncSession, attempt_id: uuid.UUID) -> Conf
     )
 
 
-async def _check_drawn(*, db: AsyncSession, identity: Identity, request: SubmitRequest) -> None:
-    """Gets the attempt being submitted; refuses answers to any question it did not draw."""
-    attempt = await repository.get_attempt(db=db, attempt_id=request.attempt_id)
+async def _answered_questions(
+    *, db: AsyncSession, identity: Identity, request: SubmitRequest
+) -> dict[uuid.UUID, Question]:
+    """The questions answered, once the attempt is the caller's, open and of this topic, and drew them all."""
+    answered = [a.question_id for a in request.answers]
+    attempt, questions = await repository.attempt_with_drawn(
+        db=db, attempt_id=request.attempt_id, question_ids=answered
+    )
     if attempt is None:
         raise InvalidInput(
             "This attempt drew no questions: draw them with GET /api/questions/random and this attempt_id first",
@@ -164,19 +169,18 @@ async def _check_drawn(*, db: AsyncSession, identity: Identity, request: SubmitR
         raise await _already_submitted(db=db, attempt_id=attempt.id)
     if request.topic != attempt.topic:
         raise InvalidInput(f"This attempt is a test of {attempt.topic!r}, not {request.topic!r}", field="topic")
-    drawn = await repository.drawn_question_ids(db=db, attempt_id=attempt.id)
-    not_drawn = [str(a.question_id) for a in request.answers if a.question_id not in drawn]
+    not_drawn = [str(q) for q in answered if q not in questions]
     if not_drawn:
         raise InvalidInput(
             f"Not drawn in this attempt: {', '.join(not_drawn)}; answer only the questions it drew",
             question_ids=not_drawn,
         )
+    return questions
 
 
 async def submit(*, db: AsyncSession, ctx: AssessmentsContext, identity: Identity, request: SubmitRequest) -> ResultOut:
     """Scores an attempt once: only the questions it drew, and never a second time (409)."""
-    await _check_drawn(db=db, identity=identity, request=request)
-    questions = await repository.get_questions(db=db, question_ids=[a.question_id for a in request.answers])
+    questions = await _answered_questions(db=db, identity=identity, request=request)
     graded = await grade(request=request, questions=questions, evaluator=ctx.evaluator)
     now = utcnow()
     submitted = await repository.mark_submitted(

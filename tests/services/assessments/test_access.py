@@ -143,3 +143,15 @@ async def test_an_attempt_id_of_another_student_is_refused(assessments: Assessme
     assert clash.status_code == 409 and clash.headers["content-type"] == PROBLEM
     assert (await assessments.submit(asha, answers_for(rows, 1), attempt_id=attempt)).status_code == 201
     assert await assessments.count(TestAttempt) == 1
+
+
+async def test_a_question_of_the_topic_the_attempt_did_not_draw_is_refused(assessments: AssessmentsApi) -> None:
+    drawn = await assessments.add(mcq(difficulty=3))
+    (undrawn,) = await assessments.add(mcq(difficulty=5, n=1))  # the same topic, never drawn by this attempt
+    _, student = assessments.caller()
+    attempt = await assessments.start(student, drawn)
+    answers = answers_for(drawn, right=1) + [{"question_id": undrawn["id"], "choice": 1}]
+    refused = await assessments.submit(student, answers, attempt_id=attempt)
+    assert refused.status_code == 422 and refused.json()["question_ids"] == [str(undrawn["id"])]
+    assert await assessments.count(AssessmentResult) == 0
+    assert (await assessments.submit(student, answers_for(drawn, right=1), attempt_id=attempt)).status_code == 201
