@@ -33,13 +33,9 @@ async def _own_confirmed(db: AsyncSession, identity: Identity, enrollment_id: uu
     return enrollment
 
 
-async def _lesson_ids(ctx: EnrollmentsContext, enrollment: Enrollment, lesson_id: uuid.UUID) -> list[str]:
-    """The course's lesson ids, read again from the courses service when the lesson is new to us."""
-    known = enrollment.lesson_ids
-    if known is not None and str(lesson_id) in known:
-        return known
-    course = await ctx.upstreams.get_course(enrollment.course_id)
-    ids = course.lesson_ids()
+async def _course_lesson_ids(ctx: EnrollmentsContext, course_id: uuid.UUID, lesson_id: uuid.UUID) -> list[str]:
+    """The course's lesson ids as the courses service has them now; the lesson must be one of them."""
+    ids = (await ctx.upstreams.get_course(course_id)).lesson_ids()
     if str(lesson_id) not in ids:
         raise InvalidInput(
             "This lesson is not part of the course", errors=[{"field": "lesson_id", "message": "not in this course"}]
@@ -51,11 +47,16 @@ async def update_progress(
     *, db: AsyncSession, ctx: EnrollmentsContext, identity: Identity, enrollment_id: uuid.UUID, update: ProgressUpdate
 ) -> ProgressOut:
     """Records the caller's progress through one lesson; the course's completion follows its lessons."""
-    enrollment = await _own_confirmed(db, identity, enrollment_id, lock=False)
-    lesson_ids = await _lesson_ids(ctx, enrollment, update.lesson_id)
-    # Locked after the call to courses: one update at a time per enrolment, none held during a call.
+    # Locked: one update at a time per enrolment. A lesson the enrolment already knows (the saga
+    # kept the course's lessons) needs nothing else; for a new one, courses is asked again, and no
+    # lock is held during a call: the transaction, which has written nothing, ends first.
     enrollment = await _own_confirmed(db, identity, enrollment_id, lock=True)
-    if enrollment.lesson_ids != lesson_ids:
+    lesson_ids = enrollment.lesson_ids
+    if lesson_ids is None or str(update.lesson_id) not in lesson_ids:
+        course_id = enrollment.course_id
+        await UnitOfWork.of(db).rollback()
+        lesson_ids = await _course_lesson_ids(ctx, course_id, update.lesson_id)
+        enrollment = await _own_confirmed(db, identity, enrollment_id, lock=True)
         enrollment.lesson_ids = lesson_ids
     now = utcnow()
     progress = await repository.get_progress(db=db, enrollment_id=enrollment_id, lesson_id=update.lesson_id)
