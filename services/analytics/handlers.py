@@ -132,11 +132,15 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
     async def progress_updated(event: Event, db: AsyncSession) -> None:
         p = contracts.ProgressUpdated.model_validate(event.data)
         at = _at(None, event)
-        await Fold.of(db, ctx).write()  # the events before this one, counted before the read
         deltas = keep(db, event, user_id=p.user_id, at=at, course_id=p.course_id)
         current = await aggregate_repository.performance_row(db=db, user_id=p.user_id, course_id=p.course_id)
         # The event carries the enrolment's running total: count only the lessons new since the last one.
-        done_before = int(current["lessons_completed"]) if current else 0
+        # The row as written so far is the stored one raised by the batch's events before this one
+        # (the upsert keeps the higher count), so they need not be written before the read.
+        pending = deltas.performance.get((p.user_id, p.course_id, NO_TOPIC))
+        done_before = max(
+            int(current["lessons_completed"]) if current else 0, pending["lessons_completed"] if pending else 0
+        )
         newly_done = max(p.completed_lessons - done_before, 0)
         day = deltas.seen(p.user_id, at, course_id=p.course_id)
         deltas.activity(p.user_id, at)["lessons_completed"] += newly_done
@@ -146,8 +150,9 @@ def build_handlers(ctx: AnalyticsContext) -> dict[str, Handler]:
         deltas.activity(p.user_id, at)["time_spent_seconds"] += seconds
         deltas.report(p.course_id, NO_TOPIC, day)["time_spent_seconds"] += seconds
         perf = deltas.performance_of(p.user_id, p.course_id, NO_TOPIC, at)
-        perf["lessons_completed"] = p.completed_lessons
-        perf["progress_percent"] = p.percent
+        # Both only rise, as the upsert merges them: a late event of fewer lessons lowers neither.
+        perf["lessons_completed"] = max(perf["lessons_completed"], p.completed_lessons)
+        perf["progress_percent"] = max(perf["progress_percent"] or 0.0, p.percent)
 
     async def enrollment_completed(event: Event, db: AsyncSession) -> None:
         p = contracts.EnrollmentCompleted.model_validate(event.data)

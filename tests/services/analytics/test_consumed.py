@@ -148,3 +148,48 @@ async def test_a_journey_consumed_in_one_transaction_counts_as_one_event_at_a_ti
         k: v for k, v in one_by_one.items() if k != "user_id"
     }
     assert await api.stored_events() == 2 * len(learner_journey(api.student_id, course_id))
+
+
+async def test_a_late_lower_total_last_in_a_batch_leaves_the_course_row_as_one_at_a_time(
+    analytics: AnalyticsApi,
+) -> None:
+    """A student's course row keeps the highest total seen, however the events were batched."""
+    api = analytics
+    course_id = uuid.uuid4()
+
+    def updates(user_id: uuid.UUID) -> list[Event]:
+        enrollment: dict[str, Any] = {"enrollment_id": uuid.uuid4(), "user_id": user_id, "course_id": course_id}
+        return [
+            consumed(
+                "enrollment.progress_updated",
+                contracts.ProgressUpdated(
+                    **enrollment,
+                    lesson_id=uuid.uuid4(),
+                    percent=done * 25.0,
+                    time_spent_seconds=600,
+                    time_added_seconds=600,
+                    completed_lessons=done,
+                    total_lessons=4,
+                ),
+            )
+            for done in (1, 3, 2)  # the last arrives late: it was sent before the 3
+        ]
+
+    await api.deliver(*updates(api.student_id))
+    for event in updates(api.other_id):
+        await api.deliver(event)
+
+    async with api.app.state.kit.db.engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT user_id, lessons_completed, progress_percent FROM performance_metrics"
+                    " WHERE course_id = :course"
+                ),
+                {"course": course_id},
+            )
+        ).all()
+    by_user = {row.user_id: (row.lessons_completed, row.progress_percent) for row in rows}
+    assert by_user == {api.student_id: (3, 75.0), api.other_id: (3, 75.0)}
+    batched, one_by_one = await api.dashboard(), await api.dashboard(api.other_id)
+    assert batched["lessons_completed"] == one_by_one["lessons_completed"] == 3
