@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.communication.adapters import SmtpEmailProvider, TwilioSmsProvider, WhatsAppCloudProvider
 from services.communication.dispatcher import Dispatcher
-from services.communication.handlers import HANDLERS
+from services.communication.handlers import HANDLERS, read_ahead
 from services.communication.models import INBOX, OUTBOX
 from services.communication.providers import InAppProvider, Provider, SandboxProvider
 from services.communication.routes import router
@@ -77,6 +77,7 @@ def create_app(settings: CommunicationSettings | None = None) -> FastAPI:
         outbox=OUTBOX,
         inbox=INBOX,
         handlers=HANDLERS,
+        read_ahead=read_ahead,
     )
     app.state.communication = CommunicationContext(
         settings=settings, providers=providers, webhook_secrets=webhook_secrets(settings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -114,6 +114,19 @@ async def on_assessment_completed(event: Event, db: AsyncSession) -> None:
         "percentage": round(payload.percentage, 1),
     }
     await _notify(db, event, user_id=payload.user_id, template="assessment_result", variables=variables)
+
+
+async def read_ahead(events: Sequence[Event], db: AsyncSession) -> None:
+    """Reads the contacts and preferences of everyone a batch's events are about, one query each,
+    instead of two queries per message."""
+    user_ids = set()
+    for event in events:
+        try:
+            user_ids.add(uuid.UUID(str(event.data["user_id"])))
+        except (KeyError, ValueError):
+            continue  # the handler refuses it
+    if len(user_ids) > 1:
+        await repository.read_people(db=db, user_ids=user_ids)
 
 
 HANDLERS: dict[str, Handler] = {

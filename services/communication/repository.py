@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from services.communication.models import (
     Contact,
@@ -33,11 +34,14 @@ def _insert(db: AsyncSession, model: Any) -> postgresql.Insert | sqlite.Insert:
 
 _TEMPLATES = "communication.active_templates"
 _NO_CONTACT = "communication.no_contact"
+_NO_PREFERENCES = "communication.no_preferences"
+_READ_AHEAD = "communication.read_ahead"
 
 
-def _known_absent(db: AsyncSession) -> set[uuid.UUID]:
-    """Users this session found no contact for: the identity map remembers only rows that exist."""
-    absent: set[uuid.UUID] = db.info.setdefault(_NO_CONTACT, set())
+def _known_absent(db: AsyncSession, what: str = _NO_CONTACT) -> set[uuid.UUID]:
+    """Users this session found no contact (or no preferences) for: the identity map remembers only
+    rows that exist."""
+    absent: set[uuid.UUID] = db.info.setdefault(what, set())
     return absent
 
 
@@ -120,6 +124,19 @@ async def get_contact(*, db: AsyncSession, user_id: uuid.UUID) -> Contact | None
     return contact
 
 
+async def read_people(*, db: AsyncSession, user_ids: Collection[uuid.UUID]) -> None:
+    """Reads several users' contacts and preferences, one query each, into the session: looking any
+    of them up afterwards (``get_contact``, ``get_preferences``) asks the database nothing more."""
+    for model, what in ((Contact, _NO_CONTACT), (NotificationPreference, _NO_PREFERENCES)):
+        absent = _known_absent(db, what)
+        wanted = set(user_ids) - absent
+        if wanted:
+            found = (await db.execute(select(model.user_id, model).where(model.user_id.in_(wanted)))).all()
+            absent.update(wanted - {user_id for user_id, _ in found})
+            # The identity map holds its rows weakly: held here, they stay for the session's lookups.
+            db.info.setdefault(_READ_AHEAD, []).extend(row for _, row in found)
+
+
 async def save_contact(
     *, db: AsyncSession, user_id: uuid.UUID, email: str | None, phone: str | None, name: str | None
 ) -> None:
@@ -130,6 +147,10 @@ async def save_contact(
     await db.execute(
         _insert(db, Contact).values(values).on_conflict_do_update(index_elements=["user_id"], set_=changes)
     )
+    # The upsert leaves a copy the session read earlier as it was: the next lookup reads the row again.
+    known = db.identity_map.get(identity_key(Contact, user_id))
+    if known is not None:
+        db.expunge(known)
 
 
 async def contacts_with_address(*, db: AsyncSession, channel: str, address: str) -> Sequence[Contact]:
@@ -146,6 +167,8 @@ async def delete_contact(*, db: AsyncSession, user_id: uuid.UUID) -> None:
 
 async def get_preferences(*, db: AsyncSession, user_id: uuid.UUID) -> NotificationPreference | None:
     """Gets a user's notification preferences, if they ever set any."""
+    if user_id in _known_absent(db, _NO_PREFERENCES):
+        return None
     return await db.get(NotificationPreference, user_id)
 
 
@@ -159,6 +182,7 @@ async def preferences_of(*, db: AsyncSession, user_ids: Sequence[uuid.UUID]) -> 
 
 async def lock_preferences(*, db: AsyncSession, user_id: uuid.UUID) -> NotificationPreference:
     """Gets a user's preferences for changing, creating them (everything on) on first use."""
+    _known_absent(db, _NO_PREFERENCES).discard(user_id)
     await db.execute(_insert(db, NotificationPreference).values(user_id=user_id).on_conflict_do_nothing())
     query = select(NotificationPreference).where(NotificationPreference.user_id == user_id).with_for_update()
     return (await db.execute(query)).scalar_one()

@@ -31,7 +31,7 @@ from services.kit.cache import create_redis
 from services.kit.db import Database
 from services.kit.docs import install_offline_docs
 from services.kit.events.consumer import EventConsumer
-from services.kit.events.contracts import EventBus, Handler
+from services.kit.events.contracts import EventBus, Handler, ReadAhead
 from services.kit.events.inprocess import InProcessBus, embedded_bus
 from services.kit.events.outbox import OutboxRelay
 from services.kit.events.rabbitmq import RabbitBus
@@ -78,7 +78,14 @@ class ServiceKit:
             checks=checks,
         )
 
-    async def start_events(self, *, outbox: Table | None, inbox: Table | None, handlers: Mapping[str, Handler]) -> None:
+    async def start_events(
+        self,
+        *,
+        outbox: Table | None,
+        inbox: Table | None,
+        handlers: Mapping[str, Handler],
+        read_ahead: ReadAhead | None = None,
+    ) -> None:
         """Starts relaying the service's outbox and consuming the events it handles."""
         settings = self.settings
         if outbox is not None:
@@ -94,7 +101,9 @@ class ServiceKit:
         if handlers:
             if inbox is None:
                 raise ValueError(f"{settings.service_name} handles events but declares no inbox table")
-            self.consumer = EventConsumer(service=settings.service_name, db=self.db, inbox=inbox, handlers=handlers)
+            self.consumer = EventConsumer(
+                service=settings.service_name, db=self.db, inbox=inbox, handlers=handlers, read_ahead=read_ahead
+            )
             await self.bus.start_consumer(self.consumer)
 
     async def close(self) -> None:
@@ -159,12 +168,14 @@ def build_service_app(
     outbox: Table | None = None,
     inbox: Table | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    read_ahead: ReadAhead | None = None,
     publishes: Collection[type[Payload]] = (),
     checks_sessions: bool = True,
     body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """Builds a service's FastAPI app around its routers.
 
+    ``read_ahead``: reads what a consumer batch's handlers need, once for the batch (``ReadAhead``).
     ``publishes``: the contracts it records in ``outbox``; ``checks_sessions``: its routes look each
     caller's session up in Redis (``CurrentUser``). Their counters exist at zero from start-up.
     ``body_limits``: routes (by path template) whose request bodies may be larger than ``max_body_bytes``.
@@ -177,7 +188,7 @@ def build_service_app(
             await upgrade(kit.db, migrations_dir)
         for hook in on_startup:
             await hook(kit)
-        await kit.start_events(outbox=outbox, inbox=inbox, handlers=handlers or {})
+        await kit.start_events(outbox=outbox, inbox=inbox, handlers=handlers or {}, read_ahead=read_ahead)
         log.info("service_started", service=settings.service_name, embedded=settings.embedded)
         try:
             yield

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.contracts.events import CONTRACTS
 from services.kit.db import Database
-from services.kit.events.contracts import Event, EventHandler, Handler, InBatches
+from services.kit.events.contracts import Event, EventHandler, Handler, InBatches, ReadAhead
 from services.kit.events.telemetry import CONSUMED, bounded_event, context_from, tracer, zero_consumer_series
 from services.kit.events.topology import queue_name
 from services.kit.time import utcnow
@@ -35,11 +35,20 @@ log = structlog.get_logger("cerebrum.consumer")
 class EventConsumer:
     """Runs a service's handlers exactly once per event id, whatever the broker redelivers."""
 
-    def __init__(self, *, service: str, db: Database, inbox: Table, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        db: Database,
+        inbox: Table,
+        handlers: Mapping[str, Handler],
+        read_ahead: ReadAhead | None = None,
+    ) -> None:
         self.service = service
         self.db = db
         self.inbox = inbox
         self.handlers = dict(handlers)
+        self.read_ahead = read_ahead
         self.routing_keys = tuple(self.handlers)
         handled = [key for key in self.handlers if "*" not in key and "#" not in key]
         # The names an ``event`` label may take: the contracts' and the service's own handlers'.
@@ -164,6 +173,8 @@ class EventConsumer:
     ) -> list[tuple[str, str]]:
         """Claims the events and runs their handlers; ``parents`` is None for one event in its own span."""
         fresh = await self._claim(session, events)
+        if self.read_ahead is not None and len(fresh) > 1:
+            await self.read_ahead([e for e in events if str(e.id) in fresh and e.type in self.handlers], session)
         outcomes = []
         run: list[Event] = []  # consecutive new events of one type whose handler takes them together
         for event in events:

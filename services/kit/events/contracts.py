@@ -105,3 +105,8 @@ def in_batches(handler: BatchHandler) -> InBatches:
 
 
 Handler = EventHandler | InBatches
+
+ReadAhead = Callable[[Sequence[Event], Any], Awaitable[None]]
+"""Called once per consumer transaction with its new events, before any handler runs, in its session:
+reads what the handlers will look up one event at a time in one query for all of them (into the
+session's identity map). The handlers still run one by one, in order."""

@@ -5,13 +5,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from services.communication.models import Contact
+from services.communication.models import Contact, Message
 from services.contracts.events import (
     AssessmentCompleted,
     EnrollmentConfirmed,
     PaymentSucceeded,
     UserDeleted,
     UserRegistered,
+    UserUpdated,
 )
 from services.kit.events import Event
 from tests.services.communication.conftest import CommunicationApi, SmtpInbox, event
@@ -134,6 +135,48 @@ async def test_a_user_met_before_their_registration_in_one_batch_is_welcomed_by_
     by_template = {m.template: m for m in await comms.messages(user_id)}
     assert by_template["assessment_result"].channel == "in_app"
     assert (by_template["welcome"].channel, by_template["welcome"].recipient) == ("email", "asha@example.com")
+
+
+async def test_a_batch_about_several_people_follows_each_change_made_within_it(comms: CommunicationApi) -> None:
+    # The consumer reads everyone's contact and preferences once for the batch; each message must
+    # still go where the events before it in the batch said.
+    moved, _ = await comms.register(email_address="old@example.com")
+    quiet, _ = await comms.register(email_address="quiet@example.com")
+    _, headers = comms.caller(user_id=quiet)
+    assert (await comms.client.put("/notifications/preferences", json={"email": False}, headers=headers)).is_success
+    newcomer = uuid.uuid4()
+    updated = UserUpdated(user_id=moved, changed=["email"], email="new@example.com", full_name="Asha Rao")
+    registered = UserRegistered(user_id=newcomer, email="ravi@example.com", full_name="Ravi Kumar")
+    first, again, last = _ecology_test_scored(moved), _ecology_test_scored(moved), _ecology_test_scored(moved)
+    # A registration of someone already known (its events reordered) replaces the contact too.
+    reregistered = UserRegistered(user_id=moved, email="newest@example.com", full_name="Asha Rao")
+    met, welcomed = _ecology_test_scored(newcomer), _ecology_test_scored(newcomer)
+    batch = [
+        first,
+        met,
+        _ecology_test_scored(quiet),
+        event("user.updated", updated.data()),
+        event("user.registered", registered.data()),
+        again,
+        welcomed,
+        event("user.registered", reregistered.data()),
+        last,
+    ]
+    assert await comms.deliver(*batch) == [None] * len(batch)
+
+    def sent(messages: list[Message]) -> dict[str, tuple[str, str | None, str]]:
+        return {(m.dedup_key or "").split(":")[1]: (m.channel, m.recipient, m.status) for m in messages}
+
+    by_event = sent(await comms.messages(moved)) | sent(await comms.messages(newcomer))
+    assert {e.id.hex: by_event.get(str(e.id)) for e in (first, again, last, met, welcomed)} == {
+        first.id.hex: ("email", "old@example.com", "queued"),
+        again.id.hex: ("email", "new@example.com", "queued"),
+        last.id.hex: ("email", "newest@example.com", "queued"),
+        met.id.hex: ("in_app", None, "queued"),
+        welcomed.id.hex: ("email", "ravi@example.com", "queued"),
+    }
+    (scored,) = [m for m in await comms.messages(quiet) if m.template == "assessment_result"]
+    assert (scored.channel, scored.status) == ("email", "suppressed")
 
 
 async def test_a_template_the_event_cannot_fill_leaves_one_failed_message(comms: CommunicationApi) -> None:
