@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -93,11 +94,17 @@ class QuestionPool:
         await self._ensure_fresh(db, topic, difficulty)
         pool, served = self._pool(topic, difficulty), self._served(user_id, attempt_id)
         picked: list[str] = []
-        for _ in range(_DRAW_ROUNDS):
-            candidates = sorted(str(m) for m in await self.redis.sdiff([pool, served]))
-            if not candidates:
+        for round_ in range(_DRAW_ROUNDS):
+            if round_ == 0:
+                # Most draws are an attempt's first, from a pool far larger than the paper: a
+                # random handful straight from Redis. Any it was served already leave the paper
+                # short, and the rounds after draw from the pool less what it was served.
+                sample = [str(m) for m in cast(list[str], await self.redis.srandmember(pool, count))]
+            else:
+                candidates = sorted(str(m) for m in await self.redis.sdiff([pool, served]))
+                sample = self.random.sample(candidates, min(count - len(picked), len(candidates)))
+            if not sample:
                 break
-            sample = self.random.sample(candidates, min(count - len(picked), len(candidates)))
             async with self.redis.pipeline(transaction=False) as pipe:
                 for question_id in sample:
                     pipe.sadd(served, question_id)
