@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -139,3 +140,38 @@ async def test_a_batch_handler_span_links_every_event_it_took(probe: Probe, span
     (process,) = [s for s in finished if s.name == "probe.noted process"]
     assert len(publishes) == 3 and {link.context.span_id for link in process.links} == publishes
     assert process.attributes is not None and process.attributes["messaging.batch.message_count"] == 3
+
+
+async def test_a_read_ahead_sees_a_batchs_new_events_once_before_their_handlers(probe: Probe) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    async def read_ahead(events: Sequence[Event], session: Any) -> None:
+        seen.append(("ahead", *(e.data["note"] for e in events)))
+        session.info["read ahead"] = True
+
+    async def handle(event: Event, session: Any) -> None:
+        seen.append((event.data["note"], "in its session" if session.info.get("read ahead") else "alone"))
+        await probe.handle(event, session)
+
+    consumer = EventConsumer(
+        service="probe", db=probe.db, inbox=INBOX, handlers={"probe.noted": handle}, read_ahead=read_ahead
+    )
+
+    def noted(note: str) -> Event:
+        return Event(id=uuid.uuid4(), type="probe.noted", source="probe", occurred_at=utcnow(), data={"note": note})
+
+    prophase, metaphase, anaphase, telophase = (noted(n) for n in ("prophase", "metaphase", "anaphase", "telophase"))
+    assert await consumer.handle_batch([prophase, metaphase]) == [None, None]
+    # Redelivered beside new ones: only the new are read ahead; a batch with one new event is not.
+    assert await consumer.handle_batch([metaphase, anaphase, telophase]) == [None, None, None]
+    assert await consumer.handle_batch([telophase, noted("cytokinesis")]) == [None, None]
+    assert seen == [
+        ("ahead", "prophase", "metaphase"),
+        ("prophase", "in its session"),
+        ("metaphase", "in its session"),
+        ("ahead", "anaphase", "telophase"),
+        ("anaphase", "in its session"),
+        ("telophase", "in its session"),
+        ("cytokinesis", "alone"),
+    ]
+    assert await probe.ledger() == ["prophase", "metaphase", "anaphase", "telophase", "cytokinesis"]
