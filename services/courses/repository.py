@@ -120,10 +120,11 @@ async def get_file(*, db: AsyncSession, lesson_id: uuid.UUID, file_id: uuid.UUID
 
 
 async def take_seat(*, db: AsyncSession, course_id: uuid.UUID) -> int | None:
-    """Takes one seat if any is left, atomically; returns the seats left, or None when full."""
+    """Takes one seat if the course is open and any is left, atomically; returns the seats left, or
+    None when the course is full, closed or unknown."""
     result = await db.execute(
         update(Course)
-        .where(Course.id == course_id, Course.seats_taken < Course.capacity)
+        .where(Course.id == course_id, Course.is_active.is_(True), Course.seats_taken < Course.capacity)
         .values(seats_taken=Course.seats_taken + 1)
         .returning(Course.capacity - Course.seats_taken)
         .execution_options(synchronize_session=False)

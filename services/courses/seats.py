@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.metrics import counter
@@ -19,6 +20,7 @@ from services.courses import repository
 from services.courses.models import Course, SeatReservation
 from services.courses.schemas import SeatReleaseRequest, SeatReservationOut, SeatReserveRequest
 from services.courses.service import CoursesContext, stale_after_change
+from services.kit.db import is_foreign_key_violation
 from services.kit.errors import Conflict, NotFound
 from services.kit.time import utcnow
 
@@ -66,33 +68,37 @@ def _replay(ctx: CoursesContext, existing: SeatReservation, course_id: uuid.UUID
 async def reserve_seat(
     *, db: AsyncSession, ctx: CoursesContext, course_id: uuid.UUID, request: SeatReserveRequest
 ) -> SeatReservationOut:
-    """Holds one seat for a student, once per reservation id; refuses when the course is full."""
-    course = await _course(db, course_id)
-    existing = await repository.get_reservation(db=db, reservation_id=request.reservation_id)
-    if existing is not None:
+    """Holds one seat for a student, once per reservation id; refuses when the course is full.
+
+    Two statements in the common case: the reservation, inserted unless its id is known already,
+    then the seat, taken if the course is open and has one left. A refusal rolls both back; only
+    then is the course read, to say why.
+    """
+    try:
+        new = await repository.insert_reservation_once(
+            db=db,
+            reservation_id=request.reservation_id,
+            course_id=course_id,
+            student_id=request.student_id,
+            status="held",
+            at=utcnow(),
+        )
+    except IntegrityError as exc:
+        if not is_foreign_key_violation(exc):
+            raise
+        raise NotFound("No such course") from None
+    if not new:
+        # A repeated call (or a concurrent one with the same id that inserted first): its seat.
+        existing = await repository.get_reservation(db=db, reservation_id=request.reservation_id)
+        assert existing is not None
         _replay(ctx, existing, course_id, request.student_id)
         return _out(existing, await repository.seats_left(db=db, course_id=course_id))
-    if not course.is_active:
-        raise Conflict("This course is not open for enrolment")
     seats_left = await repository.take_seat(db=db, course_id=course_id)
     if seats_left is None:
+        if not (await _course(db, course_id)).is_active:
+            raise Conflict("This course is not open for enrolment")
         SEATS.labels(ctx.settings.service_name, "full").inc()
         raise NoSeatsLeft("No seats left on this course", course_id=str(course_id))
-    new = await repository.insert_reservation_once(
-        db=db,
-        reservation_id=request.reservation_id,
-        course_id=course_id,
-        student_id=request.student_id,
-        status="held",
-        at=utcnow(),
-    )
-    if not new:
-        # A concurrent call with the same id won the insert: give this seat back, answer with theirs.
-        seats_left = await repository.give_back_seat(db=db, course_id=course_id)
-        raced = await repository.get_reservation(db=db, reservation_id=request.reservation_id)
-        assert raced is not None
-        _replay(ctx, raced, course_id, request.student_id)
-        return _out(raced, seats_left)
     SEATS.labels(ctx.settings.service_name, "reserved").inc()
     await ctx.cache.invalidate(db, *stale_after_change(ctx, course_id))
     return SeatReservationOut(

@@ -180,5 +180,14 @@ class Database:
 
 def is_unique_violation(exc: DBAPIError) -> bool:
     """Tells whether a database error is a unique-constraint violation, on PostgreSQL or SQLite."""
+    return _sqlstate(exc) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def is_foreign_key_violation(exc: DBAPIError) -> bool:
+    """Tells whether a database error is a row referring to one that does not exist, on PostgreSQL or SQLite."""
+    return _sqlstate(exc) == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+    return str(code) if code else None
