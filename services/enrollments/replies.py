@@ -34,6 +34,8 @@ class CourseReply(UpstreamReply):
     currency: str = "INR"
     is_active: bool = True
     is_published: bool = True
+    seats_left: int | None = None
+    """As the course was read; the seat's reservation decides (None: not said)."""
     lessons: list[LessonReply] = []
 
     def lesson_ids(self) -> list[str]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Awaitable, Collection, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollments import repository
 from services.enrollments.ahead import CallsAhead
@@ -33,7 +32,7 @@ from services.enrollments.errors import (
 )
 from services.enrollments.models import Enrollment, EnrollmentSagaRecord
 from services.enrollments.refunds import needs_refund, refunded_and_cancelled
-from services.enrollments.replies import CourseReply, RefundReply, UserReply
+from services.enrollments.replies import CourseReply, OrderReply, RefundReply, UserReply
 from services.enrollments.settings import EnrollmentsSettings
 from services.enrollments.telemetry import tracer
 from services.enrollments.transitions import (
@@ -42,13 +41,15 @@ from services.enrollments.transitions import (
     FORWARD_STEPS,
     Change,
     advance,
+    awaiting_payment,
     cancel_enrollment,
     course_checked,
     create_pending_enrollment,
     in_turn,
     log_step,
     order_cancelled,
-    record_order,
+    order_kept,
+    ordered,
     revert_paid,
     seat_released,
     start_compensating,
@@ -59,6 +60,7 @@ from services.kit.errors import DependencyUnavailable, DomainError
 from services.kit.time import utcnow
 
 log = structlog.get_logger("cerebrum.enrollments.saga")
+T = TypeVar("T")
 NOTHING_HELD_YET = ("validating_user", "checking_course")
 
 
@@ -219,6 +221,11 @@ class EnrollmentSaga:
         saga_id = saga.id
         while saga.state in FORWARD_STEPS:
             step = FORWARD_STEPS[saga.state]
+            if step == "reserve_seat" and _seats_left(await ahead.settled("course")):
+                # The order needs nothing the seat decides: asked for alongside it, it is recorded
+                # with the seat and the enrolment (one round of calls and one transaction less on
+                # the student's wait). A course that had no seat left is not worth an order.
+                ahead.start("order", self._spanned("saga.create_order", saga, self._create_order(saga)))
             try:
                 with tracer.start_as_current_span(f"saga.{step}", attributes=_attributes(saga)):
                     saga = await self._step(step, saga, ahead)
@@ -251,19 +258,31 @@ class EnrollmentSaga:
                 raise CourseNotOpen("This course is not open for enrolment")
             return await self._change(saga.id, ("checking_course",), course_checked(course))
         if step == "reserve_seat":
-            await up.reserve_seat(course_id=saga.course_id, reservation_id=saga.id, student_id=saga.user_id)
+            try:
+                await up.reserve_seat(course_id=saga.course_id, reservation_id=saga.id, student_id=saga.user_id)
+            except Exception:
+                await self._keep_order_made_ahead(saga.id, ahead)  # for the compensation to cancel
+                raise
             seat_held = advance("reserve_seat", "creating_enrollment")
+            order: OrderReply | None = await ahead.settled("order")
+            created = (
+                create_pending_enrollment
+                if order is None
+                else in_turn(order_kept(order), create_pending_enrollment, awaiting_payment)
+            )
 
             # The enrolment needs nothing from outside: it is created in the transaction that records
-            # the seat (one transaction less on the student's wait). A second active enrolment rolls
-            # both back; then the seat is recorded alone and the next step refuses the enrolment,
-            # so the seat is released as before.
+            # the seat (one transaction less on the student's wait), with the order when it came.
+            # A second active enrolment rolls them back; then the seat (and the order) are recorded
+            # alone and the next step refuses the enrolment, so both are undone as before.
             try:
-                return await self._change(saga.id, ("reserving_seat",), in_turn(seat_held, create_pending_enrollment))
+                return await self._change(saga.id, ("reserving_seat",), in_turn(seat_held, created))
             except IntegrityError as exc:
                 if not is_unique_violation(exc):
                     raise
-            return await self._change(saga.id, ("reserving_seat",), seat_held)
+            return await self._change(
+                saga.id, ("reserving_seat",), seat_held if order is None else in_turn(seat_held, order_kept(order))
+            )
         if step == "create_enrollment":
             try:
                 return await self._change(saga.id, ("creating_enrollment",), create_pending_enrollment)
@@ -271,7 +290,13 @@ class EnrollmentSaga:
                 if not is_unique_violation(exc):
                     raise
                 raise AlreadyEnrolled("You already have an active enrolment in this course") from None
-        order = await up.create_order(
+        # An order asked for alongside the seat answers here if it failed (its failure is this step's).
+        made = await ahead.take("order", lambda: self._create_order(saga))
+        return await self._change(saga.id, ("creating_order",), ordered(made))
+
+    def _create_order(self, saga: EnrollmentSagaRecord) -> Awaitable[OrderReply]:
+        """Asks payments for the enrolment's order; the saga's id makes asking again harmless."""
+        return self.upstreams.create_order(
             saga_id=saga.id,
             user_id=saga.user_id,
             enrollment_id=saga.enrollment_id,
@@ -281,10 +306,17 @@ class EnrollmentSaga:
             description=f"Enrolment: {saga.course_title or saga.course_id}"[:200],
         )
 
-        async def keep_order(db: AsyncSession, locked: EnrollmentSagaRecord) -> None:
-            await record_order(db, locked, order)
+    @staticmethod
+    async def _spanned(name: str, saga: EnrollmentSagaRecord, call: Awaitable[T]) -> T:
+        with tracer.start_as_current_span(name, attributes=_attributes(saga)):
+            return await call
 
-        return await self._change(saga.id, ("creating_order",), keep_order)
+    async def _keep_order_made_ahead(self, saga_id: uuid.UUID, ahead: CallsAhead) -> None:
+        """Records an order made alongside a seat that was not taken, so that compensating cancels it."""
+        order: OrderReply | None = await ahead.settled("order")
+        if order is not None:
+            with suppress(SagaMovedOn):
+                await self._change(saga_id, ("reserving_seat",), order_kept(order))
 
     async def _turn_round(self, saga_id: uuid.UUID, *, reason: str, seat_held: bool = True) -> None:
         """Starts compensating a saga going forward; what cannot be compensated now is left to recovery."""
@@ -357,6 +389,11 @@ async def _checks_passed(ahead: CallsAhead) -> Change | None:
     if course is None or not (course.is_published and course.is_active):
         return validated
     return in_turn(validated, course_checked(course))
+
+
+def _seats_left(course: CourseReply | None) -> bool:
+    """Whether the course, as read when the saga started, had a seat left (unknown: no)."""
+    return course is not None and course.seats_left is not None and course.seats_left > 0
 
 
 def _attributes(saga: EnrollmentSagaRecord) -> dict[str, Any]:

@@ -92,6 +92,7 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
         currency=saga.currency,
         # The lessons the saga read: the first progress update need not ask courses for them.
         lesson_ids=saga.lesson_ids,
+        order_id=saga.order_id,  # an order asked for alongside the seat (order_kept), else None
         created_at=now,
         updated_at=now,
     )
@@ -109,13 +110,34 @@ async def create_pending_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord
     count_enrollment("created")
 
 
-async def record_order(db: AsyncSession, saga: EnrollmentSagaRecord, order: OrderReply) -> None:
-    """Keeps the payment order on the saga and the enrolment; the saga now waits for the payment."""
-    await repository.set_order(db=db, enrollment_id=saga.enrollment_id, order_id=order.order_id)
-    saga.order_id = order.order_id
-    saga.payment_order = order.model_dump(mode="json")
+def order_kept(order: OrderReply) -> Change:
+    """Keeps the payment order on the saga, whose compensation then cancels it; the state stays.
+
+    Before ``create_pending_enrollment`` in one transaction, the enrolment is created with it.
+    """
+
+    async def change(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
+        saga.order_id = order.order_id
+        saga.payment_order = order.model_dump(mode="json")
+
+    return change
+
+
+async def awaiting_payment(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
+    """The order is kept on the saga and its enrolment: the saga now waits for the payment."""
     await log_step(db, saga, "create_order", "ok", f"order {saga.order_id}")
     move(saga, AWAITING_PAYMENT)
+
+
+def ordered(order: OrderReply) -> Change:
+    """Keeps the payment order on the saga and its enrolment, created before; the saga waits for the payment."""
+
+    async def change(db: AsyncSession, saga: EnrollmentSagaRecord) -> None:
+        await repository.set_order(db=db, enrollment_id=saga.enrollment_id, order_id=order.order_id)
+        await order_kept(order)(db, saga)
+        await awaiting_payment(db, saga)
+
+    return change
 
 
 async def confirm_enrollment(db: AsyncSession, saga: EnrollmentSagaRecord, payment_id: uuid.UUID) -> bool:

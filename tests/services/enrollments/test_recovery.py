@@ -136,16 +136,18 @@ async def test_a_request_cut_off_mid_saga_is_finished_after_a_restart(make_api: 
         request.cancel()  # the process dies while payments is being called
         await asyncio.gather(request, return_exceptions=True)
         (saga,) = await first.sagas()
-        assert saga.state == "creating_order"
+        # The order was asked for alongside the seat: neither is recorded until both have answered.
+        assert saga.state == "reserving_seat"
     fakes.heal()
 
     async with make_api(fakes, **RECOVERY) as second:
         status = await _until(second, saga.enrollment_id, "awaiting_payment")
 
     assert status["status"] == "pending_payment"
-    assert fakes.seats_taken(course_id) == 1
-    assert fakes.names().count("reserve_seat") == 1
+    # The seat asked for again under the same reservation id is the one seat held; one order.
+    assert fakes.seats_taken(course_id) == 1 and fakes.held(course_id) == [str(saga.id)]
     assert list(fakes.order_keys) == [str(saga.id)]
+    assert [s["step"] for s in status["saga"]["steps"]][-3:] == ["reserve_seat", "create_enrollment", "create_order"]
 
 
 async def test_a_compensation_cut_short_is_finished(make_api: ApiFactory) -> None:

@@ -190,6 +190,30 @@ async def test_payments_refusing_the_order_is_409_after_compensating(api: Enroll
     assert api.fakes.seats_taken(course_id) == 0
 
 
+@pytest.mark.parametrize(("seat", "answer", "released"), [("refused", 409, []), ("hanging", 503, ["release_seat"])])
+async def test_the_order_asked_for_alongside_a_seat_not_taken_is_cancelled(
+    make_api: ApiFactory, seat: str, answer: int, released: list[str]
+) -> None:
+    async with make_api(call_timeout_seconds=0.3, call_retries=1) as api:
+        course_id = api.fakes.add_course(capacity=5)
+        _, headers = api.student()
+        if seat == "refused":
+            api.fakes.fail("reserve_seat", 409)
+        else:
+            api.fakes.hang("reserve_seat")
+
+        response = await api.enroll(headers, course_id)
+
+        assert response.status_code == answer, response.text
+        # The course had seats left when read: the order was asked for without waiting for the seat.
+        asked = ["get_user", "get_course", "reserve_seat", "create_order"]
+        assert api.fakes.names() == [*asked, "cancel_order", *released]
+        assert [order["status"] for order in api.fakes.orders.values()] == ["cancelled"]
+        (saga,) = await api.sagas()
+        assert saga.state == "compensated" and saga.order_id is not None
+        assert await api.enrollments() == [] and await api.outbox() == []
+
+
 async def test_courses_down_is_503_naming_it(api: EnrollmentsApi) -> None:
     course_id = api.fakes.add_course()
     _, headers = api.student()
