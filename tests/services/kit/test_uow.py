@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, select
 from sqlalchemy.engine import make_url
 
 from services.contracts.events import UserDeleted
@@ -51,6 +51,31 @@ async def test_an_event_is_written_with_the_change_and_work_waits_for_the_commit
     assert row.event_type == "user.deleted"
     assert row.payload["source"] == "users"
     assert row.payload["data"]["user_id"] == str(USER)
+
+
+async def test_the_events_of_a_transaction_are_written_in_one_statement_in_the_order_recorded(db: Database) -> None:
+    outbox_inserts: list[int] = []
+
+    def count(_conn: object, _cursor: object, statement: str, params: object, _ctx: object, many: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            outbox_inserts.append(len(params) if many else 1)  # type: ignore[arg-type]
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    users = [uuid.uuid4() for _ in range(3)]
+    async with db.unit_of_work() as uow:
+        await uow.record(UserDeleted(user_id=users[0]))
+        await uow.session.execute(AUDIT.insert().values(note="deleted"))
+        await uow.record(UserDeleted(user_id=users[1]))
+
+        async def fold() -> None:  # a write folded before the commit may record an event too
+            await uow.record(UserDeleted(user_id=users[2]))
+
+        uow.before_commit(fold)
+        assert outbox_inserts == [], "nothing is written to the outbox before the commit"
+    assert outbox_inserts == [3]
+    async with db.unit_of_work() as uow:
+        rows = (await uow.session.execute(select(OUTBOX).order_by(OUTBOX.c.created_at))).all()
+    assert [row.payload["data"]["user_id"] for row in rows] == [str(u) for u in users]
 
 
 async def test_a_rolled_back_transaction_keeps_no_event_and_runs_no_later_work(db: Database) -> None:
