@@ -31,6 +31,7 @@ async def test_50_students_rush_5_seats(api: EnrollmentsApi) -> None:
     assert sorted(api.fakes.held(course_id)) == sorted(s["saga_id"] for s in started)
     assert "release_seat" not in api.fakes.names()
     assert len({s["order"]["order_id"] for s in started}) == 5
+    _only_these_orders_stand(api, {s["order"]["order_id"] for s in started})
 
     await api.deliver(*(api.fakes.payment_succeeded(s["order"]["order_id"]) for s in started))
 
@@ -67,6 +68,16 @@ async def test_the_same_student_enrolling_twice_at_once_gets_one(api: Enrollment
     assert [e.status for e in await api.enrollments()] == ["pending_payment"]
     # A loser that had reserved a seat before the unique index refused it gave the seat back.
     assert api.fakes.seats_taken(course_id) == 1
+    (winner,) = [r.json() for r in responses if r.status_code == 201]
+    _only_these_orders_stand(api, {winner["order"]["order_id"]})
+
+
+def _only_these_orders_stand(api: EnrollmentsApi, kept: set[str]) -> None:
+    """Payments agrees with the sagas: an order asked for alongside a seat that was refused is cancelled."""
+    assert kept <= set(api.fakes.orders)
+    assert {order_id: order["status"] for order_id, order in api.fakes.orders.items() if order_id not in kept} == {
+        order_id: "cancelled" for order_id in api.fakes.orders if order_id not in kept
+    }
 
 
 async def test_the_database_allows_one_active_enrolment_per_student_and_course(api: EnrollmentsApi) -> None:
