@@ -15,7 +15,6 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Collection, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -31,10 +30,11 @@ from services.enrollments.errors import (
     SagaBusy,
 )
 from services.enrollments.models import Enrollment, EnrollmentSagaRecord
+from services.enrollments.reads import checks_passed, seats_left
 from services.enrollments.refunds import needs_refund, refunded_and_cancelled
-from services.enrollments.replies import CourseReply, OrderReply, RefundReply, UserReply
+from services.enrollments.replies import OrderReply, RefundReply
 from services.enrollments.settings import EnrollmentsSettings
-from services.enrollments.telemetry import tracer
+from services.enrollments.telemetry import saga_attributes, spanned, tracer
 from services.enrollments.transitions import (
     AWAITING_PAYMENT,
     COMPENSATING,
@@ -60,7 +60,6 @@ from services.kit.errors import DependencyUnavailable, DomainError
 from services.kit.time import utcnow
 
 log = structlog.get_logger("cerebrum.enrollments.saga")
-T = TypeVar("T")
 NOTHING_HELD_YET = ("validating_user", "checking_course")
 
 
@@ -119,10 +118,10 @@ class EnrollmentSaga:
             updated_at=now,
         )
         with self._driving(saga_id), CallsAhead() as ahead:
-            with tracer.start_as_current_span("saga.validate_user", attributes=_attributes(saga)):
+            with tracer.start_as_current_span("saga.validate_user", attributes=saga_attributes(saga)):
                 ahead.start("user", self.upstreams.get_user(user_id))
                 ahead.start("course", self.upstreams.get_course(course_id))
-                checked = await _checks_passed(ahead)
+                checked = await checks_passed(ahead)
                 async with self.db.session_scope() as db:
                     existing = await repository.active_enrollment(db=db, user_id=user_id, course_id=course_id)
                     if existing is not None:
@@ -132,7 +131,7 @@ class EnrollmentSaga:
                     # Written at commit with the checks' steps: one INSERT, not an INSERT then an UPDATE.
                     db.add(saga)
                     if checked is not None:
-                        with tracer.start_as_current_span("saga.check_course", attributes=_attributes(saga)):
+                        with tracer.start_as_current_span("saga.check_course", attributes=saga_attributes(saga)):
                             await checked(db, saga)
             log.info("saga_started", saga_id=str(saga_id), course_id=str(course_id))
             return await self._forward_steps(saga, ahead, compensate_on_outage=True)
@@ -180,7 +179,7 @@ class EnrollmentSaga:
         while saga.state == COMPENSATING:
             step = saga.step
             try:
-                with tracer.start_as_current_span(f"saga.{step}", attributes=_attributes(saga)):
+                with tracer.start_as_current_span(f"saga.{step}", attributes=saga_attributes(saga)):
                     saga = await self._compensation(step, saga)
             except SagaMovedOn as moved:
                 saga = moved.saga
@@ -193,7 +192,7 @@ class EnrollmentSaga:
         """Asks payments for the refund; a refusal or an outage leaves the saga as it was."""
         assert saga.order_id is not None
         try:
-            with tracer.start_as_current_span("saga.refund_payment", attributes=_attributes(saga)):
+            with tracer.start_as_current_span("saga.refund_payment", attributes=saga_attributes(saga)):
                 return await self.upstreams.refund_order(saga.order_id, reason=reason)
         except DependencyUnavailable as exc:
             await self._note(saga.id, "refund_payment", "unavailable", exc.detail)
@@ -221,13 +220,13 @@ class EnrollmentSaga:
         saga_id = saga.id
         while saga.state in FORWARD_STEPS:
             step = FORWARD_STEPS[saga.state]
-            if step == "reserve_seat" and _seats_left(await ahead.settled("course")):
+            if step == "reserve_seat" and seats_left(await ahead.settled("course")):
                 # The order needs nothing the seat decides: asked for alongside it, it is recorded
                 # with the seat and the enrolment (one round of calls and one transaction less on
                 # the student's wait). A course that had no seat left is not worth an order.
-                ahead.start("order", self._spanned("saga.create_order", saga, self._create_order(saga)))
+                ahead.start("order", spanned("saga.create_order", saga, self._create_order(saga)))
             try:
-                with tracer.start_as_current_span(f"saga.{step}", attributes=_attributes(saga)):
+                with tracer.start_as_current_span(f"saga.{step}", attributes=saga_attributes(saga)):
                     saga = await self._step(step, saga, ahead)
             except SagaMovedOn as moved:
                 saga = moved.saga
@@ -306,11 +305,6 @@ class EnrollmentSaga:
             description=f"Enrolment: {saga.course_title or saga.course_id}"[:200],
         )
 
-    @staticmethod
-    async def _spanned(name: str, saga: EnrollmentSagaRecord, call: Awaitable[T]) -> T:
-        with tracer.start_as_current_span(name, attributes=_attributes(saga)):
-            return await call
-
     async def _keep_order_made_ahead(self, saga_id: uuid.UUID, ahead: CallsAhead) -> None:
         """Records an order made alongside a seat that was not taken, so that compensating cancels it."""
         order: OrderReply | None = await ahead.settled("order")
@@ -375,31 +369,3 @@ class EnrollmentSaga:
                 await log_step(db, saga, step, outcome, detail)
                 saga.last_error = f"{step}: {detail}"[:500]
                 saga.updated_at = utcnow()
-
-
-async def _checks_passed(ahead: CallsAhead) -> Change | None:
-    """The checks that passed, as one change to record with the saga: both when the user is active
-    and the course open, the user's alone when only the user passed, None when the user did not.
-    The steps after it take the remaining answers, and the first that fails refuses the enrolment."""
-    user: UserReply | None = await ahead.settled("user")
-    if user is None or user.status != "active":
-        return None
-    validated = advance("validate_user", "checking_course")
-    course: CourseReply | None = await ahead.settled("course")
-    if course is None or not (course.is_published and course.is_active):
-        return validated
-    return in_turn(validated, course_checked(course))
-
-
-def _seats_left(course: CourseReply | None) -> bool:
-    """Whether the course, as read when the saga started, had a seat left (unknown: no)."""
-    return course is not None and course.seats_left is not None and course.seats_left > 0
-
-
-def _attributes(saga: EnrollmentSagaRecord) -> dict[str, Any]:
-    return {
-        "cerebrum.saga.id": str(saga.id),
-        "cerebrum.saga.state": saga.state,
-        "cerebrum.enrollment.id": str(saga.enrollment_id),
-        "cerebrum.course.id": str(saga.course_id),
-    }
