@@ -4,6 +4,9 @@ A check counts a hit against one or more limits and reads back what is left of e
 Lua script: the ``limits`` library's own moving-window scripts (acquire, then window stats) run
 one after the other per limit, on its data layout and keys, so replicas running either agree.
 ``limits`` needed two round trips per limit; the gateway checks two limits on every request.
+Concurrent checks share that round trip: those that arrive while one call is on its way go
+together in the next (``_Coalescer``), so that a busy gateway pays for a few calls, not one per
+request.
 
 If Redis cannot be reached the limiter keeps serving with a per-process limit of the same size,
 and says so in ``cerebrum_ratelimit_fallback_total``: a Redis outage must not lock students out,
@@ -12,6 +15,8 @@ nor open the door to unlimited guessing.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import math
 import time
 from collections.abc import Sequence
@@ -23,6 +28,10 @@ import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.trace import SpanKind
 
 from observability.metrics import at_zero, counter
 from services.kit.cache import REDIS_UNAVAILABLE
@@ -34,60 +43,152 @@ FALLBACKS = counter(
     ("service",),
 )
 log = structlog.get_logger("cerebrum.ratelimit")
+tracer = trace.get_tracer("cerebrum.ratelimit")
 
-# KEYS: one moving-window list per limit, then the keys to read. ARGV: now, the number of limits,
-# then (amount, expiry) per limit. For each limit in turn: acquire_moving_window.lua (cost 1),
-# then moving_window.lua's binary search for the oldest entry still in the window; stops after
-# the first limit that refuses the hit. Returns (acquired 0|1, oldest timestamp as text, entries
-# in window) per limit checked, then, when every limit took the hit, the value of each key to read.
+# One call checks several requests at once (those that asked while the previous call was on its
+# way). KEYS: per check, one moving-window list per limit, then the keys to read. ARGV: now, the
+# number of checks, then per check: its number of limits, its number of keys to read, and
+# (amount, expiry) per limit. For each limit of a check in turn: acquire_moving_window.lua (cost
+# 1), then moving_window.lua's binary search for the oldest entry still in the window; a check
+# stops after the first limit that refuses its hit. Returns, per check: (acquired 0|1, oldest
+# timestamp as text, entries in window) per limit checked, then, when every limit took the hit,
+# the value of each key to read.
 _ACQUIRE_ALL = """
 local now = tonumber(ARGV[1])
-local limits = tonumber(ARGV[2])
-local out = {}
-for i = 1, limits do
-    local key = KEYS[i]
-    local limit = tonumber(ARGV[2 * i + 1])
-    local expiry = tonumber(ARGV[2 * i + 2])
-    local acquired = 0
-    if limit >= 1 then
-        local entry = redis.call('lindex', key, limit - 1)
-        if not (entry and tonumber(entry) >= now - expiry) then
-            redis.call('lpush', key, now)
-            redis.call('ltrim', key, 0, limit - 1)
-            redis.call('expire', key, expiry)
-            acquired = 1
+local checks = tonumber(ARGV[2])
+local k, a = 0, 2
+local replies = {}
+for c = 1, checks do
+    local limits = tonumber(ARGV[a + 1])
+    local reads = tonumber(ARGV[a + 2])
+    a = a + 2
+    local out = {}
+    local refused = false
+    for i = 1, limits do
+        local key = KEYS[k + i]
+        local limit = tonumber(ARGV[a + 2 * i - 1])
+        local expiry = tonumber(ARGV[a + 2 * i])
+        local acquired = 0
+        if limit >= 1 then
+            local entry = redis.call('lindex', key, limit - 1)
+            if not (entry and tonumber(entry) >= now - expiry) then
+                redis.call('lpush', key, now)
+                redis.call('ltrim', key, 0, limit - 1)
+                redis.call('expire', key, expiry)
+                acquired = 1
+            end
         end
-    end
-    local target = now - expiry
-    local low, high, found = 0, limit - 1, nil
-    while low <= high do
-        local mid = math.floor((low + high) / 2)
-        local value = tonumber(redis.call('lindex', key, mid))
-        if value and value >= target then
-            found = mid
-            low = mid + 1
+        local target = now - expiry
+        local low, high, found = 0, limit - 1, nil
+        while low <= high do
+            local mid = math.floor((low + high) / 2)
+            local value = tonumber(redis.call('lindex', key, mid))
+            if value and value >= target then
+                found = mid
+                low = mid + 1
+            else
+                high = mid - 1
+            end
+        end
+        out[#out + 1] = acquired
+        if found then
+            out[#out + 1] = tostring(redis.call('lindex', key, found))
+            out[#out + 1] = found + 1
         else
-            high = mid - 1
+            out[#out + 1] = ''
+            out[#out + 1] = 0
+        end
+        if acquired == 0 then
+            refused = true
+            break
         end
     end
-    if found then
-        out[#out + 1] = acquired
-        out[#out + 1] = tostring(redis.call('lindex', key, found))
-        out[#out + 1] = found + 1
-    else
-        out[#out + 1] = acquired
-        out[#out + 1] = ''
-        out[#out + 1] = 0
+    if not refused then
+        for i = 1, reads do
+            out[#out + 1] = redis.call('get', KEYS[k + limits + i])
+        end
     end
-    if acquired == 0 then
-        return out
-    end
+    k = k + limits + reads
+    a = a + 2 * limits
+    replies[c] = out
 end
-for i = limits + 1, #KEYS do
-    out[#out + 1] = redis.call('get', KEYS[i])
-end
-return out
+return replies
 """
+
+
+@dataclass
+class _Check:
+    keys: list[str]
+    read: Sequence[str]
+    args: list[float | int]
+    reply: asyncio.Future[tuple[list[Any], int]]
+    """The check's part of the script's reply, and how many checks the call carried."""
+
+
+class _Coalescer:
+    """Sends the checks of concurrent requests in one script call, one call at a time.
+
+    A check that arrives while a call is on its way waits for it and goes with the next one, with
+    every other check that arrived meanwhile: under load, many requests share a round trip (its
+    write, its wake-up and its read are most of a check's CPU); alone, a check goes at once. The
+    call is made outside any request's trace, and runs with the library instrumentation
+    suppressed: each request records the wait for its own check instead (``RateLimiter``).
+    """
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.loop = asyncio.get_running_loop()
+        self.waiting: list[_Check] = []
+        self.sender: asyncio.Task[None] | None = None
+
+    async def check(self, keys: list[str], read: Sequence[str], args: list[float | int]) -> tuple[list[Any], int]:
+        """The script's reply for one check, and how many checks went in the same call."""
+        reply: asyncio.Future[tuple[list[Any], int]] = self.loop.create_future()
+        self.waiting.append(_Check(keys, read, args, reply))
+        if self.sender is None:
+            quiet = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, otel_context.Context())
+            self.sender = self.loop.create_task(self._send(), context=_detached(quiet))
+        return await reply
+
+    async def _send(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                keys: list[str] = []
+                args: list[float | int] = [time.time(), len(batch)]
+                for check in batch:
+                    keys += check.keys
+                    keys += check.read
+                    args += (len(check.keys), len(check.read), *check.args)
+                try:
+                    replies = await self.script(keys=keys, args=args)
+                except BaseException as exc:
+                    for check in batch:
+                        if check.reply.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            check.reply.set_exception(exc)
+                        else:
+                            check.reply.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for check, reply in zip(batch, replies, strict=True):
+                    if not check.reply.done():
+                        check.reply.set_result((reply, len(batch)))
+        finally:
+            self.sender = None
+            for check in self.waiting:  # cancelled while sending: nothing may wait forever
+                if not check.reply.done():
+                    check.reply.cancel()
+            self.waiting = []
+
+
+def _detached(otel: otel_context.Context) -> contextvars.Context:
+    """A fresh context (no request's trace, log fields or deadlines) holding only ``otel``."""
+    fresh = contextvars.Context()
+    fresh.run(otel_context.attach, otel)
+    return fresh
 
 
 @dataclass(frozen=True)
@@ -148,6 +249,7 @@ class RateLimiter:
             bridge: Any = self.shared.bridge
             self._bridge = bridge
             self._script = bridge.get_connection().register_script(_ACQUIRE_ALL)
+        self._coalescer: _Coalescer | None = None
 
     @property
     def reads_keys(self) -> bool:
@@ -184,12 +286,24 @@ class RateLimiter:
     ) -> tuple[list[Decision], tuple[str | None, ...] | None]:
         if self._script is None:
             return await self._decide_local(self._shared, items, identifiers), None
-        now = time.time()
-        args: list[float | int] = [now, len(items)]
+        args: list[float | int] = []
         for item in items:
             args += (item.amount, item.get_expiry())
         keys = [self._bridge.prefixed_key(item.key_for(*identifiers)) for item in items]
-        raw = await self._script(keys=[*keys, *read], args=args)
+        coalescer = self._coalescer
+        if coalescer is None or coalescer.loop is not asyncio.get_running_loop():
+            coalescer = self._coalescer = _Coalescer(self._script)
+        if trace.get_current_span().is_recording():
+            with tracer.start_as_current_span(
+                "ratelimit check",
+                kind=SpanKind.CLIENT,
+                attributes={"db.system.name": "redis", "db.operation.name": "EVALSHA", "cerebrum.limits": len(items)},
+            ) as span:
+                raw, together = await coalescer.check(keys, read, args)
+                span.set_attribute("cerebrum.ratelimit.checks_in_call", together)
+        else:
+            raw, _ = await coalescer.check(keys, read, args)
+        now = time.time()
         decisions = []
         for i in range(0, min(len(raw), 3 * len(items)), 3):
             item = items[i // 3]

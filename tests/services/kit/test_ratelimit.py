@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,27 @@ async def test_without_redis_nothing_is_read(pg_schema: str, redis_prefix: str, 
     limiter = _limiter(pg_schema, redis_prefix, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     decision = await limiter.hit_all(("2/minute",), "gateway", "f", read=(f"{redis_prefix}generation",))
     assert decision.allowed and decision.read is None
+
+
+async def test_concurrent_checks_share_round_trips_and_each_gets_its_own_answer(
+    pg_schema: str, redis_prefix: str, tmp_path: Path, round_trips: list[int]
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    connection = limiter.shared.bridge.get_connection()  # type: ignore[attr-defined]
+    await connection.set(f"{redis_prefix}gen:a", "a1")
+    await connection.set(f"{redis_prefix}gen:b", "b1")
+    await limiter.hit_all(("2/minute",), "gateway", "warm-up")  # loads the script
+    before = round_trips[0]
+    crowd = [limiter.hit_all(("5/minute", "100/hour"), "gateway", "crowd") for _ in range(12)]
+    readers = [
+        limiter.hit_all(("5/minute",), "gateway", "reader-a", read=(f"{redis_prefix}gen:a",)),
+        limiter.hit_all(("5/minute",), "gateway", "reader-b", read=(f"{redis_prefix}gen:b", f"{redis_prefix}none")),
+    ]
+    decisions = await asyncio.gather(*crowd, *readers)
+    assert round_trips[0] - before <= 2, "the first check goes at once, the others together in the next call"
+    allowed = [d for d in decisions[:12] if d.allowed]
+    assert len(allowed) == 5 and sorted(d.remaining for d in allowed) == [0, 1, 2, 3, 4]
+    assert all((d.limit, d.remaining) == (5, 0) for d in decisions[:12] if not d.allowed)
+    assert (decisions[12].read, decisions[13].read) == (("a1",), ("b1", None))
+    hour = await MovingWindowRateLimiter(limiter.shared).get_window_stats(parse("100/hour"), "gateway", "crowd")
+    assert hour.remaining == 95, "a refused check stops at the limit that refused it, as alone"
