@@ -154,14 +154,8 @@ class _Coalescer:
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting, []
-                keys: list[str] = []
-                args: list[float | int] = [time.time(), len(batch)]
-                for check in batch:
-                    keys += check.keys
-                    keys += check.read
-                    args += (len(check.keys), len(check.read), *check.args)
                 try:
-                    replies = await self.script(keys=keys, args=args)
+                    await self._call(batch)
                 except BaseException as exc:
                     for check in batch:
                         if check.reply.done():
@@ -172,16 +166,24 @@ class _Coalescer:
                             check.reply.cancel()
                     if not isinstance(exc, Exception):
                         raise
-                    continue
-                for check, reply in zip(batch, replies, strict=True):
-                    if not check.reply.done():
-                        check.reply.set_result((reply, len(batch)))
         finally:
             self.sender = None
             for check in self.waiting:  # cancelled while sending: nothing may wait forever
                 if not check.reply.done():
                     check.reply.cancel()
             self.waiting = []
+
+    async def _call(self, batch: list[_Check]) -> None:
+        keys: list[str] = []
+        args: list[float | int] = [time.time(), len(batch)]
+        for check in batch:
+            keys += check.keys
+            keys += check.read
+            args += (len(check.keys), len(check.read), *check.args)
+        replies = await self.script(keys=keys, args=args)
+        for check, reply in zip(batch, replies, strict=True):
+            if not check.reply.done():
+                check.reply.set_result((reply, len(batch)))
 
 
 def _detached(otel: otel_context.Context) -> contextvars.Context:

@@ -146,3 +146,13 @@ async def test_concurrent_checks_share_round_trips_and_each_gets_its_own_answer(
     assert (decisions[12].read, decisions[13].read) == (("a1",), ("b1", None))
     hour = await MovingWindowRateLimiter(limiter.shared).get_window_stats(parse("100/hour"), "gateway", "crowd")
     assert hour.remaining == 95, "a refused check stops at the limit that refused it, as alone"
+
+
+async def test_concurrent_checks_without_redis_each_fall_back_and_none_waits_forever(
+    pg_schema: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    checks = [limiter.hit_all(("2/minute",), "gateway", "g", read=(f"{redis_prefix}generation",)) for _ in range(5)]
+    decisions = await asyncio.wait_for(asyncio.gather(*checks), timeout=10)
+    assert sorted(d.allowed for d in decisions) == [False, False, False, True, True]
+    assert all(d.read is None for d in decisions), "nothing read without Redis"
