@@ -1,4 +1,9 @@
-"""Every query of the assessments service."""
+"""Every query of the assessments service.
+
+The statements a submission runs are built once (``functools.cache``) with bound parameters:
+built per call, SQLAlchemy derives each one's cache key again, which cost about as much as
+running it.
+"""
 
 from __future__ import annotations
 
@@ -83,13 +88,17 @@ async def shift_question_ratings(*, db: AsyncSession, deltas: dict[uuid.UUID, fl
 
     Rows are updated in id order so that two attempts sharing questions never deadlock.
     """
-    table = cast(Table, Question.__table__)
-    statement = (
-        update(table).where(table.c.id == bindparam("question_id")).values(rating=table.c.rating + bindparam("delta"))
-    )
     params = [{"question_id": q, "delta": d} for q, d in sorted(deltas.items()) if d]
     if params:
-        await db.execute(statement, params)
+        await db.execute(_shift_ratings(), params)
+
+
+@functools.cache
+def _shift_ratings() -> Any:
+    table = cast(Table, Question.__table__)
+    return (
+        update(table).where(table.c.id == bindparam("question_id")).values(rating=table.c.rating + bindparam("delta"))
+    )
 
 
 async def get_attempt(*, db: AsyncSession, attempt_id: uuid.UUID) -> TestAttempt | None:
@@ -136,17 +145,25 @@ async def attempt_with_drawn(
 
     The attempt is None when no draw started it; a question it did not draw is left out.
     """
-    drawn = and_(AttemptQuestion.attempt_id == TestAttempt.id, AttemptQuestion.question_id.in_(question_ids))
-    query = (
-        select(TestAttempt, Question)
-        .outerjoin(AttemptQuestion, drawn)
-        .outerjoin(Question, Question.id == AttemptQuestion.question_id)
-        .where(TestAttempt.id == attempt_id)
-    )
-    rows = (await db.execute(query)).all()
+    params = {"attempt_id": attempt_id, "question_ids": list(question_ids)}
+    rows = (await db.execute(_attempt_with_drawn(), params)).all()
     if not rows:
         return None, {}
     return rows[0][0], {question.id: question for _, question in rows if question is not None}
+
+
+@functools.cache
+def _attempt_with_drawn() -> Any:
+    drawn = and_(
+        AttemptQuestion.attempt_id == TestAttempt.id,
+        AttemptQuestion.question_id.in_(bindparam("question_ids", expanding=True)),
+    )
+    return (
+        select(TestAttempt, Question)
+        .outerjoin(AttemptQuestion, drawn)
+        .outerjoin(Question, Question.id == AttemptQuestion.question_id)
+        .where(TestAttempt.id == bindparam("attempt_id"))
+    )
 
 
 async def mark_submitted(
@@ -155,15 +172,26 @@ async def mark_submitted(
     """Marks a started attempt submitted; False when it already was, by this or a concurrent request.
 
     The conditional UPDATE waits for a concurrent submission of the same attempt to commit or roll
-    back, then re-checks ``submitted_at``: exactly one submission scores the attempt.
+    back, then re-checks ``submitted_at``: exactly one submission scores the attempt. A table
+    statement: the attempt loaded in the session keeps what it read (nothing reads it after).
     """
-    statement = (
-        update(TestAttempt)
-        .where(TestAttempt.id == attempt_id, TestAttempt.submitted_at.is_(None))
-        .values(question_count=question_count, duration_seconds=duration_seconds, submitted_at=at)
-        .returning(TestAttempt.id)
+    params = {"attempt_id": attempt_id, "question_count": question_count, "duration_seconds": duration_seconds}
+    return (await db.execute(_mark_submitted(), params | {"at": at})).scalar_one_or_none() is not None
+
+
+@functools.cache
+def _mark_submitted() -> Any:
+    table = cast(Table, TestAttempt.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("attempt_id"), table.c.submitted_at.is_(None))
+        .values(
+            question_count=bindparam("question_count"),
+            duration_seconds=bindparam("duration_seconds"),
+            submitted_at=bindparam("at"),
+        )
+        .returning(table.c.id)
     )
-    return (await db.execute(statement)).scalar_one_or_none() is not None
 
 
 async def add_graded_attempt(
@@ -194,13 +222,18 @@ async def get_responses(*, db: AsyncSession, attempt_id: uuid.UUID) -> list[Stud
 
 async def total_points(*, db: AsyncSession, user_id: uuid.UUID, topic: str) -> tuple[float, float]:
     """A student's summed scores in one topic and over all topics, in one query."""
-    scores = AssessmentResult.score
-    query = select(
-        func.coalesce(func.sum(scores).filter(AssessmentResult.topic == topic), 0.0),
-        func.coalesce(func.sum(scores), 0.0),
-    ).where(AssessmentResult.user_id == user_id)
-    in_topic, overall = (await db.execute(query)).one()
+    in_topic, overall = (await db.execute(_total_points(), {"user_id": user_id, "topic": topic})).one()
     return float(in_topic), float(overall)
+
+
+@functools.cache
+def _total_points() -> Any:
+    # On the mapped class, not its table: the session flushes pending results before reading.
+    scores = AssessmentResult.score
+    return select(
+        func.coalesce(func.sum(scores).filter(AssessmentResult.topic == bindparam("topic")), 0.0),
+        func.coalesce(func.sum(scores), 0.0),
+    ).where(AssessmentResult.user_id == bindparam("user_id"))
 
 
 async def get_rating(*, db: AsyncSession, user_id: uuid.UUID) -> StudentRating | None:
