@@ -1,12 +1,18 @@
-"""Every query of the enrollments service."""
+"""Every query of the enrollments service.
+
+Those a progress update runs are built once (``functools.cache``) with bound parameters: built
+per call, SQLAlchemy derives each one's cache key again before it can use the compiled form.
+"""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollments.models import (
@@ -39,10 +45,13 @@ async def active_enrollment(*, db: AsyncSession, user_id: uuid.UUID, course_id: 
 
 async def get_enrollment(*, db: AsyncSession, enrollment_id: uuid.UUID, lock: bool = False) -> Enrollment | None:
     """Gets an enrolment by id, locking its row when asked."""
-    query = select(Enrollment).where(Enrollment.id == enrollment_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return (await db.execute(query)).scalars().first()
+    return (await db.execute(_enrollment_by_id(lock), {"enrollment_id": enrollment_id})).scalars().first()
+
+
+@functools.cache
+def _enrollment_by_id(lock: bool) -> Any:
+    query = select(Enrollment).where(Enrollment.id == bindparam("enrollment_id"))
+    return query.with_for_update().execution_options(populate_existing=True) if lock else query
 
 
 async def set_order(*, db: AsyncSession, enrollment_id: uuid.UUID, order_id: uuid.UUID) -> None:
@@ -144,15 +153,20 @@ async def get_progress(
 
 async def lesson_totals(*, db: AsyncSession, enrollment_id: uuid.UUID, lesson_ids: Collection[str]) -> tuple[int, int]:
     """Counts the completed lessons among the course's, and the time spent on them all."""
-    ids = [uuid.UUID(i) for i in lesson_ids]
-    rows = await db.execute(
-        select(
-            func.count().filter(EnrollmentProgress.completed.is_(True)),
-            func.coalesce(func.sum(EnrollmentProgress.time_spent_seconds), 0),
-        ).where(EnrollmentProgress.enrollment_id == enrollment_id, EnrollmentProgress.lesson_id.in_(ids))
-    )
-    completed, seconds = rows.one()
+    params = {"enrollment_id": enrollment_id, "lesson_ids": [uuid.UUID(i) for i in lesson_ids]}
+    completed, seconds = (await db.execute(_lesson_totals(), params)).one()
     return int(completed), int(seconds)
+
+
+@functools.cache
+def _lesson_totals() -> Any:
+    return select(
+        func.count().filter(EnrollmentProgress.completed.is_(True)),
+        func.coalesce(func.sum(EnrollmentProgress.time_spent_seconds), 0),
+    ).where(
+        EnrollmentProgress.enrollment_id == bindparam("enrollment_id"),
+        EnrollmentProgress.lesson_id.in_(bindparam("lesson_ids", expanding=True)),
+    )
 
 
 async def completed_lessons(*, db: AsyncSession, enrollment_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
