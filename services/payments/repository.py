@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.statements import insert_unless_present
+from services.kit.statements import dialect_insert, insert_unless_present
 from services.payments.models import (
     AuditEntry,
     CreditNote,
@@ -58,18 +59,20 @@ async def add_order(*, db: AsyncSession, order: Order) -> None:
 
 async def get_order(*, db: AsyncSession, order_id: uuid.UUID, lock: bool = False) -> Order | None:
     """Gets an order by id; with lock, holds its row until the transaction ends."""
-    query = select(Order).where(Order.id == order_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return (await db.execute(query)).scalar_one_or_none()
+    return (await db.execute(_order_by("id", lock), {"key": order_id})).scalar_one_or_none()
 
 
 async def get_order_by_provider_id(*, db: AsyncSession, provider_order_id: str, lock: bool = False) -> Order | None:
     """Gets an order by the provider's order id; with lock, holds its row."""
-    query = select(Order).where(Order.provider_order_id == provider_order_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return (await db.execute(query)).scalar_one_or_none()
+    return (await db.execute(_order_by("provider_order_id", lock), {"key": provider_order_id})).scalar_one_or_none()
+
+
+@functools.cache
+def _order_by(column: str, lock: bool) -> Any:
+    """Built once (so is every statement a payment runs): per call, SQLAlchemy would derive its
+    cache key again before using the compiled form it holds."""
+    query = select(Order).where(getattr(Order, column) == bindparam("key"))
+    return query.with_for_update().execution_options(populate_existing=True) if lock else query
 
 
 async def orders_due_to_expire(*, db: AsyncSession, now: datetime, limit: int) -> Sequence[Order]:
@@ -103,8 +106,12 @@ async def list_user_orders(
 
 async def get_payment_by_provider_id(*, db: AsyncSession, provider_payment_id: str) -> Payment | None:
     """Gets a payment by the provider's payment id."""
-    query = select(Payment).where(Payment.provider_payment_id == provider_payment_id)
-    return (await db.execute(query)).scalar_one_or_none()
+    return (await db.execute(_payment_by_provider_id(), {"key": provider_payment_id})).scalar_one_or_none()
+
+
+@functools.cache
+def _payment_by_provider_id() -> Any:
+    return select(Payment).where(Payment.provider_payment_id == bindparam("key"))
 
 
 async def add_payment(*, db: AsyncSession, payment: Payment) -> None:
@@ -118,27 +125,41 @@ async def take_invoice_sequence(*, db: AsyncSession, financial_year: str) -> int
 
     Taken in the payment's own transaction: a rollback gives the number back, so none is skipped.
     """
-    await _insert_once(db, InvoiceCounter, {"financial_year": financial_year, "last_sequence": 0}, ["financial_year"])
-    where = InvoiceCounter.financial_year == financial_year
-    current = (await db.execute(select(InvoiceCounter.last_sequence).where(where).with_for_update())).scalar_one()
-    await db.execute(update(InvoiceCounter).where(where).values(last_sequence=current + 1))
-    return int(current) + 1
+    return await _next_in_series(db, InvoiceCounter, financial_year)
 
 
 async def take_credit_note_sequence(*, db: AsyncSession, financial_year: str) -> int:
     """Takes the next credit note number of a financial year (its own series), as invoices do theirs."""
-    values = {"financial_year": financial_year, "last_sequence": 0}
-    await _insert_once(db, CreditNoteCounter, values, ["financial_year"])
-    where = CreditNoteCounter.financial_year == financial_year
-    current = (await db.execute(select(CreditNoteCounter.last_sequence).where(where).with_for_update())).scalar_one()
-    await db.execute(update(CreditNoteCounter).where(where).values(last_sequence=current + 1))
-    return int(current) + 1
+    return await _next_in_series(db, CreditNoteCounter, financial_year)
+
+
+async def _next_in_series(db: AsyncSession, model: type[Any], financial_year: str) -> int:
+    """One statement: the year's counter row, made at 1 or moved on by 1 (and locked), read back."""
+    statement = _counter_upsert(db.get_bind().dialect.name, model.__table__)
+    return int((await db.execute(statement, {"financial_year": financial_year})).scalar_one())
+
+
+@functools.cache
+def _counter_upsert(dialect: str, table: Table) -> Any:
+    return (
+        dialect_insert(dialect, table)
+        .values(financial_year=bindparam("financial_year"), last_sequence=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.financial_year], set_={"last_sequence": table.c.last_sequence + 1}
+        )
+        .returning(table.c.last_sequence)
+    )
 
 
 async def captured_payment(*, db: AsyncSession, order_id: uuid.UUID) -> Payment | None:
     """Gets the payment that paid an order (not one kept for a refund because it must not buy anything)."""
-    query = select(Payment).where(Payment.order_id == order_id, Payment.status == "captured")
-    return (await db.execute(query.order_by(Payment.captured_at).limit(1))).scalar_one_or_none()
+    return (await db.execute(_captured_payment(), {"order_id": order_id})).scalar_one_or_none()
+
+
+@functools.cache
+def _captured_payment() -> Any:
+    query = select(Payment).where(Payment.order_id == bindparam("order_id"), Payment.status == "captured")
+    return query.order_by(Payment.captured_at).limit(1)
 
 
 async def get_refund_for_order(*, db: AsyncSession, order_id: uuid.UUID) -> Refund | None:
