@@ -1,6 +1,6 @@
 """Every query of the assessments service.
 
-The statements a submission runs are built once (``functools.cache``) with bound parameters:
+The statements a draw and a submission run are built once (``functools.cache``) with bound parameters:
 built per call, SQLAlchemy derives each one's cache key again, which cost about as much as
 running it.
 """
@@ -112,8 +112,13 @@ async def start_attempt(
     """Gets an attempt, starting it first if no draw has yet (by this or a concurrent request)."""
     values = {"id": attempt_id, "user_id": user_id, "topic": topic, "started_at": at}
     await db.execute(_insert_once(db, TestAttempt, returning="id", on=("id",)), values)
-    query = select(TestAttempt).where(TestAttempt.id == attempt_id).execution_options(populate_existing=True)
-    return (await db.execute(query)).scalar_one()
+    return (await db.execute(_attempt_by_id(), {"attempt_id": attempt_id})).scalar_one()
+
+
+@functools.cache
+def _attempt_by_id() -> Any:
+    query = select(TestAttempt).where(TestAttempt.id == bindparam("attempt_id"))
+    return query.execution_options(populate_existing=True)
 
 
 async def random_questions(
