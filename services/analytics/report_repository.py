@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, func, select
+from sqlalchemy import RowMapping, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analytics.models import (
@@ -23,44 +24,71 @@ ua, pm, ar, ln = USER_ACTIVITIES.c, PERFORMANCE_METRICS.c, AGGREGATED_REPORTS.c,
 
 async def activity_totals(*, db: AsyncSession, user_id: uuid.UUID) -> RowMapping:
     """Sums a learner's days: events, lessons, time, assessments and active days."""
-    statement = select(
-        func.coalesce(func.sum(ua.events), 0).label("events"),
-        func.coalesce(func.sum(ua.lessons_completed), 0).label("lessons_completed"),
-        func.coalesce(func.sum(ua.time_spent_seconds), 0).label("time_spent_seconds"),
-        func.count().label("active_days"),
-    ).where(ua.user_id == user_id)
-    return (await db.execute(statement)).mappings().one()
+    return (await db.execute(_activity_totals(), {"user_id": user_id})).mappings().one()
 
 
 async def activity_days(*, db: AsyncSession, user_id: uuid.UUID, limit: int) -> Sequence[RowMapping]:
     """A learner's active days, newest first."""
-    statement = (
-        select(ua.day, ua.events, ua.lessons_completed, ua.time_spent_seconds, ua.assessments, ua.score_sum)
-        .where(ua.user_id == user_id, ua.events > 0)
-        .order_by(ua.day.desc())
-        .limit(limit)
-    )
-    return (await db.execute(statement)).mappings().all()
+    return (await db.execute(_activity_days(limit), {"user_id": user_id})).mappings().all()
 
 
 async def learner(*, db: AsyncSession, user_id: uuid.UUID) -> RowMapping | None:
     """Gets a learner's summary row."""
-    return (await db.execute(select(LEARNERS).where(ln.user_id == user_id))).mappings().first()
+    return (await db.execute(_learner(), {"user_id": user_id})).mappings().first()
 
 
 async def rank(*, db: AsyncSession, average: float) -> tuple[int, int]:
     """A learner's place by average score (1 is best) and how many learners have a score."""
-    higher = select(func.count()).where(ln.average_percentage > average)
-    ranked = select(func.count()).where(ln.average_percentage.is_not(None))
-    above = (await db.execute(higher)).scalar_one()
-    total = (await db.execute(ranked)).scalar_one()
+    above, total = (await db.execute(_rank(), {"average": average})).one()
     return int(above) + 1, int(total)
 
 
 async def learner_performance(*, db: AsyncSession, user_id: uuid.UUID) -> Sequence[RowMapping]:
     """A learner's rows per course and topic."""
-    statement = select(PERFORMANCE_METRICS).where(pm.user_id == user_id).order_by(pm.course_id, pm.topic)
-    return (await db.execute(statement)).mappings().all()
+    return (await db.execute(_learner_performance(), {"user_id": user_id})).mappings().all()
+
+
+# The dashboard's statements, built once with bound parameters: built per call, SQLAlchemy would
+# derive each one's cache key again before using the compiled form it holds.
+
+
+@functools.cache
+def _activity_totals() -> Any:
+    return select(
+        func.coalesce(func.sum(ua.events), 0).label("events"),
+        func.coalesce(func.sum(ua.lessons_completed), 0).label("lessons_completed"),
+        func.coalesce(func.sum(ua.time_spent_seconds), 0).label("time_spent_seconds"),
+        func.count().label("active_days"),
+    ).where(ua.user_id == bindparam("user_id"))
+
+
+@functools.cache
+def _activity_days(limit: int) -> Any:
+    return (
+        select(ua.day, ua.events, ua.lessons_completed, ua.time_spent_seconds, ua.assessments, ua.score_sum)
+        .where(ua.user_id == bindparam("user_id"), ua.events > 0)
+        .order_by(ua.day.desc())
+        .limit(limit)
+    )
+
+
+@functools.cache
+def _learner() -> Any:
+    return select(LEARNERS).where(ln.user_id == bindparam("user_id"))
+
+
+@functools.cache
+def _rank() -> Any:
+    """Learners with a higher average, and learners with one, in one query."""
+    return select(
+        func.count().filter(ln.average_percentage > bindparam("average")),
+        func.count().filter(ln.average_percentage.is_not(None)),
+    )
+
+
+@functools.cache
+def _learner_performance() -> Any:
+    return select(PERFORMANCE_METRICS).where(pm.user_id == bindparam("user_id")).order_by(pm.course_id, pm.topic)
 
 
 async def performance_by_course_and_topic(*, db: AsyncSession, since: date, until: date) -> Sequence[RowMapping]:
