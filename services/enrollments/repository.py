@@ -1,6 +1,6 @@
 """Every query of the enrollments service.
 
-Those a progress update runs are built once (``functools.cache``) with bound parameters: built
+Those a progress update and a saga's steps run are built once (``functools.cache``) with bound parameters: built
 per call, SQLAlchemy derives each one's cache key again before it can use the compiled form.
 """
 
@@ -70,10 +70,13 @@ async def list_enrollments(*, db: AsyncSession, user_id: uuid.UUID) -> Sequence[
 
 async def get_saga(*, db: AsyncSession, saga_id: uuid.UUID, lock: bool = False) -> EnrollmentSagaRecord | None:
     """Gets a saga by id, locking its row when asked (every state change does)."""
-    query = select(EnrollmentSagaRecord).where(EnrollmentSagaRecord.id == saga_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return (await db.execute(query)).scalars().first()
+    return (await db.execute(_saga_by_id(lock), {"saga_id": saga_id})).scalars().first()
+
+
+@functools.cache
+def _saga_by_id(lock: bool) -> Any:
+    query = select(EnrollmentSagaRecord).where(EnrollmentSagaRecord.id == bindparam("saga_id"))
+    return query.with_for_update().execution_options(populate_existing=True) if lock else query
 
 
 async def saga_of_enrollment(
@@ -90,11 +93,18 @@ async def saga_of_payment(
     *, db: AsyncSession, enrollment_id: uuid.UUID | None, order_id: uuid.UUID
 ) -> EnrollmentSagaRecord | None:
     """Locks the saga a payment event is about, by its enrolment or its order."""
-    match = EnrollmentSagaRecord.order_id == order_id
+    params: dict[str, uuid.UUID] = {"order_id": order_id}
     if enrollment_id is not None:
-        match = or_(EnrollmentSagaRecord.enrollment_id == enrollment_id, match)
-    rows = await db.execute(select(EnrollmentSagaRecord).where(match).with_for_update())
-    return rows.scalars().first()
+        params["enrollment_id"] = enrollment_id
+    return (await db.execute(_saga_of_payment(enrollment_id is not None), params)).scalars().first()
+
+
+@functools.cache
+def _saga_of_payment(by_enrollment: bool) -> Any:
+    match = EnrollmentSagaRecord.order_id == bindparam("order_id")
+    if by_enrollment:
+        match = or_(EnrollmentSagaRecord.enrollment_id == bindparam("enrollment_id"), match)
+    return select(EnrollmentSagaRecord).where(match).with_for_update()
 
 
 async def saga_states(
