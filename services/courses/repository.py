@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.courses.models import ContentFile, Course, CourseEnrolment, CurriculumTopic, Lesson, SeatReservation
@@ -122,44 +122,24 @@ async def get_file(*, db: AsyncSession, lesson_id: uuid.UUID, file_id: uuid.UUID
 async def take_seat(*, db: AsyncSession, course_id: uuid.UUID) -> int | None:
     """Takes one seat if the course is open and any is left, atomically; returns the seats left, or
     None when the course is full, closed or unknown."""
-    result = await db.execute(
-        update(Course)
-        .where(Course.id == course_id, Course.is_active.is_(True), Course.seats_taken < Course.capacity)
-        .values(seats_taken=Course.seats_taken + 1)
-        .returning(Course.capacity - Course.seats_taken)
-        .execution_options(synchronize_session=False)
-    )
-    left = result.scalar_one_or_none()
+    left = (await db.execute(_take_seat(), {"course_id": course_id})).scalar_one_or_none()
     return None if left is None else int(left)
 
 
 async def give_back_seat(*, db: AsyncSession, course_id: uuid.UUID) -> int:
     """Frees one seat; returns the seats left."""
-    result = await db.execute(
-        update(Course)
-        .where(Course.id == course_id, Course.seats_taken > 0)
-        .values(seats_taken=Course.seats_taken - 1)
-        .returning(Course.capacity - Course.seats_taken)
-        .execution_options(synchronize_session=False)
-    )
-    left = result.scalar_one_or_none()
+    left = (await db.execute(_give_back_seat(), {"course_id": course_id})).scalar_one_or_none()
     return int(left) if left is not None else await seats_left(db=db, course_id=course_id)
 
 
 async def seats_left(*, db: AsyncSession, course_id: uuid.UUID) -> int:
     """Reads the seats left on a course as the database has them now."""
-    query = select(Course.capacity - Course.seats_taken).where(Course.id == course_id)
-    return int((await db.execute(query)).scalar_one())
+    return int((await db.execute(_seats_left(), {"course_id": course_id})).scalar_one())
 
 
 async def get_reservation(*, db: AsyncSession, reservation_id: uuid.UUID) -> SeatReservation | None:
     """Gets a seat reservation as the database has it now (not a stale copy)."""
-    rows = await db.execute(
-        select(SeatReservation)
-        .where(SeatReservation.reservation_id == reservation_id)
-        .execution_options(populate_existing=True)
-    )
-    return rows.scalar_one_or_none()
+    return (await db.execute(_reservation(), {"reservation_id": reservation_id})).scalar_one_or_none()
 
 
 async def insert_reservation_once(
@@ -188,18 +168,61 @@ async def insert_reservation_once(
 
 async def mark_released(*, db: AsyncSession, reservation_id: uuid.UUID, course_id: uuid.UUID, at: datetime) -> bool:
     """Releases a held reservation, once: False when it was not held."""
-    result = await db.execute(
+    params = {"reservation": reservation_id, "course": course_id, "released_at": at}
+    return (await db.execute(_mark_released(), params)).first() is not None
+
+
+# A seat's statements, built once with bound parameters: built per call, SQLAlchemy would derive
+# each one's cache key again before using the compiled form it holds.
+
+
+@functools.cache
+def _take_seat() -> Any:
+    return (
+        update(Course)
+        .where(Course.id == bindparam("course_id"), Course.is_active.is_(True), Course.seats_taken < Course.capacity)
+        .values(seats_taken=Course.seats_taken + 1)
+        .returning(Course.capacity - Course.seats_taken)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _give_back_seat() -> Any:
+    return (
+        update(Course)
+        .where(Course.id == bindparam("course_id"), Course.seats_taken > 0)
+        .values(seats_taken=Course.seats_taken - 1)
+        .returning(Course.capacity - Course.seats_taken)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _seats_left() -> Any:
+    return select(Course.capacity - Course.seats_taken).where(Course.id == bindparam("course_id"))
+
+
+@functools.cache
+def _reservation() -> Any:
+    query = select(SeatReservation).where(SeatReservation.reservation_id == bindparam("reservation_id"))
+    return query.execution_options(populate_existing=True)
+
+
+@functools.cache
+def _mark_released() -> Any:
+    return (
         update(SeatReservation)
         .where(
-            SeatReservation.reservation_id == reservation_id,
-            SeatReservation.course_id == course_id,
+            # Not named after a column: an UPDATE keeps those names for the values it sets.
+            SeatReservation.reservation_id == bindparam("reservation"),
+            SeatReservation.course_id == bindparam("course"),
             SeatReservation.status == "held",
         )
-        .values(status="released", released_at=at)
+        .values(status="released", released_at=bindparam("released_at"))
         .returning(SeatReservation.reservation_id)
         .execution_options(synchronize_session=False)
     )
-    return result.first() is not None
 
 
 async def count_curriculum_topics(*, db: AsyncSession) -> int:
