@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
@@ -66,11 +67,61 @@ async def active_templates(
     key = (name, tuple(channels) if channels is not None else None)
     if key in known:
         return known[key]
-    query = select(MessageTemplate).where(MessageTemplate.name == name, MessageTemplate.active.is_(True))
-    if channels is not None:
-        query = query.where(MessageTemplate.channel.in_(channels))
-    found = known[key] = (await db.execute(query.order_by(MessageTemplate.channel))).scalars().all()
+    params: dict[str, Any] = {"name": name} if channels is None else {"name": name, "channels": list(channels)}
+    found = known[key] = (await db.execute(_active_templates(channels is not None), params)).scalars().all()
     return found
+
+
+# What a batch of events and a dispatcher round read, built once with bound parameters: built per
+# call, SQLAlchemy would derive each statement's cache key again before using its compiled form.
+
+
+@functools.cache
+def _active_templates(on_channels: bool) -> Any:
+    query = select(MessageTemplate).where(MessageTemplate.name == bindparam("name"), MessageTemplate.active.is_(True))
+    if on_channels:
+        query = query.where(MessageTemplate.channel.in_(bindparam("channels", expanding=True)))
+    return query.order_by(MessageTemplate.channel)
+
+
+@functools.cache
+def _people(model: type[Any]) -> Any:
+    return select(model.user_id, model).where(model.user_id.in_(bindparam("user_ids", expanding=True)))
+
+
+@functools.cache
+def _preferences_of() -> Any:
+    return select(NotificationPreference).where(
+        NotificationPreference.user_id.in_(bindparam("user_ids", expanding=True))
+    )
+
+
+@functools.cache
+def _opted_out() -> Any:
+    return select(OptOut.address).where(
+        OptOut.channel == bindparam("channel"), OptOut.address.in_(bindparam("addresses", expanding=True))
+    )
+
+
+@functools.cache
+def _due_messages(limit: int) -> Any:
+    return (
+        select(Message)
+        .where(
+            Message.status == "queued",
+            Message.channel == bindparam("channel"),
+            Message.next_attempt_at <= bindparam("now"),
+        )
+        .order_by(Message.next_attempt_at, Message.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+@functools.cache
+def _queue_by_channel() -> Any:
+    due = func.count().filter(Message.next_attempt_at <= bindparam("now"))
+    return select(Message.channel, func.count(), due).where(Message.status == "queued").group_by(Message.channel)
 
 
 async def latest_version(*, db: AsyncSession, name: str, channel: str) -> int:
@@ -131,7 +182,7 @@ async def read_people(*, db: AsyncSession, user_ids: Collection[uuid.UUID]) -> N
         absent = _known_absent(db, what)
         wanted = set(user_ids) - absent
         if wanted:
-            found = (await db.execute(select(model.user_id, model).where(model.user_id.in_(wanted)))).all()
+            found = (await db.execute(_people(model), {"user_ids": list(wanted)})).all()
             absent.update(wanted - {user_id for user_id, _ in found})
             # The identity map holds its rows weakly: held here, they stay for the session's lookups.
             db.info.setdefault(_READ_AHEAD, []).extend(row for _, row in found)
@@ -176,8 +227,8 @@ async def preferences_of(*, db: AsyncSession, user_ids: Sequence[uuid.UUID]) -> 
     """Gets the preferences of several users."""
     if not user_ids:
         return {}
-    query = select(NotificationPreference).where(NotificationPreference.user_id.in_(set(user_ids)))
-    return {p.user_id: p for p in (await db.execute(query)).scalars()}
+    rows = await db.execute(_preferences_of(), {"user_ids": list(set(user_ids))})
+    return {p.user_id: p for p in rows.scalars()}
 
 
 async def lock_preferences(*, db: AsyncSession, user_id: uuid.UUID) -> NotificationPreference:
@@ -205,8 +256,8 @@ async def opted_out(*, db: AsyncSession, channel: str, addresses: Sequence[str])
     """Which of the addresses must not be sent to on a channel."""
     if not addresses:
         return set()
-    query = select(OptOut.address).where(OptOut.channel == channel, OptOut.address.in_(set(addresses)))
-    return set((await db.execute(query)).scalars())
+    params = {"channel": channel, "addresses": list(set(addresses))}
+    return set((await db.execute(_opted_out(), params)).scalars())
 
 
 # Messages --------------------------------------------------------------------------------------
@@ -262,14 +313,7 @@ async def histories(*, db: AsyncSession, message_ids: Sequence[uuid.UUID]) -> di
 
 async def due_messages(*, db: AsyncSession, channel: str, now: datetime, limit: int) -> Sequence[Message]:
     """Locks the oldest queued messages of a channel that are due; rows another replica holds are skipped."""
-    query = (
-        select(Message)
-        .where(Message.status == "queued", Message.channel == channel, Message.next_attempt_at <= now)
-        .order_by(Message.next_attempt_at, Message.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return (await db.execute(query)).scalars().all()
+    return (await db.execute(_due_messages(limit), {"channel": channel, "now": now})).scalars().all()
 
 
 async def queue_depth(*, db: AsyncSession) -> dict[str, int]:
@@ -279,9 +323,8 @@ async def queue_depth(*, db: AsyncSession) -> dict[str, int]:
 
 async def queue_by_channel(*, db: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
     """Per channel: the messages queued, and how many of them are due by ``now``."""
-    due = func.count().filter(Message.next_attempt_at <= now)
-    query = select(Message.channel, func.count(), due).where(Message.status == "queued").group_by(Message.channel)
-    return {channel: (int(queued), int(ready)) for channel, queued, ready in (await db.execute(query)).all()}
+    rows = (await db.execute(_queue_by_channel(), {"now": now})).all()
+    return {channel: (int(queued), int(ready)) for channel, queued, ready in rows}
 
 
 async def messages_by_provider_ids(
