@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.statements import dialect_insert, insert_unless_present
+from services.kit.statements import cacheable, dialect_insert, insert_unless_present
 from services.payments.models import (
     AuditEntry,
     CreditNote,
@@ -141,7 +141,8 @@ async def _next_in_series(db: AsyncSession, model: type[Any], financial_year: st
 
 @functools.cache
 def _counter_upsert(dialect: str, table: Table) -> Any:
-    return (
+    # An ON CONFLICT statement has no cache key of its own: without one it is compiled at each use.
+    return cacheable(
         dialect_insert(dialect, table)
         .values(financial_year=bindparam("financial_year"), last_sequence=1)
         .on_conflict_do_update(
