@@ -48,8 +48,7 @@ async def learner_performance(*, db: AsyncSession, user_id: uuid.UUID) -> Sequen
     return (await db.execute(_learner_performance(), {"user_id": user_id})).mappings().all()
 
 
-# The dashboard's statements, built once with bound parameters: built per call, SQLAlchemy would
-# derive each one's cache key again before using the compiled form it holds.
+# The dashboard's statements, built once with bound parameters (services/kit/statements.py says why).
 
 
 @functools.cache

@@ -1,8 +1,7 @@
 """Every query of the assessments service.
 
-The statements a draw and a submission run are built once (``functools.cache``) with bound parameters:
-built per call, SQLAlchemy derives each one's cache key again, which cost about as much as
-running it.
+The statements a draw and a submission run are built once, with bound parameters
+(services/kit/statements.py says why).
 """
 
 from __future__ import annotations

@@ -72,8 +72,8 @@ async def active_templates(
     return found
 
 
-# What a batch of events and a dispatcher round read, built once with bound parameters: built per
-# call, SQLAlchemy would derive each statement's cache key again before using its compiled form.
+# What a batch of events and a dispatcher round read, built once with bound parameters
+# (services/kit/statements.py says why).
 
 
 @functools.cache

@@ -172,8 +172,7 @@ async def mark_released(*, db: AsyncSession, reservation_id: uuid.UUID, course_i
     return (await db.execute(_mark_released(), params)).first() is not None
 
 
-# A seat's statements, built once with bound parameters: built per call, SQLAlchemy would derive
-# each one's cache key again before using the compiled form it holds.
+# A seat's statements, built once with bound parameters (services/kit/statements.py says why).
 
 
 @functools.cache

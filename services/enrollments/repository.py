@@ -1,7 +1,7 @@
 """Every query of the enrollments service.
 
-Those a progress update and a saga's steps run are built once (``functools.cache``) with bound parameters: built
-per call, SQLAlchemy derives each one's cache key again before it can use the compiled form.
+Those a progress update and a saga's steps run are built once, with bound parameters
+(services/kit/statements.py says why).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from services.enrollments.models import (
     EnrollmentSagaRecord,
     SagaStep,
 )
-from services.kit.statements import insert_unless_present
+from services.kit.statements import insert_unless_present, select_by
 from services.kit.time import utcnow
 
 
@@ -45,13 +45,7 @@ async def active_enrollment(*, db: AsyncSession, user_id: uuid.UUID, course_id: 
 
 async def get_enrollment(*, db: AsyncSession, enrollment_id: uuid.UUID, lock: bool = False) -> Enrollment | None:
     """Gets an enrolment by id, locking its row when asked."""
-    return (await db.execute(_enrollment_by_id(lock), {"enrollment_id": enrollment_id})).scalars().first()
-
-
-@functools.cache
-def _enrollment_by_id(lock: bool) -> Any:
-    query = select(Enrollment).where(Enrollment.id == bindparam("enrollment_id"))
-    return query.with_for_update().execution_options(populate_existing=True) if lock else query
+    return (await db.execute(select_by(Enrollment, "id", lock=lock), {"key": enrollment_id})).scalars().first()
 
 
 async def set_order(*, db: AsyncSession, enrollment_id: uuid.UUID, order_id: uuid.UUID) -> None:
@@ -70,13 +64,7 @@ async def list_enrollments(*, db: AsyncSession, user_id: uuid.UUID) -> Sequence[
 
 async def get_saga(*, db: AsyncSession, saga_id: uuid.UUID, lock: bool = False) -> EnrollmentSagaRecord | None:
     """Gets a saga by id, locking its row when asked (every state change does)."""
-    return (await db.execute(_saga_by_id(lock), {"saga_id": saga_id})).scalars().first()
-
-
-@functools.cache
-def _saga_by_id(lock: bool) -> Any:
-    query = select(EnrollmentSagaRecord).where(EnrollmentSagaRecord.id == bindparam("saga_id"))
-    return query.with_for_update().execution_options(populate_existing=True) if lock else query
+    return (await db.execute(select_by(EnrollmentSagaRecord, "id", lock=lock), {"key": saga_id})).scalars().first()
 
 
 async def saga_of_enrollment(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.statements import cacheable, dialect_insert, insert_unless_present
+from services.kit.statements import cacheable, dialect_insert, insert_unless_present, select_by
 from services.payments.models import (
     AuditEntry,
     CreditNote,
@@ -59,20 +59,13 @@ async def add_order(*, db: AsyncSession, order: Order) -> None:
 
 async def get_order(*, db: AsyncSession, order_id: uuid.UUID, lock: bool = False) -> Order | None:
     """Gets an order by id; with lock, holds its row until the transaction ends."""
-    return (await db.execute(_order_by("id", lock), {"key": order_id})).scalar_one_or_none()
+    return (await db.execute(select_by(Order, "id", lock=lock), {"key": order_id})).scalar_one_or_none()
 
 
 async def get_order_by_provider_id(*, db: AsyncSession, provider_order_id: str, lock: bool = False) -> Order | None:
     """Gets an order by the provider's order id; with lock, holds its row."""
-    return (await db.execute(_order_by("provider_order_id", lock), {"key": provider_order_id})).scalar_one_or_none()
-
-
-@functools.cache
-def _order_by(column: str, lock: bool) -> Any:
-    """Built once (so is every statement a payment runs): per call, SQLAlchemy would derive its
-    cache key again before using the compiled form it holds."""
-    query = select(Order).where(getattr(Order, column) == bindparam("key"))
-    return query.with_for_update().execution_options(populate_existing=True) if lock else query
+    statement = select_by(Order, "provider_order_id", lock=lock)
+    return (await db.execute(statement, {"key": provider_order_id})).scalar_one_or_none()
 
 
 async def orders_due_to_expire(*, db: AsyncSession, now: datetime, limit: int) -> Sequence[Order]:
@@ -106,12 +99,8 @@ async def list_user_orders(
 
 async def get_payment_by_provider_id(*, db: AsyncSession, provider_payment_id: str) -> Payment | None:
     """Gets a payment by the provider's payment id."""
-    return (await db.execute(_payment_by_provider_id(), {"key": provider_payment_id})).scalar_one_or_none()
-
-
-@functools.cache
-def _payment_by_provider_id() -> Any:
-    return select(Payment).where(Payment.provider_payment_id == bindparam("key"))
+    statement = select_by(Payment, "provider_payment_id")
+    return (await db.execute(statement, {"key": provider_payment_id})).scalar_one_or_none()
 
 
 async def add_payment(*, db: AsyncSession, payment: Payment) -> None:
