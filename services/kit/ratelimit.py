@@ -146,8 +146,7 @@ class _Coalescer:
         reply: asyncio.Future[tuple[list[Any], int]] = self.loop.create_future()
         self.waiting.append(_Check(keys, read, args, reply))
         if self.sender is None:
-            quiet = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, otel_context.Context())
-            self.sender = self.loop.create_task(self._send(), context=_detached(quiet))
+            self.sender = self.loop.create_task(self._send(), context=_QUIET.copy())
         return await reply
 
     async def _send(self) -> None:
@@ -186,11 +185,15 @@ class _Coalescer:
                 check.reply.set_result((reply, len(batch)))
 
 
-def _detached(otel: otel_context.Context) -> contextvars.Context:
-    """A fresh context (no request's trace, log fields or deadlines) holding only ``otel``."""
+def _detached() -> contextvars.Context:
+    """A fresh context (no request's trace, log fields or deadlines) with the library instrumentation off."""
     fresh = contextvars.Context()
-    fresh.run(otel_context.attach, otel)
+    fresh.run(otel_context.attach, otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, otel_context.Context()))
     return fresh
+
+
+_QUIET = _detached()
+"""Copied for each call's sender: copying a context costs nothing, building one a few calls."""
 
 
 @dataclass(frozen=True)
