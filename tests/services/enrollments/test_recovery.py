@@ -125,7 +125,9 @@ async def test_a_saga_stuck_creating_its_order_gets_the_order_already_made(make_
 
 
 async def test_a_request_cut_off_mid_saga_is_finished_after_a_restart(make_api: ApiFactory) -> None:
-    async with make_api() as first:
+    # The hung call must not time out first (5 s by default; a busy machine has stalled that long):
+    # the request is cut off while payments is still being called, as a crash would leave it.
+    async with make_api(call_timeout_seconds=120) as first:
         fakes = first.fakes
         course_id = fakes.add_course(capacity=1)
         _, headers = first.student()
