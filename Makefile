@@ -36,8 +36,12 @@ tools:
 up: install
 	$(VENV)/bin/cerebrum up $(UP_ARGS)
 
+# Two pytest workers (pytest-xdist), a test file each at a time: the long files mostly wait (the
+# chaos run on its alerts, Prometheus on its scrapes), and each test has its own schema, Redis
+# prefix and vhost, so files may run side by side. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: install tools
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
