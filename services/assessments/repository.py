@@ -24,7 +24,7 @@ from services.assessments.models import (
     StudentResponse,
     TestAttempt,
 )
-from services.kit.statements import dialect_insert, insert_unless_present
+from services.kit.statements import cacheable, dialect_insert, insert_unless_present
 
 
 def _insert_once(db: AsyncSession, model: type[AssessmentsBase], *, returning: str, on: tuple[str, ...] = ()) -> Any:
@@ -261,4 +261,5 @@ def _rating_lock(dialect: str) -> Any:
         .on_conflict_do_update(index_elements=[table.c.user_id], set_={"user_id": table.c.user_id})
         .returning(StudentRating)
     )
-    return select(StudentRating).from_statement(statement).execution_options(populate_existing=True)
+    # An ON CONFLICT statement has no cache key of its own: without one it is compiled at each use.
+    return cacheable(select(StudentRating).from_statement(statement).execution_options(populate_existing=True))
