@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.profile import headline
-from bench.sizing import MIX, UNMEASURED_READS, sizing
+from bench.sizing import prices_the_mix, sizing
 
 
 def _n(value: float | None, digits: int = 0) -> str:
@@ -275,8 +275,7 @@ def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
             first, last = by_run[0][kind]["cpu_us"], by_run[-1][kind]["cpu_us"]
             line += f" {(last - first) / first:+.0%} |" if first else " — |"
         lines.append(line)
-    # The mix needs every type it weighs (but the reads bench.sizing prices as a course read where missing).
-    if all(kind in rows for rows in by_run for kind in MIX if kind not in UNMEASURED_READS):
+    if all(prices_the_mix(r["rows"]) for r in runs):
         means = [sizing(r["rows"])["mean_cpu_us_per_request"] for r in runs]
         line = "| the academy's mix, weighted as the locustfile weighs it (`bench.sizing`) | "
         line += " | ".join(f"{mean:,}" for mean in means) + " |"
