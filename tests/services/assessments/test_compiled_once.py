@@ -1,40 +1,13 @@
-"""A test's draw and submission are served from SQLAlchemy's compiled cache after the first.
-
-A statement that SQLAlchemy cannot key (an ``INSERT … ON CONFLICT`` without one of its own) or that
-is built with a new shape per call is compiled again at every request: about a millisecond of a
-core each time on this path. The second student's draw and submission must compile nothing.
-"""
+"""A test's draw and submission are served from SQLAlchemy's compiled cache after the first (tests/sql_cache.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, default
 
 from tests.services.assessments.conftest import AssessmentsApi, answers_for, mcq
+from tests.sql_cache import compiled_in_this_task
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def compiled_in_this_task(engine: Engine) -> Iterator[list[str]]:
-    """The statements this task runs that did not come from the compiled cache (background jobs left out)."""
-    task, compiled = asyncio.current_task(), []
-
-    def note(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
-        if asyncio.current_task() is task and context.cache_hit is not default.CACHE_HIT:
-            compiled.append(f"{context.cache_hit}: {statement}")
-
-    event.listen(engine, "after_cursor_execute", note)
-    try:
-        yield compiled
-    finally:
-        event.remove(engine, "after_cursor_execute", note)
 
 
 async def test_a_second_student_s_draw_and_submission_compile_no_statement(assessments: AssessmentsApi) -> None:
