@@ -7,9 +7,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
@@ -23,6 +23,7 @@ from services.communication.models import (
     OptOut,
 )
 from services.communication.schemas import LogFilters, TemplateFilters
+from services.kit.statements import cacheable, dialect_insert
 from services.kit.time import utcnow
 
 
@@ -193,15 +194,25 @@ async def save_contact(
 ) -> None:
     """Stores a user's contact details; fields given as None keep what is known."""
     values = {"user_id": user_id, "email": email, "phone": phone, "name": name, "updated_at": utcnow()}
-    changes = {k: v for k, v in values.items() if v is not None and k != "user_id"}
     _known_absent(db).discard(user_id)
-    await db.execute(
-        _insert(db, Contact).values(values).on_conflict_do_update(index_elements=["user_id"], set_=changes)
-    )
+    await db.execute(_contact_upsert(db.get_bind().dialect.name), values)
     # The upsert leaves a copy the session read earlier as it was: the next lookup reads the row again.
     known = db.identity_map.get(identity_key(Contact, user_id))
     if known is not None:
         db.expunge(known)
+
+
+@functools.cache
+def _contact_upsert(dialect: str) -> Any:
+    """The contact upsert, built once per dialect: a field sent as None keeps the stored one.
+
+    An ON CONFLICT statement has no cache key of its own: without one it is compiled at each use.
+    """
+    table = cast(Table, Contact.__table__)
+    insert = dialect_insert(dialect, table)
+    kept = {column: func.coalesce(insert.excluded[column], table.c[column]) for column in ("email", "phone", "name")}
+    changes = {**kept, "updated_at": insert.excluded.updated_at}
+    return cacheable(insert.on_conflict_do_update(index_elements=[table.c.user_id], set_=changes))
 
 
 async def contacts_with_address(*, db: AsyncSession, channel: str, address: str) -> Sequence[Contact]:
