@@ -5,6 +5,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from email.message import Message as EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from services.communication.models import CommunicationBase, Message
 from services.communication.providers import SandboxProvider
 from services.communication.settings import CommunicationSettings
 from services.communication.webhooks import SIGNATURE_HEADER, sign
-from services.contracts.events import UserRegistered
+from services.contracts.events import AssessmentCompleted, UserRegistered
 from services.kit.app import ServiceKit
 from services.kit.auth import Role, TokenIssuer
 from services.kit.events import Event
@@ -65,6 +66,22 @@ def smtp() -> Iterator[tuple[SmtpInbox, int]]:
 
 def event(type_: str, data: dict[str, Any], event_id: uuid.UUID | None = None) -> Event:
     return Event(id=event_id or uuid.uuid4(), type=type_, source="tests", occurred_at=utcnow(), data=data)
+
+
+def ecology_test_scored(user_id: uuid.UUID, completed_at: datetime) -> Event:
+    """assessment.completed for a student's ecology test: 9 of 10."""
+    completed = AssessmentCompleted(
+        result_id=uuid.uuid4(),
+        attempt_id=uuid.uuid4(),
+        user_id=user_id,
+        topic="ecology",
+        score=9,
+        max_score=10,
+        percentage=90.0,
+        correct_count=9,
+        completed_at=completed_at,
+    )
+    return event("assessment.completed", completed.data())
 
 
 class CommunicationApi:

@@ -3,13 +3,10 @@ SQLAlchemy's compiled cache after the first student's (tests/sql_cache.py)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from services.contracts.events import AssessmentCompleted
 from services.kit.time import utcnow
-from tests.services.communication.conftest import CommunicationApi, event
+from tests.services.communication.conftest import CommunicationApi, ecology_test_scored
 from tests.sql_cache import compiled_in_this_task
 
 pytestmark = pytest.mark.integration
@@ -19,18 +16,7 @@ async def test_a_second_student_s_messages_compile_no_statement(comms: Communica
     for _ in range(2):  # the first student's events and sends compile what the path needs
         with compiled_in_this_task(comms.kit.db.engine.sync_engine) as compiled:
             user_id, _ = await comms.register()
-            scored = AssessmentCompleted(
-                result_id=uuid.uuid4(),
-                attempt_id=uuid.uuid4(),
-                user_id=user_id,
-                topic="ecology",
-                score=9,
-                max_score=10,
-                percentage=90.0,
-                correct_count=9,
-                completed_at=utcnow(),
-            )
-            assert await comms.deliver(event("assessment.completed", scored.data())) == [None]
+            assert await comms.deliver(ecology_test_scored(user_id, utcnow())) == [None]
             sent = await comms.dispatch()
         assert sent == 2, "the welcome and the score, by email"
     assert compiled == []

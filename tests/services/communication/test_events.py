@@ -14,8 +14,7 @@ from services.contracts.events import (
     UserRegistered,
     UserUpdated,
 )
-from services.kit.events import Event
-from tests.services.communication.conftest import CommunicationApi, SmtpInbox, event
+from tests.services.communication.conftest import CommunicationApi, SmtpInbox, ecology_test_scored, event
 
 NOW = datetime(2026, 3, 14, 10, 30, tzinfo=UTC)
 
@@ -101,24 +100,9 @@ async def test_each_event_makes_exactly_one_message_even_when_redelivered(comms:
     assert {m.dedup_key for m in messages} == {f"event:{e.id}:email" for e in events}
 
 
-def _ecology_test_scored(user_id: uuid.UUID) -> Event:
-    completed = AssessmentCompleted(
-        result_id=uuid.uuid4(),
-        attempt_id=uuid.uuid4(),
-        user_id=user_id,
-        topic="ecology",
-        score=9,
-        max_score=10,
-        percentage=90.0,
-        correct_count=9,
-        completed_at=NOW,
-    )
-    return event("assessment.completed", completed.data())
-
-
 async def test_an_event_for_a_user_without_an_email_goes_in_app(comms: CommunicationApi) -> None:
     user_id = uuid.uuid4()
-    assert await comms.deliver(_ecology_test_scored(user_id)) == [None]
+    assert await comms.deliver(ecology_test_scored(user_id, NOW)) == [None]
     (message,) = await comms.messages(user_id)
     assert (message.channel, message.body) == ("in_app", "You scored 90.0% in ecology.")
 
@@ -130,7 +114,7 @@ async def test_a_user_met_before_their_registration_in_one_batch_is_welcomed_by_
     # the first must not stand once the registration stores one.
     user_id = uuid.uuid4()
     registered = UserRegistered(user_id=user_id, email="asha@example.com", full_name="Asha Rao")
-    batch = [_ecology_test_scored(user_id), event("user.registered", registered.data())]
+    batch = [ecology_test_scored(user_id, NOW), event("user.registered", registered.data())]
     assert await comms.deliver(*batch) == [None, None]
     by_template = {m.template: m for m in await comms.messages(user_id)}
     assert by_template["assessment_result"].channel == "in_app"
@@ -147,14 +131,18 @@ async def test_a_batch_about_several_people_follows_each_change_made_within_it(c
     newcomer = uuid.uuid4()
     updated = UserUpdated(user_id=moved, changed=["email"], email="new@example.com", full_name="Asha Rao")
     registered = UserRegistered(user_id=newcomer, email="ravi@example.com", full_name="Ravi Kumar")
-    first, again, last = _ecology_test_scored(moved), _ecology_test_scored(moved), _ecology_test_scored(moved)
+    first, again, last = (
+        ecology_test_scored(moved, NOW),
+        ecology_test_scored(moved, NOW),
+        ecology_test_scored(moved, NOW),
+    )
     # A registration of someone already known (its events reordered) replaces the contact too.
     reregistered = UserRegistered(user_id=moved, email="newest@example.com", full_name="Asha Rao")
-    met, welcomed = _ecology_test_scored(newcomer), _ecology_test_scored(newcomer)
+    met, welcomed = ecology_test_scored(newcomer, NOW), ecology_test_scored(newcomer, NOW)
     batch = [
         first,
         met,
-        _ecology_test_scored(quiet),
+        ecology_test_scored(quiet, NOW),
         event("user.updated", updated.data()),
         event("user.registered", registered.data()),
         again,
