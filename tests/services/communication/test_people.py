@@ -7,6 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from services.communication import repository
 from services.communication.models import Contact, DeliveryStatus, Message, OptOut
 from services.communication.people import SCRUBBED_BODY
 from services.contracts.events import UserDeleted, UserUpdated
@@ -39,6 +40,26 @@ async def test_a_phone_added_after_sign_up_reaches_whatsapp_and_a_new_name_greet
     assert response.status_code == 202, response.text
     sent = [await comms.message(m["id"]) for m in response.json()["messages"]]
     assert sent and all("Asha Iyer" in m.body for m in sent), [m.body for m in sent]
+
+
+async def _an_update_keeps_what_it_does_not_send(comms: CommunicationApi) -> None:
+    user_id = uuid.uuid4()
+    async with comms.kit.db.session_scope() as db:
+        await repository.save_contact(db=db, user_id=user_id, email="asha@example.com", phone=None, name="Asha Rao")
+    async with comms.kit.db.session_scope() as db:
+        await repository.save_contact(db=db, user_id=user_id, email=None, phone="+919812345678", name=None)
+    async with comms.kit.db.session_scope() as db:
+        contact = await db.get(Contact, user_id)
+    assert contact is not None
+    assert (contact.email, contact.phone, contact.name) == ("asha@example.com", "+919812345678", "Asha Rao")
+
+
+async def test_a_contact_update_keeps_the_fields_it_does_not_send(comms: CommunicationApi) -> None:
+    await _an_update_keeps_what_it_does_not_send(comms)
+
+
+async def test_a_contact_update_keeps_the_fields_it_does_not_send_on_sqlite(embedded_comms: CommunicationApi) -> None:
+    await _an_update_keeps_what_it_does_not_send(embedded_comms)
 
 
 async def test_an_update_after_the_deletion_does_not_bring_the_person_back(comms: CommunicationApi) -> None:
