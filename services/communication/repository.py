@@ -28,10 +28,8 @@ from services.kit.time import utcnow
 
 
 def _insert(db: AsyncSession, model: Any) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say ON CONFLICT, on PostgreSQL or SQLite."""
-    if db.bind.dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+    """An INSERT into ``model``'s table that can say ON CONFLICT, in the session's dialect."""
+    return dialect_insert(db.get_bind().dialect.name, cast(Table, model.__table__))
 
 
 _TEMPLATES = "communication.active_templates"
