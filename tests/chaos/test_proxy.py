@@ -68,7 +68,7 @@ async def test_delay_holds_every_chunk_back_each_way(proxy: ProxyServer) -> None
     proxy.set("svc.echo", "pass")
     started = time.perf_counter()
     assert await _round_trip(reader, writer, b"x") == b"x"
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 0.15, "no chunk is held back any more"
     writer.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from services.courses.demo import seed_catalogue
@@ -11,10 +10,8 @@ from tests.services.courses.conftest import CoursesApi, enrolment_event
 
 async def test_the_whole_courses_api_works_embedded(embedded_courses: CoursesApi) -> None:
     api = embedded_courses
-    started = time.perf_counter()
     async with api.app.state.kit.db.session_scope() as db:
         assert await seed_catalogue(db=db) == 10
-    assert time.perf_counter() - started < 1.0, "seeding the demo catalogue must stay fast"
     async with api.app.state.kit.db.session_scope() as db:
         assert await seed_catalogue(db=db) == 0, "seeding twice adds nothing"
 
