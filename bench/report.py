@@ -285,6 +285,39 @@ def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
     return lines
 
 
+_DB_WAYS = {
+    "orm": "mapped objects, the kit's unit of work",
+    "session": "table statements, the kit's unit of work",
+    "core": "a SQLAlchemy Core connection",
+    "asyncpg": "asyncpg alone",
+}
+
+
+def db_path(result: dict[str, Any] | None) -> list[str]:
+    """The table of ``python -m bench.dbpath``: CPU per transaction by the way it reaches PostgreSQL."""
+    if not result:
+        return []
+    rows = result["rows"]
+    base = next(row["one_read_us"] for row in rows if row["way"] == "asyncpg")
+    lines = [
+        "| a transaction, by the way it reaches PostgreSQL (`python -m bench.dbpath`) | one read, CPU µs "
+        "| × asyncpg | three reads | one insert | per statement | per transaction |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {_DB_WAYS.get(row['way'], row['way'])} | {row['one_read_us']:,} | {row['one_read_us'] / base:.1f} "
+            f"| {row['three_reads_us']:,} | {row['one_insert_us']:,} | {row['per_statement_us']:,} "
+            f"| {row['per_transaction_us']:,} |"
+        )
+    when = f" at {result['when']}" if result.get("when") else ""
+    caption = (
+        f"_Measured{when}, {result['rounds']} rounds of {result['transactions_per_round']} transactions each way, "
+        "the ways taking turns; the median round. A statement is the difference between one read and three._"
+    )
+    return [*lines, "", caption, ""]
+
+
 def cpu(section: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     hiredis = section.get("hiredis")
@@ -305,6 +338,7 @@ def cpu(section: dict[str, Any]) -> list[str]:
             f"| `python -m bench.upserts` | {upserts['built_per_event_us']:,} | {upserts['built_once_us']:,} |",
             "",
         ]
+    lines += db_path(section.get("db_path"))
     for comparison in section.get("comparisons", []):
         lines += [*cpu_comparison(comparison), ""]
     return lines[:-1]

@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     results["machine"]["load_average_after"] = round(os.getloadavg()[0], 2)
     results["wall_seconds"] = round(time.perf_counter() - began, 1)
     results |= {"timings_s": timings, "settings": settings(), "versions": versions(), "commands": COMMANDS}
-    # Measured by commands of their own (bench.cpu, bench.hiredis, bench.upserts), in runs a full run
+    # Measured by commands of their own (bench.cpu, bench.hiredis, bench.upserts, bench.dbpath), in runs a full run
     # does not repeat: their before-and-after record stays.
     earlier = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for kept in CARRIED_OVER:
