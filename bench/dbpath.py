@@ -7,8 +7,8 @@ through it (``session``: most repositories), a SQLAlchemy Core connection (``cor
 alone (``asyncpg``: what SQLAlchemy drives underneath). Each is CPU time of this process
 (``time.process_time``, under uvloop as the services run) per transaction; the ways take turns in
 ``ROUNDS`` rounds so that the machine's drift falls on each alike, and the median round counts.
-The difference between one read and three is the cost of a statement; the rest is the
-transaction's own.
+Half the difference between one read and three, taken within each round, is the cost of a
+statement; the rest of one read is the transaction's own.
 
 It writes bench/results.json (``cpu_per_request.db_path``), which bench/report.py puts in
 bench/results.md.
@@ -21,6 +21,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -34,8 +35,8 @@ from bench.harness import PG_URL
 from services.kit.db import Database, async_url
 
 RESULTS = Path("bench/results.json")
-ROUNDS = 7
-PER_ROUND = 300
+ROUNDS = 15
+PER_ROUND = 150
 WAYS = ("orm", "session", "core", "asyncpg")
 SHAPES = ("one read", "three reads", "one insert")
 
@@ -72,37 +73,22 @@ def _orm(db: Database, ids: list[uuid.UUID]) -> dict[str, Transaction]:
     return {"one read": lambda: reads(1), "three reads": lambda: reads(3), "one insert": one_insert}
 
 
-def _session(db: Database, ids: list[uuid.UUID]) -> dict[str, Transaction]:
-    """Table statements (rows, not mapped objects) through the ORM session, as most repositories run them."""
-    table = TABLE
-    by_id = select(table).where(table.c.id == bindparam("id"))
-    add = insert(table)
+def _table_statements(
+    begin: Callable[[], AbstractAsyncContextManager[Any]], ids: list[uuid.UUID]
+) -> dict[str, Transaction]:
+    """Table statements (rows, not mapped objects) in what ``begin`` opens: the kit's unit of work,
+    as most repositories run them, or a Core connection."""
+    by_id = select(TABLE).where(TABLE.c.id == bindparam("id"))
+    add = insert(TABLE)
 
     async def reads(n: int) -> None:
-        async with db.session_scope() as session:
+        async with begin() as target:
             for i in range(n):
-                (await session.execute(by_id, {"id": ids[i]})).one()
+                (await target.execute(by_id, {"id": ids[i]})).one()
 
     async def one_insert() -> None:
-        async with db.session_scope() as session:
-            await session.execute(add, {"id": uuid.uuid4(), "name": "Mendel", "score": 1})
-
-    return {"one read": lambda: reads(1), "three reads": lambda: reads(3), "one insert": one_insert}
-
-
-def _core(db: Database, ids: list[uuid.UUID]) -> dict[str, Transaction]:
-    table = TABLE
-    by_id = select(table).where(table.c.id == bindparam("id"))
-    add = insert(table)
-
-    async def reads(n: int) -> None:
-        async with db.engine.begin() as connection:
-            for i in range(n):
-                (await connection.execute(by_id, {"id": ids[i]})).one()
-
-    async def one_insert() -> None:
-        async with db.engine.begin() as connection:
-            await connection.execute(add, {"id": uuid.uuid4(), "name": "Mendel", "score": 1})
+        async with begin() as target:
+            await target.execute(add, {"id": uuid.uuid4(), "name": "Mendel", "score": 1})
 
     return {"one read": lambda: reads(1), "three reads": lambda: reads(3), "one insert": one_insert}
 
@@ -150,8 +136,8 @@ async def measure() -> dict[str, Any]:
             await connection.execute(insert(TABLE), [{"id": i, "name": "Mendel", "score": 1} for i in ids])
         ways = {
             "orm": _orm(db, ids),
-            "session": _session(db, ids),
-            "core": _core(db, ids),
+            "session": _table_statements(db.session_scope, ids),
+            "core": _table_statements(db.engine.begin, ids),
             "asyncpg": await _asyncpg(pool, schema, ids),
         }
         for shapes in ways.values():  # first connections, prepared statements and compilations
@@ -160,21 +146,21 @@ async def measure() -> dict[str, Any]:
         rounds: dict[str, dict[str, list[float]]] = {way: {shape: [] for shape in SHAPES} for way in WAYS}
         for turn in range(ROUNDS):
             print(f"bench: dbpath — round {turn + 1} of {ROUNDS}", flush=True)
-            for shape in SHAPES:
-                for way in WAYS[turn % len(WAYS) :] + WAYS[: turn % len(WAYS)]:
+            for way in WAYS[turn % len(WAYS) :] + WAYS[: turn % len(WAYS)]:
+                for shape in SHAPES:  # a way's shapes one after the other: their difference sees one machine
                     rounds[way][shape].append(await _cpu_us(ways[way][shape], PER_ROUND))
-        median = {way: {shape: statistics.median(rounds[way][shape]) for shape in SHAPES} for way in WAYS}
         rows = []
         for way in WAYS:
-            one, three = median[way]["one read"], median[way]["three reads"]
+            one, three = rounds[way]["one read"], rounds[way]["three reads"]
+            statement = statistics.median((b - a) / 2 for a, b in zip(one, three, strict=True))
             rows.append(
                 {
                     "way": way,
-                    "one_read_us": round(one),
-                    "three_reads_us": round(three),
-                    "one_insert_us": round(median[way]["one insert"]),
-                    "per_statement_us": round((three - one) / 2),
-                    "per_transaction_us": round(one - (three - one) / 2),
+                    "one_read_us": round(statistics.median(one)),
+                    "three_reads_us": round(statistics.median(three)),
+                    "one_insert_us": round(statistics.median(rounds[way]["one insert"])),
+                    "per_statement_us": round(statement),
+                    "per_transaction_us": round(statistics.median(one) - statement),
                 }
             )
         when = datetime.now(UTC).isoformat(timespec="seconds")
