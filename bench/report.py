@@ -313,7 +313,8 @@ def db_path(result: dict[str, Any] | None) -> list[str]:
     when = f" at {result['when']}" if result.get("when") else ""
     caption = (
         f"_Measured{when}, {result['rounds']} rounds of {result['transactions_per_round']} transactions each way, "
-        "the ways taking turns; the median round. A statement is the difference between one read and three._"
+        "the ways taking turns; the median round. A statement is half the difference between one read and three, "
+        "taken within each round._"
     )
     return [*lines, "", caption, ""]
 
