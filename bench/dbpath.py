@@ -128,8 +128,7 @@ async def measure() -> dict[str, Any]:
     pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=2, reset=_released)
     try:
         await db.ensure_schema()
-        async with db.engine.begin() as connection:
-            await connection.execute(text(f'SET search_path TO "{schema}"'))
+        async with db.engine.begin() as connection:  # its connections' search_path is the schema
             await connection.run_sync(_Base.metadata.create_all)
         ids = [uuid.uuid4() for _ in range(3)]
         async with db.engine.begin() as connection:
