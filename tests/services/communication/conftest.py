@@ -68,17 +68,17 @@ def event(type_: str, data: dict[str, Any], event_id: uuid.UUID | None = None) -
     return Event(id=event_id or uuid.uuid4(), type=type_, source="tests", occurred_at=utcnow(), data=data)
 
 
-def ecology_test_scored(user_id: uuid.UUID, completed_at: datetime) -> Event:
-    """assessment.completed for a student's ecology test: 9 of 10."""
+def scored_test(user_id: uuid.UUID, completed_at: datetime, *, topic: str = "ecology", score: float = 9) -> Event:
+    """assessment.completed for a student's test of ten questions (by default ecology, 9 of 10)."""
     completed = AssessmentCompleted(
         result_id=uuid.uuid4(),
         attempt_id=uuid.uuid4(),
         user_id=user_id,
-        topic="ecology",
-        score=9,
+        topic=topic,
+        score=score,
         max_score=10,
-        percentage=90.0,
-        correct_count=9,
+        percentage=score * 10,
+        correct_count=int(score),
         completed_at=completed_at,
     )
     return event("assessment.completed", completed.data())

@@ -7,14 +7,13 @@ from sqlalchemy import select
 
 from services.communication.models import Contact, Message
 from services.contracts.events import (
-    AssessmentCompleted,
     EnrollmentConfirmed,
     PaymentSucceeded,
     UserDeleted,
     UserRegistered,
     UserUpdated,
 )
-from tests.services.communication.conftest import CommunicationApi, SmtpInbox, ecology_test_scored, event
+from tests.services.communication.conftest import CommunicationApi, SmtpInbox, event, scored_test
 
 NOW = datetime(2026, 3, 14, 10, 30, tzinfo=UTC)
 
@@ -67,20 +66,7 @@ async def test_each_event_makes_exactly_one_message_even_when_redelivered(comms:
                 amount_paise=1499900,
             ).data(),
         ),
-        event(
-            "assessment.completed",
-            AssessmentCompleted(
-                result_id=uuid.uuid4(),
-                attempt_id=uuid.uuid4(),
-                user_id=user_id,
-                topic="genetics",
-                score=7.5,
-                max_score=10,
-                percentage=75.0,
-                correct_count=7,
-                completed_at=NOW,
-            ).data(),
-        ),
+        scored_test(user_id, NOW, topic="genetics", score=7.5),
     ]
     for _ in range(3):
         assert await comms.deliver(*events) == [None, None, None]
@@ -102,7 +88,7 @@ async def test_each_event_makes_exactly_one_message_even_when_redelivered(comms:
 
 async def test_an_event_for_a_user_without_an_email_goes_in_app(comms: CommunicationApi) -> None:
     user_id = uuid.uuid4()
-    assert await comms.deliver(ecology_test_scored(user_id, NOW)) == [None]
+    assert await comms.deliver(scored_test(user_id, NOW)) == [None]
     (message,) = await comms.messages(user_id)
     assert (message.channel, message.body) == ("in_app", "You scored 90.0% in ecology.")
 
@@ -114,7 +100,7 @@ async def test_a_user_met_before_their_registration_in_one_batch_is_welcomed_by_
     # the first must not stand once the registration stores one.
     user_id = uuid.uuid4()
     registered = UserRegistered(user_id=user_id, email="asha@example.com", full_name="Asha Rao")
-    batch = [ecology_test_scored(user_id, NOW), event("user.registered", registered.data())]
+    batch = [scored_test(user_id, NOW), event("user.registered", registered.data())]
     assert await comms.deliver(*batch) == [None, None]
     by_template = {m.template: m for m in await comms.messages(user_id)}
     assert by_template["assessment_result"].channel == "in_app"
@@ -132,17 +118,17 @@ async def test_a_batch_about_several_people_follows_each_change_made_within_it(c
     updated = UserUpdated(user_id=moved, changed=["email"], email="new@example.com", full_name="Asha Rao")
     registered = UserRegistered(user_id=newcomer, email="ravi@example.com", full_name="Ravi Kumar")
     first, again, last = (
-        ecology_test_scored(moved, NOW),
-        ecology_test_scored(moved, NOW),
-        ecology_test_scored(moved, NOW),
+        scored_test(moved, NOW),
+        scored_test(moved, NOW),
+        scored_test(moved, NOW),
     )
     # A registration of someone already known (its events reordered) replaces the contact too.
     reregistered = UserRegistered(user_id=moved, email="newest@example.com", full_name="Asha Rao")
-    met, welcomed = ecology_test_scored(newcomer, NOW), ecology_test_scored(newcomer, NOW)
+    met, welcomed = scored_test(newcomer, NOW), scored_test(newcomer, NOW)
     batch = [
         first,
         met,
-        ecology_test_scored(quiet, NOW),
+        scored_test(quiet, NOW),
         event("user.updated", updated.data()),
         event("user.registered", registered.data()),
         again,
