@@ -4,7 +4,7 @@ CPU time is the robust figure on a shared machine: latency moves with whoever el
 CPU a process spends on a request much less. For each request type, students from a pool made
 before the run send it through the gateway, eight at a time, on kept-alive connections, with
 tokens the servers have seen before (as all but a student's first request of a session); the
-CPU time of every server process (user + system, from /proc, with any worker processes) is read
+CPU time of every server process (the kernel's clock of it, to the nanosecond, with any worker processes) is read
 before and after, after waiting for the event consumers to go quiet, less what the processes
 spend idle (measured first). The table splits it: the gateway, the service that owns the route,
 and the others (saga peers, event consumers).
@@ -41,7 +41,7 @@ import psutil
 
 from bench import platforms, report, seed
 from bench.academy import Academy, request_types
-from bench.harness import OUT, free_port
+from bench.harness import OUT, cpu_seconds, free_port
 
 RESULTS = Path("bench/results.json")
 CONCURRENCY = 8
@@ -70,7 +70,7 @@ class Clock:
         used: dict[str, float] = {}
         for name, process in self.processes.items():
             tree = [process, *process.children(recursive=True)]
-            used[name] = sum(sum(p.cpu_times()[:2]) for p in tree)
+            used[name] = sum(cpu_seconds(p) for p in tree)
         return used
 
 

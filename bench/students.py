@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 from locust import LoadTestShape, events
 
+from bench.harness import cpu_seconds
 from slo.load.locustfile import StudentUser  # noqa: F401 - the user Locust runs
 from slo.spec import RouteScope
 
@@ -54,7 +55,7 @@ class CpuClock:
         for name, process in self.servers.items():
             try:
                 tree = [process, *process.children(recursive=True)]
-                used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in tree)
+                used[name] = sum(cpu_seconds(p) for p in tree)
             except psutil.Error:
                 used[name] = 0.0
         mine = self.me.cpu_times()
