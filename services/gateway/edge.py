@@ -4,7 +4,9 @@ or per user as the stamp says.
 A copy answers while the generation its service stamped it with is the one Redis holds, read in
 the rate limit's round trip, and while the caller's session is not signed out (read in the same
 round trip); the request still counts against the rate limit. A copy is a 200 to a GET, without
-cookies; past ``MAX_BYTES`` in all, the least recently used goes first.
+cookies; past ``MAX_BYTES`` in all, the least recently used goes first. A request that says
+``Cache-Control: no-cache`` (or ``Pragma: no-cache``) is answered by the service, whose reply
+replaces the copy; one that says ``no-store`` is answered by the service and its reply not kept.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -72,10 +72,13 @@ class _Incoming:
     forwarded_for: str | None
     headers: dict[str, str]
     """The headers passed upstream: all but the hop-by-hop ones (for a repeated name, the last)."""
+    fresh: Freshness = "any"
+    """What the client's Cache-Control (or HTTP/1.0 Pragma) allows of the gateway's copies."""
 
     @classmethod
     def of(cls, raw: list[tuple[bytes, bytes]]) -> _Incoming:
         authorization = forwarded_for = None
+        fresh: Freshness = "any"
         headers: dict[str, str] = {}
         for raw_name, raw_value in raw:
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
@@ -84,9 +87,24 @@ class _Incoming:
                 authorization = value
             elif lower == "x-forwarded-for":  # one chain, however many header lines carry it
                 forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
+            elif lower in ("cache-control", "pragma"):
+                fresh = max(fresh, _freshness(value), key=_FRESHNESS.index)
             if lower not in _HOP_BY_HOP:
                 headers[name] = value
-        return cls(authorization, forwarded_for, headers)
+        return cls(authorization, forwarded_for, headers, fresh)
+
+
+Freshness = Literal["any", "no-cache", "no-store"]
+_FRESHNESS: tuple[Freshness, ...] = ("any", "no-cache", "no-store")
+
+
+def _freshness(value: str) -> Freshness:
+    """A request's cache directives (RFC 9111 5.2.1, and Pragma's no-cache): ``no-cache`` asks for an
+    answer from the service, not from a copy; ``no-store`` also asks that the answer not be kept."""
+    directives = {part.strip().split("=", 1)[0].lower() for part in value.split(",")}
+    if "no-store" in directives:
+        return "no-store"
+    return "no-cache" if "no-cache" in directives else "any"
 
 
 def _path_and_query(request: Request) -> tuple[str, str]:
@@ -145,8 +163,8 @@ class Gateway:
         # that did not verify goes on to the service, which refuses it.
         path_query = f"{path}?{query}"
         verified = identity is not None or not incoming.authorization
-        keepable = request.method == "GET" and side == "service" and verified
-        found = self.copies.find(side, path_query, identity) if keepable else None
+        keepable = request.method == "GET" and side == "service" and verified and incoming.fresh != "no-store"
+        found = self.copies.find(side, path_query, identity) if keepable and incoming.fresh == "any" else None
         checks = self.copies.checks(found[1], identity) if found is not None else ()
         decision = await self._limit(client_key, read=checks)
         copy = found[1] if found is not None and await self.copies.answers(*found, checks, decision) else None

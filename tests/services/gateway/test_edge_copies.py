@@ -162,6 +162,32 @@ async def test_a_course_page_copy_goes_when_its_generation_does(edge: Callable[.
     assert "x-cache" not in (await e.client.get(missing, headers=student)).headers, "only a 200 is kept"
 
 
+async def test_a_client_that_asks_for_no_cache_is_answered_by_the_service(edge: Callable[..., Any]) -> None:
+    e: Edge = await edge()
+    admin, student = e.bearer("admin"), e.bearer()
+    first, second = [
+        (await e.client.post("/api/courses", json=course_body(title=title), headers=admin)).json()
+        for title in ("Botany", "Zoology")
+    ]
+    url = f"/api/courses/{first['id']}"
+    await e.client.get(url, headers=student)
+    assert (await e.client.get(url, headers=student)).headers["x-cache"] == "hit"
+
+    for directive in ({"Cache-Control": "no-cache"}, {"Pragma": "no-cache"}, {"Cache-Control": "max-age=0, No-Cache"}):
+        calls = len(e.upstream.calls)
+        fresh = await e.client.get(url, headers=student | directive)
+        assert fresh.status_code == 200 and "x-cache" not in fresh.headers, directive
+        assert len(e.upstream.calls) == calls + 1, f"{directive} reaches the courses service"
+    assert (await e.client.get(url, headers=student)).headers["x-cache"] == "hit", "the service's answer is kept"
+
+    # no-store: answered by the service, and nothing is kept of it.
+    other = f"/api/courses/{second['id']}"
+    unkept = await e.client.get(other, headers=student | {"Cache-Control": "no-store"})
+    assert unkept.status_code == 200 and "x-cache" not in unkept.headers
+    assert "x-cache" not in (await e.client.get(other, headers=student)).headers, "no-store kept no copy"
+    assert (await e.client.get(other, headers=student)).headers["x-cache"] == "hit"
+
+
 async def test_a_request_answered_from_a_copy_still_counts_against_the_rate_limit(edge: Callable[..., Any]) -> None:
     e: Edge = await edge(rate_limits="3/minute")
     student = e.bearer()
