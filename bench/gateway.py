@@ -2,7 +2,8 @@
 
 nginx (Debian's package) is the reference proxy: one worker, upstream keep-alive, access log off,
 pinned to the server core like the gateway, the service and everything else the platform runs.
-Added latency is measured unloaded (one connection, so no queueing), throughput at 16 connections.
+Added latency is measured unloaded (one connection, so no queueing), throughput at 16 connections;
+the gateway process's own CPU per request is read at both (the kernel's clock of it, over each run).
 
 Every request says ``Cache-Control: no-cache``, so that the gateway forwards each one, as nginx
 does: the comparison is proxy against proxy. What the gateway's copies of a read add on top
@@ -15,10 +16,13 @@ import os
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from bench import profile
-from bench.harness import OUT, Running, WrkResult, apt_install, free_port, start, stop, wait_ready, wrk
+from bench.harness import OUT, Running, WrkResult, apt_install, cpu_seconds, free_port, start, stop, wait_ready, wrk
 from bench.platforms import Distributed
 
 SECONDS = int(os.environ.get("BENCH_GATEWAY_SECONDS", "4"))
@@ -105,6 +109,7 @@ def run(platform: Distributed) -> dict[str, Any]:
         "users PUT /users/profile": ("users", "/users/profile", "PUT", PROFILE),
     }
     upstreams = {name: platform.services[name].url for name in ("courses", "users")}
+    gateway = psutil.Process(platform.gateway.pid)
     rows: list[dict[str, Any]] = []
     where: dict[str, Any] | None = None
     with nginx(upstreams) as proxy:
@@ -116,25 +121,44 @@ def run(platform: Distributed) -> dict[str, Any]:
             }
             latency: dict[str, WrkResult] = {}
             loaded: dict[str, WrkResult] = {}
+            cpu: dict[str, dict[str, int]] = {}
             common: dict[str, Any] = {"headers": student.auth | FORWARDED, "method": method, "body": body}
-            for side, url in routes.items():
+            kept: dict[str, Any] = {**common, "headers": student.auth}
+            sides = [(side, url, common) for side, url in routes.items()]
+            if method == "GET":  # the same read without no-cache: answered from the gateway's copy
+                sides.append(("copy", routes["gateway"], kept))
+            for side, url, options in sides:
                 print(f"bench: gateway overhead — {scenario} via {side}…", flush=True)
-                wrk(url, seconds=1, record=False, **common)  # warm-up: connections, pools
-                latency[side] = wrk(url, seconds=LATENCY_SECONDS, connections=1, **common)
-                loaded[side] = wrk(url, seconds=SECONDS, connections=16, **common)
-            if method == "GET":
-                print(f"bench: gateway overhead — {scenario} from the gateway's copy…", flush=True)
-                kept: dict[str, Any] = {**common, "headers": student.auth}
-                wrk(routes["gateway"], seconds=1, record=False, **kept)
-                latency["copy"] = wrk(routes["gateway"], seconds=LATENCY_SECONDS, connections=1, **kept)
-                loaded["copy"] = wrk(routes["gateway"], seconds=SECONDS, connections=16, **kept)
+                wrk(url, seconds=1, record=False, **options)  # warm-up: connections, pools, the copy kept
+                with _gateway_cpu(gateway) as one:
+                    latency[side] = wrk(url, seconds=LATENCY_SECONDS, connections=1, **options)
+                with _gateway_cpu(gateway) as sixteen:
+                    loaded[side] = wrk(url, seconds=SECONDS, connections=16, **options)
+                if side in ("gateway", "copy"):
+                    cpu[side] = {
+                        "1": round(one.seconds * 1e6 / max(latency[side].requests, 1)),
+                        "16": round(sixteen.seconds * 1e6 / max(loaded[side].requests, 1)),
+                    }
             if where is None:
                 print(f"bench: profiling the gateway under {scenario} with py-spy…", flush=True)
                 with profile.recording("gateway", platform.gateway.pid, SECONDS) as recorded:
                     wrk(routes["gateway"], seconds=SECONDS + 1, connections=16, record=False, **common)
                 where = {"scenario": scenario, **recorded.summary}
-            rows.append(_compare(scenario, latency, loaded))
+            rows.append(_compare(scenario, latency, loaded) | {"gateway_cpu_us": cpu})
     return {"seconds": SECONDS, "latency_seconds": LATENCY_SECONDS, "rows": rows, "where_the_time_goes": where}
+
+
+@dataclass
+class _Spent:
+    seconds: float = 0.0
+
+
+@contextmanager
+def _gateway_cpu(process: psutil.Process) -> Iterator[_Spent]:
+    """The gateway process's CPU seconds over the block (the kernel's clock of it)."""
+    spent, before = _Spent(), cpu_seconds(process)
+    yield spent
+    spent.seconds = cpu_seconds(process) - before
 
 
 def _compare(scenario: str, latency: dict[str, WrkResult], loaded: dict[str, WrkResult]) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class WrkResult:
     non_2xx: int
     errors: int
     command: str
+    requests: int = 0
 
 
 @dataclass
@@ -258,6 +259,7 @@ def wrk(
     argv.append(url)
     out = subprocess.run(pinned(LOAD_CPU, argv), capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    served = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     found = json.loads(re.search(r"BENCH-JSON (\{.*\})", out).group(1))  # type: ignore[union-attr]
     command = shown(argv)
     if record:
@@ -270,6 +272,7 @@ def wrk(
         non_2xx=int(found["non2xx"]),
         errors=int(found["errors"]),
         command=command,
+        requests=served,
     )
 
 

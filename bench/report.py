@@ -66,9 +66,29 @@ def gateway(section: dict[str, Any]) -> list[str]:
         )
     caption = (
         "_Every request of the comparison says `Cache-Control: no-cache`, so the gateway forwards each one as "
-        "nginx does; the last column is the same read without it, answered from the gateway's copy (a write has none)._"
+        "nginx does; the last column is the same read without it, answered from the gateway's copy (a write has none)"
+        + (f"; measured on its own at {section['when']} (`bench.run --only gateway`)._" if "when" in section else "._")
     )
-    return [*lines, "", caption, *_where("the gateway", section.get("where_the_time_goes"))]
+    where = _where("the gateway", section.get("where_the_time_goes"))
+    return [*lines, "", caption, *_gateway_cpu(section["rows"]), *where]
+
+
+def _gateway_cpu(rows: list[dict[str, Any]]) -> list[str]:
+    """The gateway process's CPU per request, one request at a time and sixteen at once."""
+    measured = [r for r in rows if r.get("gateway_cpu_us")]
+    if not measured:
+        return []
+    lines = [
+        "",
+        "| the gateway's own CPU µs per request | forwarded, 1 connection | forwarded, 16 "
+        "| from its copy, 1 connection | from its copy, 16 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in measured:
+        cpu = r["gateway_cpu_us"]
+        cells = [_n(cpu[side][n]) if side in cpu else "—" for side in ("gateway", "copy") for n in ("1", "16")]
+        lines.append(f"| {r['scenario']} | {' | '.join(cells)} |")
+    return lines
 
 
 def ceiling(section: dict[str, Any]) -> list[str]:

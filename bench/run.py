@@ -221,9 +221,10 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--only",
-        choices=("all", "students"),
+        choices=("all", "students", "gateway"),
         default="all",
-        help="students: only the concurrent students on the distributed platform, merged into the last results",
+        help="students: only the concurrent students on the distributed platform; gateway: only the gateway "
+        "against nginx; either merged into the last results",
     )
     parser.add_argument("--think", help="think time MIN-MAX seconds (default 10-30; 5-15 and 1-5 as options)")
     parser.add_argument("--levels", help="student steps, e.g. 100,200,400 (default up to 12,000)")
@@ -282,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
         results |= {"students": fresh["students"], "students_run": fresh["students_run"], "settings": settings()}
         write(results)
         return
+    if args.only == "gateway":
+        gateway_only()
+        return
     results = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
     timings = {}
     sink_port = free_port()
@@ -319,6 +323,22 @@ def main(argv: list[str] | None = None) -> None:
         for path in sorted(OUT.glob("wrk-*.lua"))
         if any(path.as_posix() in c for c in COMMANDS)
     }
+    write(results)
+
+
+def gateway_only() -> None:
+    """The gateway against nginx on a fresh distributed platform, merged into the results as they are now."""
+    sink_port = free_port()
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "bench.otlp_sink", str(sink_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with platforms.distributed(sink_port) as distributed:
+            measured = gateway.run(distributed)
+    finally:
+        sink.terminate()
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["gateway_overhead"] = measured | {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     write(results)
 
 

@@ -6,8 +6,9 @@ in, or else each registering and logging in), the platform is given BENCH_SETTLE
 their arrival, then BENCH_HOLD seconds of browsing, searching, tests and enrolments
 (LOAD_THINK_MIN–MAX seconds of think time) are judged per service against its SLO: p95 latency,
 and the share of server errors (setup steps left out). Over the same window the CPU time of every
-server process (BENCH_SERVER_PIDS, with any worker processes they start), of this load generator,
-and of each core is read from /proc: server CPU over requests served is the step's CPU per request.
+server process (BENCH_SERVER_PIDS, with any worker processes they start: the kernel's clock of
+each), of this load generator and of each core (/proc) is read: server CPU over requests served
+is the step's CPU per request.
 After the first step that fails, one step halfway back down is tried; then the run stops, as it
 does after BENCH_STUDENT_SECONDS. The verdicts go to ``$LOAD_OUT/students.json``.
 """
