@@ -25,7 +25,6 @@ import asyncio
 import json
 import math
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -41,7 +40,7 @@ import psutil
 
 from bench import platforms, report, seed
 from bench.academy import Academy, request_types
-from bench.harness import OUT, cpu_seconds, free_port
+from bench.harness import OUT, cpu_seconds, otlp_sink
 
 RESULTS = Path("bench/results.json")
 CONCURRENCY = 8
@@ -222,37 +221,30 @@ def run_platforms(targets: list[Target], count: int, *, only: tuple[str, ...] = 
     platforms of the same revision read up to a third apart (the machine is shared, and its
     speed drifts over minutes); taking turns, a drift falls on all of them alike.
     """
-    sink_port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "bench.otlp_sink", str(sink_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        with ExitStack() as stack:
-            sides = [stack.enter_context(_serving(target, count, sink_port, only)) for target in targets]
+    with otlp_sink() as sink_port, ExitStack() as stack:
+        sides = [stack.enter_context(_serving(target, count, sink_port, only)) for target in targets]
+        for side in sides:
+            # The warm-up's events (an enrolment, a payment, a test) are consumed before anything is measured.
+            settle(side.clock, {name: 0.025 for name in side.clock.processes}, limit=60)
+        for side in sides:
+            side.idle = idle_rate(side.clock)
+            print(f"bench: cpu — {side.label}: idle {sum(side.idle.values()) * 1e3:.1f} ms/s of CPU", flush=True)
+        step = max(1, math.ceil((count - 1) / ROUNDS))
+        batches = [range(first, min(first + step, count - 1)) for first in range(0, count - 1, step)]
+        for at, (kind, _) in enumerate(sides[0].kinds):
+            for turn, numbers in enumerate(batches):
+                first = turn % len(sides)
+                for side in sides[first:] + sides[:first]:
+                    side.take_turn(at, numbers)
             for side in sides:
-                # The warm-up's events (an enrolment, a payment, a test) are consumed before anything is measured.
-                settle(side.clock, {name: 0.025 for name in side.clock.processes}, limit=60)
-            for side in sides:
-                side.idle = idle_rate(side.clock)
-                print(f"bench: cpu — {side.label}: idle {sum(side.idle.values()) * 1e3:.1f} ms/s of CPU", flush=True)
-            step = max(1, math.ceil((count - 1) / ROUNDS))
-            batches = [range(first, min(first + step, count - 1)) for first in range(0, count - 1, step)]
-            for at, (kind, _) in enumerate(sides[0].kinds):
-                for turn, numbers in enumerate(batches):
-                    first = turn % len(sides)
-                    for side in sides[first:] + sides[:first]:
-                        side.take_turn(at, numbers)
-                for side in sides:
-                    row = side.row(kind)
-                    refused = Counter(code for code in side.statuses[kind] if not 200 <= code < 300)
-                    codes = "".join(f", {n} × {code or 'not sent'}" for code, n in sorted(refused.items()))
-                    print(
-                        f"bench: cpu — {side.label}: {kind} {row['cpu_us']:,} µs ({row['served']} served{codes})",
-                        flush=True,
-                    )
-            return [{"label": side.label, "rows": [side.row(kind) for kind, _ in side.kinds]} for side in sides]
-    finally:
-        sink.terminate()
+                row = side.row(kind)
+                refused = Counter(code for code in side.statuses[kind] if not 200 <= code < 300)
+                codes = "".join(f", {n} × {code or 'not sent'}" for code, n in sorted(refused.items()))
+                print(
+                    f"bench: cpu — {side.label}: {kind} {row['cpu_us']:,} µs ({row['served']} served{codes})",
+                    flush=True,
+                )
+        return [{"label": side.label, "rows": [side.row(kind) for kind, _ in side.kinds]} for side in sides]
 
 
 @contextmanager

@@ -53,6 +53,20 @@ _CPUCLOCK_SCHED = 2
 """The process-wide clock of ``clock_getcpuclockid`` (Linux's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED))."""
 
 
+@contextmanager
+def otlp_sink(*, record: bool = False) -> Iterator[int]:
+    """``bench.otlp_sink`` on a free port for the platforms' traces, stopped afterwards; yields the port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.otlp_sink", str(port)]
+    if record:
+        COMMANDS.append(" ".join(argv))
+    sink = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield port
+    finally:
+        sink.terminate()
+
+
 @dataclass(frozen=True)
 class WrkResult:
     requests_per_s: float

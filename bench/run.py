@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import capacity, ceiling, gateway, harness, memory, platforms, report, seed, tax
-from bench.harness import COMMANDS, LOAD_CPU, OUT, PG_URL, REDIS_URL, SERVER_CPU, ensure_wrk, free_port
+from bench.harness import COMMANDS, LOAD_CPU, OUT, PG_URL, REDIS_URL, SERVER_CPU, ensure_wrk, otlp_sink
 
 RESULTS = Path("bench/results.json")
 TABLE = Path("bench/results.md")
@@ -268,13 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         fresh: dict[str, Any] = {}
         fresh["students_run"] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
         timings: dict[str, float] = {}
-        sink_port = free_port()
-        sink_argv = [sys.executable, "-m", "bench.otlp_sink", str(sink_port)]
-        sink = subprocess.Popen(sink_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+        with otlp_sink() as sink_port:
             platform_figures(sink_port, fresh, timings, only_students=True)
-        finally:
-            sink.terminate()
         # Merged into the results as they are now, not as they were when the run began.
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results.setdefault("capacity", {})["students"] = fresh["capacity"]["students"]
@@ -288,15 +283,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     results = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
     timings = {}
-    sink_port = free_port()
-    sink_argv = [sys.executable, "-m", "bench.otlp_sink", str(sink_port)]
-    COMMANDS.append(" ".join(sink_argv))
-    sink = subprocess.Popen(sink_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with otlp_sink(record=True) as sink_port:
         results["observability_tax"] = timed(timings, "tax", lambda: tax.run(sink_port))
         platform_figures(sink_port, results, timings)
-    finally:
-        sink.terminate()
     from bench import bus, datamigration, ingest
 
     results["event_bus"] = timed(timings, "event_bus", bus.run)
@@ -328,15 +317,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def gateway_only() -> None:
     """The gateway against nginx on a fresh distributed platform, merged into the results as they are now."""
-    sink_port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "bench.otlp_sink", str(sink_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        with platforms.distributed(sink_port) as distributed:
-            measured = gateway.run(distributed)
-    finally:
-        sink.terminate()
+    with otlp_sink() as sink_port, platforms.distributed(sink_port) as distributed:
+        measured = gateway.run(distributed)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["gateway_overhead"] = measured | {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     write(results)
