@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import platforms, report, seed
+from bench import platforms, report, report_cpu, seed
 from bench.academy import Academy, request_types
 from bench.harness import OUT, cpu_seconds, otlp_sink
 
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     section = results.setdefault("cpu_per_request", {})
     section.setdefault("comparisons", []).append(comparison)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    table = "\n".join(report.cpu_comparison(comparison))
+    table = "\n".join(report_cpu.cpu_comparison(comparison))
     print("\n" + table)
     Path("bench/results.md").write_text(report.markdown(results))
 
