@@ -144,7 +144,15 @@ class AsgiTransport:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        await asyncio.wait_for(self._app()(scope, receive, send), timeout)
+        # The app runs in a task of its own (its context variables stay its own), awaited under a
+        # timeout rather than through wait_for: Python 3.11's wait_for returns the answer when the
+        # caller is cancelled in the turn the app finishes, and the cancelled request carried on.
+        call = asyncio.ensure_future(self._app()(scope, receive, send))
+        try:
+            async with asyncio.timeout(timeout):
+                await call  # cancelling the caller cancels the call
+        finally:
+            call.cancel()
         return Reply(status, reply_headers, b"".join(chunks))
 
     async def close(self) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import structlog
@@ -141,3 +143,24 @@ async def test_the_in_process_transport_calls_an_asgi_app_directly() -> None:
     body = reply.json()
     assert reply.status == 200 and body["course"] == "c1" and body["body"] == {"reservation_id": "r1"}
     assert body["traceparent"]
+
+
+async def test_an_in_process_call_cut_off_as_its_answer_arrives_stays_cut_off() -> None:
+    # A request whose caller is gone (a client hanging up, a process stopping) must stop there,
+    # even when the upstream's answer lands in the same turn of the loop: carrying on would run
+    # the rest of the request for nobody, up to its next call's full timeout.
+    answered = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await answered.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    caller = asyncio.create_task(AsgiTransport(lambda: app).send("GET", "http://embedded/x", {}, None, 60))
+    await asyncio.sleep(0.01)  # the caller waits for the app
+    answered.set()
+    await asyncio.sleep(0)  # the app answers
+    caller.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await caller
