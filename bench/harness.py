@@ -121,6 +121,17 @@ def ensure_wrk() -> str:
     return apt_install("wrk", "wrk")
 
 
+@contextmanager
+def server_cores(arrangement: str) -> Iterator[None]:
+    """What starts in the block runs so: "one" (servers on core 0, load generators on core 1) or "both"."""
+    global SERVER_CORES
+    before, SERVER_CORES = SERVER_CORES, arrangement
+    try:
+        yield
+    finally:
+        SERVER_CORES = before
+
+
 def pinned(cpu: str, argv: list[str]) -> list[str]:
     return ["taskset", "-c", cpu, *argv] if SERVER_CORES == "one" and shutil.which("taskset") else argv
 

@@ -127,6 +127,13 @@ def _tail(over: dict[str, dict[str, int]]) -> str:
     return ", ".join(f"{route} {c['slow']} of {c['of']}" for route, c in over.items())
 
 
+def _arranged(server_cores: str | None) -> str:
+    """Which row a students run measured on its own replaced: by the core arrangement it ran in."""
+    if server_cores is None:
+        return ""
+    return " on both cores" if server_cores == "both" else " with the servers on one core"
+
+
 def students(runs: list[dict[str, Any]]) -> list[str]:
     think = runs[0]["think_time_s"].replace("-", "–") if runs else "10–30"
     lines = [
@@ -155,13 +162,14 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
         "|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in runs:
+        label = r["platform"] + (", both cores," if r.get("server_cores", "one") == "both" else "")
         for v in r.get("judged", []):
             slowest = max(v["services"].items(), key=lambda kv: kv[1]["p95_ms"], default=None)
             worst = f"{slowest[0]} {slowest[1]['p95_ms']:.0f} ms" if slowest else "—"
             if slowest and slowest[1].get("over_objective"):
                 worst += f" (over its objective: {_tail(slowest[1]['over_objective'])})"
             steps.append(
-                f"| {r['platform']} {_n(v['users'])} | {_n(v['rps'], 1)} | {'yes' if v['ok'] else '**no**'} "
+                f"| {label} {_n(v['users'])} | {_n(v['rps'], 1)} | {'yes' if v['ok'] else '**no**'} "
                 f"| {_n(v.get('cpu_us_per_request'))} | {_n(v.get('server_cores_used'), 2)} "
                 f"| {_n(v.get('load_generator_cores_used'), 2)} "
                 f"| {worst} |"
@@ -284,8 +292,9 @@ def markdown(results: dict[str, Any]) -> str:
         if run:
             parts.append(
                 [
-                    f"_Students measured on their own at {run['when']}, load average "
-                    f"{run['machine'].get('load_average_before', '?')} at the start (other work on this machine)._"
+                    f"_Students{_arranged(run.get('server_cores'))} measured on their own at {run['when']}, "
+                    f"load average {run['machine'].get('load_average_before', '?')} at the start "
+                    "(other work on this machine)._"
                 ]
             )
     if results.get("cpu_per_request"):
