@@ -41,6 +41,7 @@ from services.kit.health import Check, broker_check, database_check, redis_check
 from services.kit.migrations import upgrade
 from services.kit.proxies import ForwardedClient
 from services.kit.ratelimit import RateLimiter
+from services.kit.revocations import SignedOutSessions
 from services.kit.settings import ServiceSettings
 
 log = structlog.get_logger("cerebrum.app")
@@ -60,6 +61,8 @@ class ServiceKit:
     checks: dict[str, Check] = field(default_factory=dict)
     relay: OutboxRelay | None = None
     consumer: EventConsumer | None = None
+    signed_out: SignedOutSessions | None = None
+    """Sessions signed out, followed in memory on a real Redis (``kit.revocations``); None on the stand-in."""
 
     @classmethod
     def build(cls, settings: ServiceSettings) -> ServiceKit:
@@ -76,6 +79,7 @@ class ServiceKit:
             verifier=TokenVerifier(settings),
             bus=build_bus(settings),
             checks=checks,
+            signed_out=SignedOutSessions(settings) if settings.redis_url else None,
         )
 
     async def start_events(
@@ -107,6 +111,8 @@ class ServiceKit:
             await self.bus.start_consumer(self.consumer)
 
     async def close(self) -> None:
+        if self.signed_out is not None:
+            await self.signed_out.stop()
         if self.relay is not None:
             await self.relay.stop()
         if isinstance(self.bus, InProcessBus):
@@ -186,6 +192,8 @@ def build_service_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if migrations_dir is not None and settings.migrate_on_start:
             await upgrade(kit.db, migrations_dir)
+        if kit.signed_out is not None:
+            await kit.signed_out.start()
         for hook in on_startup:
             await hook(kit)
         await kit.start_events(outbox=outbox, inbox=inbox, handlers=handlers or {}, read_ahead=read_ahead)

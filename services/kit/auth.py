@@ -91,7 +91,7 @@ class TokenVerifier:
     token has passed, the only claim that can make it invalid later is ``exp`` (``iat`` and ``nbf``
     only ever become more valid), so it is answered from memory until then, with the same rule
     (``exp <= now`` is expired). A token that fails is never remembered. Revocation is checked
-    per request elsewhere (the session in Redis), as before.
+    per request elsewhere (``kit.revocations``: the signed-out sessions, followed in memory).
     """
 
     capacity = 20_000

@@ -53,12 +53,15 @@ async def get_identity(
 ) -> Identity:
     identity = kit.verifier.verify(bearer_token(authorization))
     if identity.session_id:
-        try:
-            revoked = await kit.redis.exists(revoked_session_key(kit.settings, identity.session_id))
-        except REDIS_UNAVAILABLE:
-            # Availability over a check that only shortens an already short token life.
-            REVOCATION_SKIPPED.labels(kit.settings.service_name).inc()
-            revoked = 0
+        # Known in memory while the process follows the sign-outs; else asked of Redis.
+        revoked = kit.signed_out.signed_out(identity.session_id) if kit.signed_out is not None else None
+        if revoked is None:
+            try:
+                revoked = bool(await kit.redis.exists(revoked_session_key(kit.settings, identity.session_id)))
+            except REDIS_UNAVAILABLE:
+                # Availability over a check that only shortens an already short token life.
+                REVOCATION_SKIPPED.labels(kit.settings.service_name).inc()
+                revoked = False
         if revoked:
             raise Unauthorized("This session has been signed out; log in again")
     structlog.contextvars.bind_contextvars(user_id=str(identity.user_id))

@@ -17,11 +17,12 @@ from observability.metrics import counter
 from observability.redaction import mask_email
 from services.contracts.events import UserDeleted, UserRegistered, UserUpdated
 from services.kit import edge
-from services.kit.auth import Identity, TokenIssuer, revoked_session_key
+from services.kit.auth import Identity, TokenIssuer
 from services.kit.cache import REDIS_UNAVAILABLE, key
 from services.kit.deps import ClientInfo
 from services.kit.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from services.kit.ratelimit import RateLimiter
+from services.kit.revocations import sign_out
 from services.kit.time import as_utc, utcnow
 from services.kit.uow import UnitOfWork
 from services.users import repository
@@ -227,13 +228,8 @@ async def login(*, db: AsyncSession, ctx: AuthContext, client: ClientInfo, email
 
 async def _forget_sessions(ctx: AuthContext, families: list[uuid.UUID]) -> None:
     """Makes live access tokens of revoked families fail everywhere until they expire anyway."""
-    if not families:
-        return
     try:
-        async with ctx.redis.pipeline(transaction=False) as pipe:
-            for family in families:
-                pipe.set(revoked_session_key(ctx.settings, family), "1", ex=ctx.settings.access_token_ttl_seconds)
-            await pipe.execute()
+        await sign_out(ctx.redis, ctx.settings, families)
     except REDIS_UNAVAILABLE:
         log.warning("revocation_not_broadcast", families=len(families))
 
