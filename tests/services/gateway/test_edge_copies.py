@@ -21,9 +21,10 @@ from services.courses.app import create_app as create_courses
 from services.courses.settings import CoursesSettings
 from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
-from services.kit.auth import TokenIssuer, revoked_session_key
+from services.kit.auth import TokenIssuer
 from services.kit.edge import generation_key
 from services.kit.http import AsgiTransport, Reply, Transport
+from services.kit.revocations import sign_out
 from services.users.app import create_app as create_users
 from services.users.settings import UsersSettings
 from tests.apps import FAST_HASHING, PG_URL, REDIS_URL, real_servers, running
@@ -208,7 +209,7 @@ async def test_a_signed_out_session_is_refused_as_the_service_refuses_it_not_ser
 
     redis = aioredis.Redis.from_url(REDIS_URL)
     try:
-        await redis.set(revoked_session_key(e.settings, session), "1", ex=60)  # as a logout leaves it
+        await sign_out(redis, e.settings, [session])  # as a logout does
     finally:
         await redis.aclose()
     refused = await e.client.get("/api/courses", headers=leaving)
