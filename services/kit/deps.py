@@ -59,9 +59,10 @@ async def get_identity(
             try:
                 revoked = bool(await kit.redis.exists(revoked_session_key(kit.settings, identity.session_id)))
             except REDIS_UNAVAILABLE:
-                # Availability over a check that only shortens an already short token life.
+                # Availability over a check that only shortens an already short token life; the
+                # sign-outs this process had followed before Redis went away still hold.
                 REVOCATION_SKIPPED.labels(kit.settings.service_name).inc()
-                revoked = False
+                revoked = kit.signed_out is not None and kit.signed_out.remembered(identity.session_id)
         if revoked:
             raise Unauthorized("This session has been signed out; log in again")
     structlog.contextvars.bind_contextvars(user_id=str(identity.user_id))

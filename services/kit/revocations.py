@@ -104,6 +104,11 @@ class SignedOutSessions:
         del self._until[session_id]
         return False
 
+    def remembered(self, session_id: str) -> bool:
+        """Whether the session was known to be signed out when last subscribed: while Redis is out of
+        reach, what was signed out before stays refused."""
+        return self._until.get(session_id, 0.0) > time.monotonic()
+
     def add(self, sessions: Iterable[str], ttl_seconds: float) -> None:
         until = time.monotonic() + ttl_seconds
         for session in sessions:

@@ -105,10 +105,14 @@ async def test_a_lost_subscription_sends_callers_to_redis_then_catches_up_on_wha
         await _until(lambda: sessions.live, "the subscription was never made")
         name = f"{settings.redis_key_prefix}revocations:probe"
         (client,) = [c for c in await redis.client_list() if c.get("name") == name and int(c["sub"]) > 0]
-        missed = str(uuid.uuid4())
+        earlier, missed = str(uuid.uuid4()), str(uuid.uuid4())
+        await _signed_out_elsewhere(redis, settings, earlier)
+        await _until(lambda: sessions.signed_out(earlier), "the published sign-out never arrived")
 
         await redis.client_kill_filter(_id=client["id"])
         await _until(lambda: sessions.signed_out(missed) is None, "the cut subscription still answered from memory")
+        # Should Redis itself be out of reach now, what was signed out before is still known.
+        assert sessions.remembered(earlier) and not sessions.remembered(missed)
         await _signed_out_elsewhere(redis, settings, missed)
         assert await redis.pubsub_numsub(revocations_channel(settings)) == [(revocations_channel(settings), 0)]
 
