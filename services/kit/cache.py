@@ -37,18 +37,24 @@ def embedded_server(data_dir: str = "data") -> fakeredis.FakeServer:
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OSError, RuntimeError)
 
 
-def create_redis(settings: ServiceSettings) -> aioredis.Redis:
-    """Returns an asyncio Redis client for the service (decoded strings, short timeouts)."""
+def create_redis(settings: ServiceSettings, *, name: str | None = None, reconnect: bool = True) -> aioredis.Redis:
+    """Returns an asyncio Redis client for the service (decoded strings, short timeouts).
+
+    ``name``: the client's name in CLIENT LIST. ``reconnect=False``: a call on a connection that
+    was lost fails instead of being sent again on a new one (a subscription must know it missed
+    what was published meanwhile).
+    """
     if settings.redis_url:
         return aioredis.Redis.from_url(
             settings.redis_url,
             decode_responses=True,
+            client_name=name,
             socket_timeout=2,
             socket_connect_timeout=2,
             health_check_interval=30,
             # A pooled connection the server (or a proxy) reset surfaces, under uvloop, as a
             # RuntimeError on a closed transport: retry once on a fresh connection.
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 1 if reconnect else 0),
             retry_on_error=[RuntimeError, RedisConnectionError],
         )
     return fakeredis.FakeAsyncRedis(server=embedded_server(str(settings.data_dir)), decode_responses=True)

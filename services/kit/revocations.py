@@ -20,14 +20,13 @@ import time
 import uuid
 from collections.abc import Iterable
 from contextlib import suppress
+from typing import cast
 
 import redis.asyncio as aioredis
 import structlog
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from services.kit.auth import revoked_session_key
-from services.kit.cache import REDIS_UNAVAILABLE
+from services.kit.cache import REDIS_UNAVAILABLE, create_redis
 from services.kit.settings import ServiceSettings
 
 log = structlog.get_logger("cerebrum.auth")
@@ -39,26 +38,42 @@ def revocations_channel(settings: ServiceSettings) -> str:
     return settings.redis_key_prefix + "revoked-sessions"
 
 
-async def sign_out(redis: aioredis.Redis, settings: ServiceSettings, sessions: Iterable[str | uuid.UUID]) -> None:
-    """Makes the sessions' live access tokens fail everywhere until they expire anyway.
+def _index(settings: ServiceSettings) -> str:
+    """The signed-out sessions by the time their tokens have all expired (a sorted set), read whole
+    when a subscription is made: one command, where a scan would walk every key in Redis."""
+    return settings.redis_key_prefix + "revoked-sessions:until"
+
+
+async def publish_sign_out(
+    redis: aioredis.Redis, settings: ServiceSettings, sessions: Iterable[str | uuid.UUID]
+) -> list[str]:
+    """Writes the sessions as signed out and publishes them, in one round trip; returns their ids.
 
     Raises what Redis raises when it is out of reach: the caller decides what that costs.
     """
     ids = [str(session) for session in sessions]
     if not ids:
-        return
-    channel, ttl = revocations_channel(settings), settings.access_token_ttl_seconds
+        return ids
+    channel, index, ttl = revocations_channel(settings), _index(settings), settings.access_token_ttl_seconds
+    now = time.time()
     async with redis.pipeline(transaction=False) as pipe:
         for session in ids:
             pipe.set(revoked_session_key(settings, session), "1", ex=ttl)
+        pipe.zadd(index, {session: now + ttl for session in ids})
+        pipe.zremrangebyscore(index, "-inf", now)
+        pipe.expire(index, ttl)
+        for session in ids:
             pipe.publish(channel, session)
         await pipe.execute()
-    for watcher in _watching.get(channel, ()):
-        watcher.add(ids, ttl)
+    return ids
 
 
-def _glob_escaped(text: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+async def sign_out(redis: aioredis.Redis, settings: ServiceSettings, sessions: Iterable[str | uuid.UUID]) -> None:
+    """Makes the sessions' live access tokens fail everywhere until they expire anyway; this
+    process's subscriptions know it at once."""
+    ids = await publish_sign_out(redis, settings, sessions)
+    for watcher in _watching.get(revocations_channel(settings), ()):
+        watcher.add(ids, settings.access_token_ttl_seconds)
 
 
 class SignedOutSessions:
@@ -69,14 +84,8 @@ class SignedOutSessions:
         # A client of its own, named for CLIENT LIST, that never makes a lost connection again by
         # itself: what was published while it was down would be missed. This class does it, and
         # then reads the signed-out sessions anew.
-        self.redis = aioredis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            client_name=f"{settings.redis_key_prefix}revocations:{settings.service_name}",
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            retry=Retry(NoBackoff(), 0),
-        )
+        name = f"{settings.redis_key_prefix}revocations:{settings.service_name}"
+        self.redis = create_redis(settings, name=name, reconnect=False)
         self.settings = settings
         self.channel = revocations_channel(settings)
         self.retry_seconds = retry_seconds
@@ -94,15 +103,7 @@ class SignedOutSessions:
 
     def signed_out(self, session_id: str) -> bool | None:
         """Whether the session was signed out; None when this process is not subscribed (ask Redis)."""
-        if not self._live:
-            return None
-        until = self._until.get(session_id)
-        if until is None:
-            return False
-        if until > time.monotonic():
-            return True
-        del self._until[session_id]
-        return False
+        return self.remembered(session_id) if self._live else None
 
     def remembered(self, session_id: str) -> bool:
         """Whether the session was known to be signed out when last subscribed: while Redis is out of
@@ -111,7 +112,11 @@ class SignedOutSessions:
 
     def add(self, sessions: Iterable[str], ttl_seconds: float) -> None:
         until = time.monotonic() + ttl_seconds
-        for session in sessions:
+        self.add_until(dict.fromkeys(sessions, until))
+
+    def add_until(self, sessions: dict[str, float]) -> None:
+        """Adds sessions with the monotonic time their tokens have all expired by."""
+        for session, until in sessions.items():
             self._until[session] = max(until, self._until.get(session, 0.0))
         if len(self._until) > 1024:
             now = time.monotonic()
@@ -167,19 +172,10 @@ class SignedOutSessions:
 
     async def _read_signed_out(self) -> None:
         """The sessions signed out before the subscription, with what is left of each one's life."""
-        pattern = _glob_escaped(revoked_session_key(self.settings, "")) + "*"
-        keys = [key async for key in self.redis.scan_iter(match=pattern, count=1000)]
-        if not keys:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.pttl(key)
-            left = await pipe.execute()
-        offset = len(revoked_session_key(self.settings, ""))
-        now = time.monotonic()
-        for key, ms in zip(keys, left, strict=True):
-            if ms is not None and ms > 0:
-                self._until[key[offset:]] = now + ms / 1000
+        read = await self.redis.zrangebyscore(_index(self.settings), time.time(), "+inf", withscores=True)
+        signed_out = cast("list[tuple[str, float]]", read)  # decoded members, with their scores
+        now, wall = time.monotonic(), time.time()
+        self.add_until({session: now + until - wall for session, until in signed_out})
 
     async def _follow(self, pubsub: aioredis.client.PubSub) -> None:
         """Adds each session published; a subscription silent past ``quiet_seconds`` must answer a ping."""

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from services.kit.auth import revoked_session_key
-from services.kit.revocations import SignedOutSessions, revocations_channel, sign_out
+from services.kit.revocations import SignedOutSessions, publish_sign_out, revocations_channel, sign_out
 from services.kit.settings import ServiceSettings
 from tests.apps import real_servers
 from tests.conftest import REDIS_URL
@@ -51,9 +50,9 @@ async def _until(condition: object, failure: str, seconds: float = 5.0) -> None:
 
 
 async def _signed_out_elsewhere(redis: aioredis.Redis, settings: ServiceSettings, session: str) -> None:
-    """A sign-out as the users service in another process makes it."""
-    await redis.set(revoked_session_key(settings, session), "1", ex=settings.access_token_ttl_seconds)
-    await redis.publish(revocations_channel(settings), session)
+    """A sign-out as the users service in another process makes it: written and published, with no
+    subscription of this process told directly."""
+    await publish_sign_out(redis, settings, [session])
 
 
 async def test_a_session_signed_out_in_another_process_is_known_here(
