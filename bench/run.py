@@ -165,12 +165,7 @@ def platform_figures(
             results["gateway_overhead"] = timed(timings, "gateway", lambda: gateway.run(distributed))
             rates = timed(timings, "rates", lambda: capacity.rates(distributed, results["framework_ceiling"]))
             results.setdefault("capacity", {})["rates"] = rates
-        pool = student_pool(distributed.env, "distributed", timings)
-        spread, peak = timed(
-            timings,
-            "students_distributed",
-            lambda: capacity.students(distributed.gateway.url, "distributed", pids, pool=pool),
-        )
+        spread, peak = distributed_students(distributed, timings, "students_distributed")
         students.append(spread)
         results.setdefault("memory", {})["distributed"] = {"idle_mb": idle, "load_mb": peak}
     if not only_students and harness.SERVER_CORES == "one":
@@ -205,16 +200,19 @@ def students_on_both_cores(sink_port: int, timings: dict[str, float], *, held: i
     capacity.LEVELS = doubling_from(held, levels)
     try:
         with harness.server_cores("both"), platforms.distributed(sink_port) as distributed:
-            pids = {name: running.pid for name, running in distributed.processes.items()}
-            pool = student_pool(distributed.env, "distributed", timings)
-            run, _ = timed(
-                timings,
-                "students_distributed_both_cores",
-                lambda: capacity.students(distributed.gateway.url, "distributed", pids, pool=pool),
-            )
-            return run
+            return distributed_students(distributed, timings, "students_distributed_both_cores")[0]
     finally:
         capacity.LEVELS = levels
+
+
+def distributed_students(
+    distributed: platforms.Distributed, timings: dict[str, float], label: str
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The students from a pool made for them, through the distributed platform's gateway; the
+    verdict and the processes' peak RSS."""
+    pids = {name: running.pid for name, running in distributed.processes.items()}
+    pool = student_pool(distributed.env, "distributed", timings)
+    return timed(timings, label, lambda: capacity.students(distributed.gateway.url, "distributed", pids, pool=pool))
 
 
 def doubling_from(held: int, levels: str) -> str:
