@@ -95,11 +95,12 @@ class ReadThroughCache:
 
         Called before the copy is read, so that a change committed after it is never hidden.
         """
-        await edge.stamp(self.redis, headers, self.key(name, ident), ttl_seconds)
+        prefix = self.settings.redis_key_prefix
+        await edge.stamp(self.redis, headers, self.key(name, ident), ttl_seconds, prefix=prefix)
 
     async def invalidate(self, db: AsyncSession, *keys: str) -> None:
         """Deletes cached copies (and the gateway's, through their generations) now and after commit."""
-        await edge.drop(self.redis, db, *keys)
+        await edge.drop(self.redis, db, *keys, prefix=self.settings.redis_key_prefix)
 
     def _count(self, name: str, result: str) -> None:
         CACHE_REQUESTS.labels(self.settings.service_name, name, result).inc()

@@ -15,7 +15,10 @@ from services.gateway.shadow import ShadowMirror, ShadowShares, shadow_clients
 from services.gateway.shadow_diff import ShadowRules
 from services.gateway.shadow_routes import router as shadow_router
 from services.gateway.split import Side, TrafficSplit
+from services.gateway.tracking import TrackedKeys
 from services.kit.app import ServiceKit, build_service_app
+from services.kit.auth import revoked_session_key
+from services.kit.edge import generations
 from services.kit.http import AiohttpTransport, ServiceClient, Transport, breaker_factory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -91,14 +94,26 @@ def create_app(
         prefixes=ROUTES,
     )
     mirror = build_mirror(settings, kit, clients)
+    tracked = (
+        TrackedKeys(settings, (generations(settings.redis_key_prefix), revoked_session_key(settings, "")))
+        if settings.redis_url
+        else None
+    )
+
+    async def start_tracking(_kit: ServiceKit) -> None:
+        if tracked is not None:
+            await tracked.start()
 
     async def stop_mirror(_kit: ServiceKit) -> None:
         await mirror.close()
+        if tracked is not None:
+            await tracked.stop()
 
     app = build_service_app(
         kit,
         title="Cerebrum API gateway",
         routers=[router, shadow_router],
+        on_startup=[start_tracking],
         on_shutdown=[stop_mirror],
         migrations_dir=MIGRATIONS,
         description="One entry point to every service: /api/<prefix>/...",
@@ -115,6 +130,8 @@ def create_app(
         clients=clients,
         copies=EdgeCopies(settings, None if kit.limiter.reads_keys else kit.redis),
         shadow=mirror,
+        tracked=tracked,
+        signed_out=kit.signed_out,
     )
     app.add_middleware(
         CORSMiddleware,

@@ -15,17 +15,19 @@ from purgatory.domain.model import OpenedState
 from starlette.datastructures import MutableHeaders
 
 from observability.metrics import counter, histogram
-from services.gateway.edge import EdgeCopies
+from services.gateway.edge import Copy, CopyKey, EdgeCopies
 from services.gateway.routing import Route, resolve
 from services.gateway.settings import GatewaySettings
 from services.gateway.shadow import ShadowMirror
 from services.gateway.split import Side, TrafficSplit
+from services.gateway.tracking import TrackedKeys
 from services.kit.auth import Identity, TokenVerifier, bearer_token
 from services.kit.edge import EDGE_HEADER
 from services.kit.errors import DependencyUnavailable, NotFound, TooManyRequests, Unauthorized, problem
 from services.kit.http import Reply, ServiceClient
 from services.kit.proxies import forwarded_for
 from services.kit.ratelimit import Decision, RateLimiter, parse_limits
+from services.kit.revocations import SignedOutSessions
 
 REQUESTS = counter(
     "cerebrum_gateway_requests_total", "Requests through the gateway by prefix and side.", ("prefix", "side", "status")
@@ -53,6 +55,7 @@ _HOP_BY_HOP = frozenset(
         "x-cerebrum-shadow",  # only the gateway marks a request as shadow traffic
     }
 )
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DROP_FROM_REPLY = frozenset({*_HOP_BY_HOP, "content-encoding", "server", "date", "traceresponse", "x-request-id"})
 
 
@@ -142,6 +145,9 @@ class Gateway:
     limits: tuple[RateLimitItem, ...] = field(init=False)
     copies: EdgeCopies
     shadow: ShadowMirror | None = None
+    tracked: TrackedKeys | None = None
+    """What the copies' checks read in Redis, while Redis reports each change to it (None: always ask)."""
+    signed_out: SignedOutSessions | None = None
 
     def __post_init__(self) -> None:
         self.limits = parse_limits(self.settings.rate_limits)
@@ -159,15 +165,25 @@ class Gateway:
         await self.split.refresh()
         side = self.split.side(route.prefix, client_key)
         # A read may be answered from the gateway's copy (services/gateway/edge.py), checked against
-        # its generation in the rate limit's round trip; it still counts against the limit. A token
-        # that did not verify goes on to the service, which refuses it.
+        # its generation and the caller's session: as last read, while Redis has reported no change
+        # to them (services/gateway/tracking.py), else in the rate limit's round trip. It counts
+        # against the limit either way. A token that did not verify goes on to the service, which
+        # refuses it.
         path_query = f"{path}?{query}"
         verified = identity is not None or not incoming.authorization
         keepable = request.method == "GET" and side == "service" and verified and incoming.fresh != "no-store"
         found = self.copies.find(side, path_query, identity) if keepable and incoming.fresh == "any" else None
         checks = self.copies.checks(found[1], identity) if found is not None else ()
-        decision = await self._limit(client_key, read=checks)
-        copy = found[1] if found is not None and await self.copies.answers(*found, checks, decision) else None
+        unasked = self._unasked(found, checks, identity, client_key) if found is not None else None
+        copy: Copy | None = None
+        if unasked is not None and found is not None:
+            decision, copy = unasked, found[1]
+        else:
+            mark = self.tracked.mark() if self.tracked is not None and checks else None
+            decision = await self._limit(client_key, read=checks)
+            if mark is not None and decision.read is not None and self.tracked is not None:
+                self.tracked.learn(mark, checks, decision.read)
+            copy = found[1] if found is not None and await self.copies.answers(*found, checks, decision) else None
         try:
             reply = (
                 copy.reply if copy is not None else await self._forward(request, route, side, identity, incoming, query)
@@ -204,8 +220,35 @@ class Gateway:
                     body=await request.body(),
                     reply=reply,
                 )
+        if self.tracked is not None and request.method not in _SAFE_METHODS:
+            # What a write changed was reported before its service answered (or failed): the caller's
+            # next read trusts nothing remembered until those reports have been read.
+            self.tracked.barrier()
         _count(route.prefix, side, response.status_code, time.perf_counter() - started)
         return response
+
+    def _unasked(
+        self, found: tuple[CopyKey, Copy], checks: tuple[str, ...], identity: Identity | None, client_key: str
+    ) -> Decision | None:
+        """The rate limit's decision for a read its copy answers with no round trip, or None to ask Redis.
+
+        The copy's generation and the caller's session must be known as Redis last had them, with
+        no change reported since; and the limit's last decision for the caller must leave room.
+        """
+        if self.tracked is None:
+            return None
+        values = self.tracked.known(checks)
+        if values is None or values[0] != found[1].stamp.generation or any(v is not None for v in values[1:]):
+            return None
+        if identity is not None and identity.session_id:
+            # A sign-out made in this process is known here at once (services/kit/revocations.py).
+            if self.signed_out is None or self.signed_out.signed_out(identity.session_id) is not False:
+                return None
+        decision = self.limiter.hit_unasked(self.limits, "gateway", client_key)
+        if decision is None or not self.copies.serve(*found, values[0]):
+            return None
+        trace.get_current_span().set_attribute("cerebrum.edge_checks", "remembered")
+        return decision
 
     def _identity(self, authorization: str | None, route: Route) -> Identity | None:
         if authorization is None:

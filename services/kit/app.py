@@ -120,6 +120,7 @@ class ServiceKit:
                 await self.bus.stop_consumer(self.consumer)
         else:
             await self.bus.close()
+        await self.limiter.aclose()
         await self.db.dispose()
         await self.redis.aclose()
 

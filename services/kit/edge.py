@@ -2,12 +2,15 @@
 
 A read that its callers see alike (the public catalogue, a published course: every caller of a
 role; a student's own profile: that student) is stamped by its service with the Redis key of the
-read's *generation* and its value, taken before the data is read. The writers that change the data
+read's *generation* and its value, taken before the data is read. Generations live under one
+prefix (``<prefix>edge:``), so that a gateway can ask Redis to report each change to them
+(services/gateway/tracking.py). The writers that change the data
 drop the generation (``drop``), with the service's cached copy where it has one; the next reader
 makes a new one (a random token: a generation is never reused, so a Redis restart cannot bring an
 old copy back). The gateway keeps the stamped reply and, on each later request, reads the
-generation in the round trip that counts the rate limit: the same generation serves the copy;
-another one, none, or Redis out of reach sends the request on to the service. A change made
+generation, in the round trip that counts the rate limit or, while Redis reports every change to
+the generations, from what it read before: the same generation serves the copy; another one, none,
+or Redis out of reach sends the request on to the service. A change made
 through the service therefore shows on the very next read; the copy's lifetime bounds what a
 change made behind its back leaves.
 """
@@ -42,9 +45,17 @@ class Headers(Protocol):
     def __setitem__(self, key: str, value: str, /) -> None: ...
 
 
-def generation_key(cache_key: str) -> str:
-    """The key holding the generation of what is cached under ``cache_key``."""
-    return cache_key + ":generation"
+GENERATIONS = "edge:"
+
+
+def generations(prefix: str) -> str:
+    """The prefix of every generation key of a platform whose keys start with ``prefix``."""
+    return prefix + GENERATIONS
+
+
+def generation_key(cache_key: str, prefix: str) -> str:
+    """The key holding the generation of what is cached under ``cache_key`` (a key starting with ``prefix``)."""
+    return generations(prefix) + cache_key.removeprefix(prefix)
 
 
 @dataclass(frozen=True)
@@ -71,14 +82,20 @@ class Stamp:
 
 
 async def stamp(
-    redis: aioredis.Redis, headers: Headers, cache_key: str, ttl_seconds: int, *, scope: Scope = "role"
+    redis: aioredis.Redis,
+    headers: Headers,
+    cache_key: str,
+    ttl_seconds: int,
+    *,
+    prefix: str,
+    scope: Scope = "role",
 ) -> None:
     """Lets the gateway keep this reply for ``ttl_seconds`` while the generation of ``cache_key`` holds.
 
     Called before the data is read: a change that commits after this read drops the generation,
     so a copy read at the old one is never served again. Without Redis the reply is not stamped.
     """
-    key, made = generation_key(cache_key), uuid.uuid4().hex
+    key, made = generation_key(cache_key, prefix), uuid.uuid4().hex
     try:
         # SET NX GET answers the generation there was, or nothing when it set this one: one round trip.
         there = await redis.set(key, made, nx=True, get=True, ex=GENERATION_TTL_SECONDS)
@@ -88,12 +105,12 @@ async def stamp(
     headers[EDGE_HEADER] = Stamp(key, made if there is None else str(there), ttl_seconds, scope).header()
 
 
-async def drop(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str) -> None:
+async def drop(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str, prefix: str) -> None:
     """Deletes what is cached under the keys, and their generations, now and once the transaction commits.
 
     Again after the commit: a reader racing it may have cached, or stamped, the old version.
     """
-    keys = (*cache_keys, *map(generation_key, cache_keys))
+    keys = (*cache_keys, *(generation_key(key, prefix) for key in cache_keys))
     await _delete(redis, keys)
     loop = asyncio.get_running_loop()
 

@@ -8,6 +8,13 @@ Concurrent checks share that round trip: those that arrive while one call is on 
 together in the next (``_Coalescer``), so that a busy gateway pays for a few calls, not one per
 request.
 
+A caller Redis has just allowed may be counted without a round trip (``hit_unasked``): while
+Redis's last decision for them leaves room, the hit is counted here and sent with every other such
+hit a moment later (``FLUSH_SECONDS``), in one call, whose replies refresh the decisions. The
+gateway answers reads from its copies this way (services/gateway/tracking.py). A caller is never
+let past what that decision left; only hits made meanwhile through another process can take them
+past the limit, for one interval at most.
+
 If Redis cannot be reached the limiter keeps serving with a per-process limit of the same size,
 and says so in ``cerebrum_ratelimit_fallback_total``: a Redis outage must not lock students out,
 nor open the door to unlimited guessing.
@@ -19,8 +26,10 @@ import asyncio
 import contextvars
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -210,6 +219,24 @@ class Decision:
         return max(1, self.reset_after)
 
 
+FLUSH_SECONDS = 0.1
+"""How long a hit counted without a round trip waits to go to Redis with the others."""
+KNOWN_SECONDS = 30.0
+"""How long Redis's decision for a caller may stand in for asking again (a window only frees hits as
+it moves, so an older decision errs on the side of asking)."""
+MAX_KNOWN = 20_000
+_Key = tuple[tuple[RateLimitItem, ...], tuple[str, ...]]
+
+
+@dataclass
+class _Known:
+    """Redis's last decision for a caller, when it was made, and hits counted since that it has not seen."""
+
+    decision: Decision
+    at: float
+    pending: int = field(default=0)
+
+
 @lru_cache(maxsize=256)
 def parse_limits(limits: str) -> tuple[RateLimitItem, ...]:
     """Every window of a limit string such as ``"10/minute;100/hour"`` (``;``, ``,`` or ``|`` between)."""
@@ -255,6 +282,11 @@ class RateLimiter:
             self._bridge = bridge
             self._script = bridge.get_connection().register_script(_ACQUIRE_ALL)
         self._coalescer: _Coalescer | None = None
+        self._known: OrderedDict[_Key, _Known] = OrderedDict()
+        self._later: list[tuple[list[RateLimitItem], tuple[str, ...], _Key]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.flush_seconds = FLUSH_SECONDS
+        self._flushing = asyncio.Lock()
 
     @property
     def reads_keys(self) -> bool:
@@ -276,8 +308,13 @@ class RateLimiter:
         """
         items = [item for limit in limits for item in (parse_limits(limit) if isinstance(limit, str) else (limit,))]
         got: tuple[str | None, ...] | None = None
+        known = self._known.get((tuple(items), identifiers)) if self._known else None
+        if known is not None and known.pending:
+            await self.flush()  # Redis counts this caller's hits made without it before this one
         try:
             decisions, got = await self._decide_shared(items, identifiers, read)
+            if self._script is not None:
+                self._remember((tuple(items), identifiers), verdict(decisions))
         except REDIS_UNAVAILABLE as exc:
             # RuntimeError: a connection the server reset, as uvloop reports it (closed transport).
             decisions = await self._decide_local(self._local, items, identifiers)
@@ -285,6 +322,86 @@ class RateLimiter:
             log.warning("ratelimit_fallback", reason=type(exc).__name__)
         decision = verdict(decisions)
         return replace(decision, read=got) if got is not None and decision.allowed else decision
+
+    def hit_unasked(self, limits: Sequence[RateLimitItem], *identifiers: str) -> Decision | None:
+        """Counts a hit with no round trip, when Redis's last decision for these identifiers leaves room.
+
+        The hit goes to Redis with the others of the next ``flush_seconds``; the reply refreshes the
+        decision. None: there is no such decision, it is older than ``KNOWN_SECONDS``, or it leaves
+        no room (a refusal included): ask Redis with ``hit_all``.
+        """
+        key = (tuple(limits), identifiers)
+        known = self._known.get(key)
+        if known is None:
+            return None
+        decision, elapsed = known.decision, time.monotonic() - known.at
+        if not decision.allowed or elapsed > KNOWN_SECONDS or decision.remaining - known.pending < 1:
+            return None
+        known.pending += 1
+        self._later.append((list(limits), identifiers, key))
+        if self._flusher is None:
+            loop = asyncio.get_running_loop()
+            self._flusher = loop.create_task(self._flush_later(), context=_QUIET.copy())
+        remaining = decision.remaining - known.pending
+        return Decision(True, decision.limit, remaining, max(0, decision.reset_after - int(elapsed)))
+
+    def _remember(self, key: _Key, decision: Decision) -> None:
+        known = self._known.get(key)
+        if known is None:
+            self._known[key] = _Known(decision, time.monotonic())
+            if len(self._known) > MAX_KNOWN:
+                self._known.popitem(last=False)
+        else:
+            known.decision, known.at = decision, time.monotonic()
+            self._known.move_to_end(key)
+
+    async def _flush_later(self) -> None:
+        try:
+            while self._later:
+                await asyncio.sleep(self.flush_seconds)
+                await asyncio.shield(self.flush())  # a stop cancels the wait, never a batch on its way
+        finally:
+            self._flusher = None
+
+    async def flush(self) -> None:
+        """Sends the hits counted without a round trip, in one call; their replies refresh the decisions.
+
+        Redis out of reach: the hits count against the per-process fallback instead, and every
+        caller is asked about again (``hit_all`` falls back in turn while Redis stays away).
+        """
+        async with self._flushing:  # one at a time: a flush waits for the hits of one on its way
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._later = self._later, []
+        if not batch:
+            return
+        replies = await asyncio.gather(
+            *(self._decide_shared(items, identifiers, ()) for items, identifiers, _ in batch), return_exceptions=True
+        )
+        now = time.monotonic()
+        for (items, identifiers, key), reply in zip(batch, replies, strict=True):
+            known = self._known.get(key)
+            if isinstance(reply, BaseException):
+                if not isinstance(reply, REDIS_UNAVAILABLE):
+                    raise reply
+                await self._decide_local(self._local, items, identifiers)
+                FALLBACKS.labels(self.service).inc()
+                self._known.pop(key, None)
+                continue
+            if known is not None:
+                known.pending = max(0, known.pending - 1)
+                known.decision, known.at = verdict(reply[0]), now
+
+    async def aclose(self) -> None:
+        """Sends what was counted without a round trip: a stopping process loses none of it."""
+        flusher = self._flusher
+        if flusher is not None:
+            flusher.cancel()
+            with suppress(asyncio.CancelledError, *REDIS_UNAVAILABLE):
+                await flusher
+        with suppress(*REDIS_UNAVAILABLE):
+            await self.flush()  # after any batch on its way (one flush at a time)
 
     async def _decide_shared(
         self, items: list[RateLimitItem], identifiers: tuple[str, ...], read: Sequence[str]

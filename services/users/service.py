@@ -287,7 +287,8 @@ async def offer_profile(*, ctx: AuthContext, headers: edge.Headers, user_id: uui
 
     A student's landing page asks for it at every visit (14 of the mix's 72 requests).
     """
-    await edge.stamp(ctx.redis, headers, _profile(ctx, user_id), PROFILE_COPY_SECONDS, scope="user")
+    prefix = ctx.settings.redis_key_prefix
+    await edge.stamp(ctx.redis, headers, _profile(ctx, user_id), PROFILE_COPY_SECONDS, prefix=prefix, scope="user")
 
 
 async def get_user(*, db: AsyncSession, user_id: uuid.UUID) -> UserResponse:
@@ -312,7 +313,7 @@ async def update_profile(
     user = await repository.get_user(db=db, user_id=user_id)
     if user is None or user.status != "active":
         raise NotFound("No such user")
-    await edge.drop(ctx.redis, db, _profile(ctx, user_id))
+    await edge.drop(ctx.redis, db, _profile(ctx, user_id), prefix=ctx.settings.redis_key_prefix)
     profile = await repository.get_profile(db=db, user_id=user_id) or UserProfile(user_id=user_id)
     changed = []
     for field, value in changes.model_dump(exclude_unset=True).items():
@@ -351,7 +352,7 @@ async def delete_account(*, db: AsyncSession, ctx: AuthContext, client: ClientIn
     if profile is not None:
         for field in ("full_name", "phone", "city", "school"):
             setattr(profile, field, None)
-    await edge.drop(ctx.redis, db, _profile(ctx, user_id))
+    await edge.drop(ctx.redis, db, _profile(ctx, user_id), prefix=ctx.settings.redis_key_prefix)
     families = await repository.revoke_user_sessions(db=db, user_id=user_id, at=now, reason="account_deleted")
     await repository.forget_session_clients(db=db, user_id=user_id)
     await repository.anonymise_auth_logs(db=db, user_id=user_id, email=email)
@@ -377,6 +378,6 @@ async def set_password(
     user.password_hash = await asyncio.to_thread(ctx.passwords.hash, password)
     if role is not None:
         user.role = role
-        await edge.drop(ctx.redis, db, _profile(ctx, user.id))
+        await edge.drop(ctx.redis, db, _profile(ctx, user.id), prefix=ctx.settings.redis_key_prefix)
     families = await repository.revoke_user_sessions(db=db, user_id=user.id, at=utcnow(), reason="password_set")
     await _forget_sessions(ctx, families)

@@ -4,6 +4,7 @@ through the service shows on the very next read."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from services.courses.app import create_app as create_courses
 from services.courses.settings import CoursesSettings
 from services.gateway.app import create_app as create_gateway
+from services.gateway.proxy import Gateway
 from services.gateway.settings import GatewaySettings
 from services.kit.auth import TokenIssuer
 from services.kit.edge import generation_key
@@ -54,6 +56,35 @@ class Edge:
     issuer: TokenIssuer
 
     settings: GatewaySettings
+    gateway: Gateway
+
+    async def reported(self, key: str) -> None:
+        """Waits until the gateway has read Redis's report of a change to ``key`` (it forgets the value)."""
+        tracked = self.gateway.tracked
+        assert tracked is not None
+        for _ in range(200):
+            if tracked.known([key]) is None:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"Redis's report of {key} never reached the gateway")
+
+    async def asked(self, path: str, headers: dict[str, str]) -> tuple[httpx.Response, int]:
+        """A read, and how many calls to Redis the rate limit made for it (hits counted earlier without
+        asking are sent first, so that they are not taken for this read's)."""
+        limiter, calls = self.gateway.limiter, [0]
+        await limiter.flush()
+        limiter.flush_seconds = 60.0  # no batch of them goes during the read
+        script = limiter._script
+
+        async def counted(**kwargs: Any) -> Any:
+            calls[0] += 1
+            return await script(**kwargs)
+
+        limiter._script, limiter._coalescer = counted, None
+        try:
+            return await self.client.get(path, headers=headers), calls[0]
+        finally:
+            limiter._script, limiter._coalescer = script, None
 
     def bearer(self, role: str = "student", session_id: str | None = None) -> dict[str, str]:
         token = self.issuer.issue(user_id=uuid.uuid4(), role=role, session_id=session_id)  # type: ignore[arg-type]
@@ -78,7 +109,12 @@ async def edge(pg_schema: str, redis_prefix: str, tmp_path: Path) -> AsyncIterat
             context = running(app)
             client = await context.__aenter__()
             opened.append(context)
-        return Edge(client, courses, upstream, to_users, TokenIssuer(settings), settings)
+        tracked = gateway.state.gateway.tracked
+        for _ in range(200):  # following Redis's changes from the start, as a running gateway does
+            if tracked.live:
+                break
+            await asyncio.sleep(0.01)
+        return Edge(client, courses, upstream, to_users, TokenIssuer(settings), settings, gateway.state.gateway)
 
     yield build
     for context in reversed(opened):
@@ -149,10 +185,11 @@ async def test_a_course_page_copy_goes_when_its_generation_does(edge: Callable[.
     # A generation gone (a Redis restart, a flush) sends the read on: the copy is never trusted blind.
     redis = aioredis.Redis.from_url(REDIS_URL)
     try:
-        key = e.courses.state.courses.cache.key("course", course["id"])
-        assert await redis.delete(generation_key(key)) == 1
+        key = generation_key(e.courses.state.courses.cache.key("course", course["id"]), e.settings.redis_key_prefix)
+        assert await redis.delete(key) == 1
     finally:
         await redis.aclose()
+    await e.reported(key)  # Redis tells the gateway of the change; it trusts the generation no more
     calls = len(e.upstream.calls)
     gone = await e.client.get(url, headers=student)
     assert gone.status_code == 200 and "x-cache" not in gone.headers and len(e.upstream.calls) == calls + 1
@@ -249,3 +286,78 @@ async def test_a_students_profile_is_kept_for_them_alone_and_every_change_shows_
 
     assert (await e.client.post("/api/auth/logout", headers=asha)).status_code == 204
     assert (await e.client.get("/api/users/profile", headers=asha)).status_code == 401, "signed out: no copy"
+
+
+async def test_a_copy_read_again_is_answered_with_no_redis_round_trip_and_still_counted(
+    edge: Callable[..., Any],
+) -> None:
+    e: Edge = await edge(rate_limits="5/minute")
+    student = e.bearer(session_id=str(uuid.uuid4()))
+    answers = [await e.asked("/api/courses", student) for _ in range(5)]
+    assert [a.status_code for a, _ in answers] == [200] * 5
+    assert [asked for _, asked in answers] == [1, 1, 0, 0, 0], "from the third read on, no round trip"
+    assert [a.headers.get("x-cache") for a, _ in answers] == [None, "hit", "hit", "hit", "hit"]
+    assert [int(a.headers["ratelimit-remaining"]) for a, _ in answers] == [4, 3, 2, 1, 0]
+    sixth = await e.client.get("/api/courses", headers=student)
+    assert sixth.status_code == 429, "the hits counted without asking reached Redis before the sixth was decided"
+
+
+async def test_a_change_made_behind_the_gateways_back_is_known_from_redis_report(
+    edge: Callable[..., Any],
+) -> None:
+    e: Edge = await edge()
+    admin, student = e.bearer("admin"), e.bearer()
+    course = (await e.client.post("/api/courses", json=course_body(title="Botany"), headers=admin)).json()
+    url = f"/api/courses/{course['id']}"
+    for _ in range(2):
+        await e.client.get(url, headers=student)
+    hit, asked = await e.asked(url, student)
+    assert hit.headers["x-cache"] == "hit" and asked == 0
+
+    # An operator (or another gateway's service) moves the generation on: Redis reports it.
+    key = generation_key(e.courses.state.courses.cache.key("course", course["id"]), e.settings.redis_key_prefix)
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await redis.set(key, "moved-on")
+    finally:
+        await redis.aclose()
+    await e.reported(key)
+    served = len(e.upstream.calls)
+    after, asked = await e.asked(url, student)
+    assert "x-cache" not in after.headers and len(e.upstream.calls) == served + 1, "the service answers"
+    assert asked == 1, "the gateway asked Redis again"
+
+
+async def test_while_the_gateway_cannot_follow_redis_every_read_of_a_copy_asks_redis(
+    edge: Callable[..., Any],
+) -> None:
+    e: Edge = await edge()
+    student = e.bearer()
+    tracked = e.gateway.tracked
+    assert tracked is not None and tracked.live
+    tracked.retry_seconds = 0.2
+    for _ in range(2):
+        await e.client.get("/api/courses", headers=student)
+    assert (await e.asked("/api/courses", student))[1] == 0
+
+    async def until(live: bool) -> None:
+        for _ in range(300):
+            if tracked.live is live:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the tracking connection never became {'live' if live else 'down'}")
+
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        # The connection that follows the changes is cut, as a Redis restart or a network fault would.
+        await redis.execute_command("CLIENT", "KILL", "ID", str(tracked.client_id))
+    finally:
+        await redis.aclose()
+    await until(live=False)
+    cut, asked = await e.asked("/api/courses", student)
+    assert cut.headers["x-cache"] == "hit" and asked == 1, "the copy still answers, checked in Redis"
+
+    await until(live=True)  # reconnected: it starts from nothing, and learns again
+    assert (await e.asked("/api/courses", student))[1] == 1
+    again, asked = await e.asked("/api/courses", student)
+    assert again.headers["x-cache"] == "hit" and asked == 0

@@ -156,3 +156,69 @@ async def test_concurrent_checks_without_redis_each_fall_back_and_none_waits_for
     decisions = await asyncio.wait_for(asyncio.gather(*checks), timeout=10)
     assert sorted(d.allowed for d in decisions) == [False, False, False, True, True]
     assert all(d.read is None for d in decisions), "nothing read without Redis"
+
+
+async def test_a_caller_redis_has_allowed_is_counted_without_asking_until_the_decision_is_used_up(
+    pg_schema: str, redis_prefix: str, tmp_path: Path, round_trips: list[int]
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    limiter.flush_seconds = 60.0  # sent only when asked to, below
+    limits = (parse("4/minute"),)
+    assert limiter.hit_unasked(limits, "gateway", "u") is None, "no decision from Redis yet: ask"
+    assert (await limiter.hit_all(limits, "gateway", "u")).remaining == 3
+    sent = round_trips[0]
+    unasked = [limiter.hit_unasked(limits, "gateway", "u") for _ in range(4)]
+    assert [d.remaining if d else None for d in unasked] == [2, 1, 0, None], "never past what Redis left"
+    assert round_trips[0] == sent, "counted here, not asked"
+    assert limiter.hit_unasked(limits, "gateway", "other") is None, "each caller has a decision of their own"
+
+    # The next round trip for the caller is decided after Redis has counted the hits made meanwhile.
+    refused = await limiter.hit_all(limits, "gateway", "u")
+    assert not refused.allowed and refused.remaining == 0
+    window = await MovingWindowRateLimiter(limiter.shared).get_window_stats(limits[0], "gateway", "u")
+    assert window.remaining == 0, "four hits in Redis: the first, the three counted here"
+    assert limiter.hit_unasked(limits, "gateway", "u") is None, "refused: asked again"
+
+
+async def test_hits_counted_without_asking_go_to_redis_in_one_call_and_none_is_lost_at_stop(
+    pg_schema: str, redis_prefix: str, tmp_path: Path, round_trips: list[int]
+) -> None:
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    limiter.flush_seconds = 0.05
+    limits = (parse("100/minute"),)
+    for caller in ("a", "b", "c"):
+        await limiter.hit_all(limits, "gateway", caller)
+    sent = round_trips[0]
+    for caller in ("a", "b", "c", "a"):
+        assert limiter.hit_unasked(limits, "gateway", caller) is not None
+    await asyncio.sleep(0.3)
+    assert round_trips[0] - sent <= 2, "the interval's hits share a call or two, not one each"
+    stats = MovingWindowRateLimiter(limiter.shared)
+    assert [(await stats.get_window_stats(limits[0], "gateway", c)).remaining for c in "abc"] == [97, 98, 98]
+    assert limiter.hit_unasked(limits, "gateway", "a").remaining == 96  # type: ignore[union-attr]
+    limiter.flush_seconds = 60.0
+    limiter.hit_unasked(limits, "gateway", "b")
+    await limiter.aclose()  # a stopping gateway sends what it counted
+    assert [(await stats.get_window_stats(limits[0], "gateway", c)).remaining for c in "ab"] == [96, 97]
+
+
+async def test_hits_counted_without_asking_when_redis_goes_away_count_in_the_process(
+    pg_schema: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    labels = {"service": "cerebrum"}
+    limiter = _limiter(pg_schema, redis_prefix, tmp_path)
+    limiter.flush_seconds = 60.0
+    limits = (parse("2/minute"),)
+    await limiter.hit_all(limits, "gateway", "u")
+    assert limiter.hit_unasked(limits, "gateway", "u") is not None
+    # Redis goes out of reach: the client's connections now lead to a port nobody listens on.
+    client = limiter._bridge.get_connection()
+    client.connection_pool.connection_kwargs["port"] = free_port()
+    await client.connection_pool.disconnect()
+    client.connection_pool.reset()
+    before = REGISTRY.get_sample_value("cerebrum_ratelimit_fallback_total", labels) or 0
+    await limiter.flush()
+    assert REGISTRY.get_sample_value("cerebrum_ratelimit_fallback_total", labels) == before + 1
+    assert limiter.hit_unasked(limits, "gateway", "u") is None, "no decision is relied on while Redis is away"
+    decisions = [await limiter.hit_all(limits, "gateway", "u") for _ in range(2)]
+    assert [d.allowed for d in decisions] == [True, False], "the hit counted in the process holds against the limit"
