@@ -94,9 +94,11 @@ def create_app(
         prefixes=ROUTES,
     )
     mirror = build_mirror(settings, kit, clients)
+    # Where the rate limit reads the copies' checks in one script (one Redis server, not a cluster,
+    # whose one connection could follow only its own node's keys).
     tracked = (
         TrackedKeys(settings, (generations(settings.redis_key_prefix), revoked_session_key(settings, "")))
-        if settings.redis_url
+        if settings.redis_url and kit.limiter.reads_keys
         else None
     )
 

@@ -153,9 +153,11 @@ class TrackedKeys:
             delay = min(delay * 2, 10.0)
 
     async def _follow(self) -> None:
-        where = parse_url(self.settings.redis_url or "")
+        url = self.settings.redis_url or ""
+        where = parse_url(url)
+        host, port = where.get("host", "127.0.0.1"), where.get("port", 6379)
         async with asyncio.timeout(2):
-            reader, writer = await asyncio.open_connection(where.get("host", "127.0.0.1"), where.get("port", 6379))
+            reader, writer = await asyncio.open_connection(host, port, ssl=True if url.startswith("rediss:") else None)
         self._writer = writer
         parser = hiredis.Reader(encoding="utf-8")
 

@@ -221,9 +221,11 @@ class Decision:
 
 FLUSH_SECONDS = 0.1
 """How long a hit counted without a round trip waits to go to Redis with the others."""
-KNOWN_SECONDS = 30.0
-"""How long Redis's decision for a caller may stand in for asking again (a window only frees hits as
-it moves, so an older decision errs on the side of asking)."""
+KNOWN_SECONDS = 300.0
+"""How long Redis's decision for a caller may stand in for asking again. Its age does not loosen the
+limit: a window only frees hits as it moves, and hits made through other processes meanwhile are
+seen at the next batch's reply, at most ``FLUSH_SECONDS`` later. Only the headers it gives
+(remaining, reset) grow approximate with age."""
 MAX_KNOWN = 20_000
 _Key = tuple[tuple[RateLimitItem, ...], tuple[str, ...]]
 
