@@ -132,13 +132,18 @@ class TrackedKeys:
                 await task
 
     async def _run(self) -> None:
-        delay = self.retry_seconds
+        delay, failing = self.retry_seconds, False
         while not self._stopping:
             try:
                 await self._follow()
             except Exception as exc:  # Redis away, a refusal, a reply it could not parse: start again
                 if self._live:
                     log.warning("tracking_lost", error=type(exc).__name__)
+                elif not failing:
+                    # Once per spell: every read from a copy asks Redis meanwhile (a Redis before 6,
+                    # or one whose provider refuses CLIENT TRACKING, stays there).
+                    log.warning("tracking_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+                failing = not self._live
             finally:
                 was_live, self._live, self._barriers = self._live, False, 0
                 self.values.clear()
