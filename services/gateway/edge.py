@@ -1,9 +1,10 @@
 """The gateway's copies of stamped replies (kit.edge), in memory: per path and query, and per role
 or per user as the stamp says.
 
-A copy answers while the generation its service stamped it with is the one Redis holds, read in
-the rate limit's round trip, and while the caller's session is not signed out (read in the same
-round trip); the request still counts against the rate limit. A copy is a 200 to a GET, without
+A copy answers while the generation its service stamped it with is the one Redis holds, and
+while the caller's session is not signed out: both read in the rate limit's round trip, or known
+from the last such read while Redis reports every change to them (services/gateway/tracking.py).
+The request still counts against the rate limit. A copy is a 200 to a GET, without
 cookies; past ``MAX_BYTES`` in all, the least recently used goes first. A request that says
 ``Cache-Control: no-cache`` (or ``Pragma: no-cache``) is answered by the service, whose reply
 replaces the copy; one that says ``no-store`` is answered by the service and its reply not kept.

@@ -166,18 +166,23 @@ class Gateway:
         side = self.split.side(route.prefix, client_key)
         # A read may be answered from the gateway's copy (services/gateway/edge.py), checked against
         # its generation and the caller's session: as last read, while Redis has reported no change
-        # to them (services/gateway/tracking.py), else in the rate limit's round trip. It counts
-        # against the limit either way. A token that did not verify goes on to the service, which
+        # to them (services/gateway/tracking.py), else in the rate limit's round trip. Every request
+        # counts against the limit, asking Redis only when its last decision for the caller does
+        # not do (kit.ratelimit). A token that did not verify goes on to the service, which
         # refuses it.
         path_query = f"{path}?{query}"
         verified = identity is not None or not incoming.authorization
         keepable = request.method == "GET" and side == "service" and verified and incoming.fresh != "no-store"
         found = self.copies.find(side, path_query, identity) if keepable and incoming.fresh == "any" else None
         checks = self.copies.checks(found[1], identity) if found is not None else ()
-        unasked = self._unasked(found, checks, identity, client_key) if found is not None else None
         copy: Copy | None = None
-        if unasked is not None and found is not None:
-            decision, copy = unasked, found[1]
+        if found is not None:
+            unasked = self._unasked(found, checks, identity, client_key)
+            copy = found[1] if unasked is not None else None
+        else:  # nothing to check but the limit: Redis's last decision for the caller may do
+            unasked = self.limiter.hit_unasked(self.limits, "gateway", client_key)
+        if unasked is not None:
+            decision = unasked
         else:
             mark = self.tracked.mark() if self.tracked is not None and checks else None
             decision = await self._limit(client_key, read=checks)

@@ -4,15 +4,14 @@ A read that its callers see alike (the public catalogue, a published course: eve
 role; a student's own profile: that student) is stamped by its service with the Redis key of the
 read's *generation* and its value, taken before the data is read. Generations live under one
 prefix (``<prefix>edge:``), so that a gateway can ask Redis to report each change to them
-(services/gateway/tracking.py). The writers that change the data
-drop the generation (``drop``), with the service's cached copy where it has one; the next reader
-makes a new one (a random token: a generation is never reused, so a Redis restart cannot bring an
-old copy back). The gateway keeps the stamped reply and, on each later request, reads the
-generation, in the round trip that counts the rate limit or, while Redis reports every change to
-the generations, from what it read before: the same generation serves the copy; another one, none,
-or Redis out of reach sends the request on to the service. A change made
-through the service therefore shows on the very next read; the copy's lifetime bounds what a
-change made behind its back leaves.
+(services/gateway/tracking.py). The writers that change the data drop the generation (``drop``),
+with the service's cached copy where it has one; the next reader makes a new one (a random token:
+a generation is never reused, so a Redis restart cannot bring an old copy back). The gateway keeps
+the stamped reply and, on each later request, reads the generation in the round trip that counts
+the rate limit or, while Redis reports every change to the generations, knows it from the last
+such read: the same generation serves the copy; another one, none, or Redis out of reach sends the
+request on to the service. A change made through the service therefore shows on the very next
+read; the copy's lifetime bounds what a change made behind its back leaves.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ request.
 A caller Redis has just allowed may be counted without a round trip (``hit_unasked``): while
 Redis's last decision for them leaves room, the hit is counted here and sent with every other such
 hit a moment later (``FLUSH_SECONDS``), in one call, whose replies refresh the decisions. The
-gateway answers reads from its copies this way (services/gateway/tracking.py). A caller is never
+gateway decides so every request it can (services/gateway/proxy.py). A caller is never
 let past what that decision left; only hits made meanwhile through another process can take them
 past the limit, for one interval at most.
 
@@ -384,9 +384,9 @@ class RateLimiter:
         now = time.monotonic()
         for (items, identifiers, key), reply in zip(batch, replies, strict=True):
             known = self._known.get(key)
-            if isinstance(reply, BaseException):
+            if isinstance(reply, BaseException):  # counted in the process instead, whatever stopped it
                 if not isinstance(reply, REDIS_UNAVAILABLE):
-                    raise reply
+                    log.error("ratelimit_batch_failed", error=type(reply).__name__)
                 await self._decide_local(self._local, items, identifiers)
                 FALLBACKS.labels(self.service).inc()
                 self._known.pop(key, None)

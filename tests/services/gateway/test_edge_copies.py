@@ -361,3 +361,15 @@ async def test_while_the_gateway_cannot_follow_redis_every_read_of_a_copy_asks_r
     assert (await e.asked("/api/courses", student))[1] == 1
     again, asked = await e.asked("/api/courses", student)
     assert again.headers["x-cache"] == "hit" and asked == 0
+
+
+async def test_a_request_sent_on_to_its_service_asks_redis_only_for_the_callers_first_decision(
+    edge: Callable[..., Any],
+) -> None:
+    e: Edge = await edge(rate_limits="4/minute")
+    student = e.bearer() | {"Cache-Control": "no-cache"}  # never answered from a copy
+    answers = [await e.asked("/api/courses", student) for _ in range(4)]
+    assert [(a.status_code, a.headers.get("x-cache")) for a, _ in answers] == [(200, None)] * 4
+    assert [asked for _, asked in answers] == [1, 0, 0, 0], "Redis's first decision did for the next three"
+    assert [int(a.headers["ratelimit-remaining"]) for a, _ in answers] == [3, 2, 1, 0]
+    assert (await e.client.get("/api/courses", headers=student)).status_code == 429
