@@ -5,7 +5,7 @@ Lua script: the ``limits`` library's own moving-window scripts (acquire, then wi
 one after the other per limit, on its data layout and keys, so replicas running either agree.
 ``limits`` needed two round trips per limit; the gateway checks two limits on every request.
 Concurrent checks share that round trip: those that arrive while one call is on its way go
-together in the next (``_Coalescer``), so that a busy gateway pays for a few calls, not one per
+together in the next (``ratelimit_script.Coalescer``), so that a busy gateway pays for a few calls, not one per
 request.
 
 A caller Redis has just allowed may be counted without a round trip (``hit_unasked``): while
@@ -23,7 +23,6 @@ nor open the door to unlimited guessing.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
 import time
 from collections import OrderedDict
@@ -37,13 +36,12 @@ import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind
 
 from observability.metrics import at_zero, counter
 from services.kit.cache import REDIS_UNAVAILABLE
+from services.kit.ratelimit_script import ACQUIRE_ALL, QUIET, Coalescer
 from services.kit.settings import ServiceSettings
 
 FALLBACKS = counter(
@@ -53,156 +51,6 @@ FALLBACKS = counter(
 )
 log = structlog.get_logger("cerebrum.ratelimit")
 tracer = trace.get_tracer("cerebrum.ratelimit")
-
-# One call checks several requests at once (those that asked while the previous call was on its
-# way). KEYS: per check, one moving-window list per limit, then the keys to read. ARGV: now, the
-# number of checks, then per check: its number of limits, its number of keys to read, and
-# (amount, expiry) per limit. For each limit of a check in turn: acquire_moving_window.lua (cost
-# 1), then moving_window.lua's binary search for the oldest entry still in the window; a check
-# stops after the first limit that refuses its hit. Returns, per check: (acquired 0|1, oldest
-# timestamp as text, entries in window) per limit checked, then, when every limit took the hit,
-# the value of each key to read.
-_ACQUIRE_ALL = """
-local now = tonumber(ARGV[1])
-local checks = tonumber(ARGV[2])
-local k, a = 0, 2
-local replies = {}
-for c = 1, checks do
-    local limits = tonumber(ARGV[a + 1])
-    local reads = tonumber(ARGV[a + 2])
-    a = a + 2
-    local out = {}
-    local refused = false
-    for i = 1, limits do
-        local key = KEYS[k + i]
-        local limit = tonumber(ARGV[a + 2 * i - 1])
-        local expiry = tonumber(ARGV[a + 2 * i])
-        local acquired = 0
-        if limit >= 1 then
-            local entry = redis.call('lindex', key, limit - 1)
-            if not (entry and tonumber(entry) >= now - expiry) then
-                redis.call('lpush', key, now)
-                redis.call('ltrim', key, 0, limit - 1)
-                redis.call('expire', key, expiry)
-                acquired = 1
-            end
-        end
-        local target = now - expiry
-        local low, high, found = 0, limit - 1, nil
-        while low <= high do
-            local mid = math.floor((low + high) / 2)
-            local value = tonumber(redis.call('lindex', key, mid))
-            if value and value >= target then
-                found = mid
-                low = mid + 1
-            else
-                high = mid - 1
-            end
-        end
-        out[#out + 1] = acquired
-        if found then
-            out[#out + 1] = tostring(redis.call('lindex', key, found))
-            out[#out + 1] = found + 1
-        else
-            out[#out + 1] = ''
-            out[#out + 1] = 0
-        end
-        if acquired == 0 then
-            refused = true
-            break
-        end
-    end
-    if not refused then
-        for i = 1, reads do
-            out[#out + 1] = redis.call('get', KEYS[k + limits + i])
-        end
-    end
-    k = k + limits + reads
-    a = a + 2 * limits
-    replies[c] = out
-end
-return replies
-"""
-
-
-@dataclass
-class _Check:
-    keys: list[str]
-    read: Sequence[str]
-    args: list[float | int]
-    reply: asyncio.Future[tuple[list[Any], int]]
-    """The check's part of the script's reply, and how many checks the call carried."""
-
-
-class _Coalescer:
-    """Sends the checks of concurrent requests in one script call, one call at a time.
-
-    A check that arrives while a call is on its way waits for it and goes with the next one, with
-    every other check that arrived meanwhile: under load, many requests share a round trip (its
-    write, its wake-up and its read are most of a check's CPU); alone, a check goes at once. The
-    call is made outside any request's trace, and runs with the library instrumentation
-    suppressed: each request records the wait for its own check instead (``RateLimiter``).
-    """
-
-    def __init__(self, script: Any) -> None:
-        self.script = script
-        self.loop = asyncio.get_running_loop()
-        self.waiting: list[_Check] = []
-        self.sender: asyncio.Task[None] | None = None
-
-    async def check(self, keys: list[str], read: Sequence[str], args: list[float | int]) -> tuple[list[Any], int]:
-        """The script's reply for one check, and how many checks went in the same call."""
-        reply: asyncio.Future[tuple[list[Any], int]] = self.loop.create_future()
-        self.waiting.append(_Check(keys, read, args, reply))
-        if self.sender is None:
-            self.sender = self.loop.create_task(self._send(), context=_QUIET.copy())
-        return await reply
-
-    async def _send(self) -> None:
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting, []
-                try:
-                    await self._call(batch)
-                except BaseException as exc:
-                    for check in batch:
-                        if check.reply.done():
-                            continue
-                        if isinstance(exc, Exception):
-                            check.reply.set_exception(exc)
-                        else:
-                            check.reply.cancel()
-                    if not isinstance(exc, Exception):
-                        raise
-        finally:
-            self.sender = None
-            for check in self.waiting:  # cancelled while sending: nothing may wait forever
-                if not check.reply.done():
-                    check.reply.cancel()
-            self.waiting = []
-
-    async def _call(self, batch: list[_Check]) -> None:
-        keys: list[str] = []
-        args: list[float | int] = [time.time(), len(batch)]
-        for check in batch:
-            keys += check.keys
-            keys += check.read
-            args += (len(check.keys), len(check.read), *check.args)
-        replies = await self.script(keys=keys, args=args)
-        for check, reply in zip(batch, replies, strict=True):
-            if not check.reply.done():
-                check.reply.set_result((reply, len(batch)))
-
-
-def _detached() -> contextvars.Context:
-    """A fresh context (no request's trace, log fields or deadlines) with the library instrumentation off."""
-    fresh = contextvars.Context()
-    fresh.run(otel_context.attach, otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, otel_context.Context()))
-    return fresh
-
-
-_QUIET = _detached()
-"""Copied for each call's sender: copying a context costs nothing, building one a few calls."""
 
 
 @dataclass(frozen=True)
@@ -282,10 +130,11 @@ class RateLimiter:
             # where one script may not touch keys of several slots: there, one call per limit.
             bridge: Any = self.shared.bridge
             self._bridge = bridge
-            self._script = bridge.get_connection().register_script(_ACQUIRE_ALL)
-        self._coalescer: _Coalescer | None = None
+            self._script = bridge.get_connection().register_script(ACQUIRE_ALL)
+        self._coalescer: Coalescer | None = None
         self._known: OrderedDict[_Key, _Known] = OrderedDict()
-        self._later: list[tuple[list[RateLimitItem], tuple[str, ...], _Key]] = []
+        self._later: list[_Key] = []
+        """Hits counted without a round trip, not yet sent: each caller's (limits, identifiers)."""
         self._flusher: asyncio.Task[None] | None = None
         self.flush_seconds = FLUSH_SECONDS
         self._flushing = asyncio.Lock()
@@ -310,19 +159,21 @@ class RateLimiter:
         """
         items = [item for limit in limits for item in (parse_limits(limit) if isinstance(limit, str) else (limit,))]
         got: tuple[str | None, ...] | None = None
-        known = self._known.get((tuple(items), identifiers)) if self._known else None
+        key: _Key = (tuple(items), identifiers)
+        known = self._known.get(key) if self._known else None
         if known is not None and known.pending:
             await self.flush()  # Redis counts this caller's hits made without it before this one
         try:
             decisions, got = await self._decide_shared(items, identifiers, read)
-            if self._script is not None:
-                self._remember((tuple(items), identifiers), verdict(decisions))
         except REDIS_UNAVAILABLE as exc:
             # RuntimeError: a connection the server reset, as uvloop reports it (closed transport).
             decisions = await self._decide_local(self._local, items, identifiers)
             FALLBACKS.labels(self.service).inc(len(decisions))
             log.warning("ratelimit_fallback", reason=type(exc).__name__)
+            return verdict(decisions)
         decision = verdict(decisions)
+        if self._script is not None:
+            self._remember(key, decision)
         return replace(decision, read=got) if got is not None and decision.allowed else decision
 
     def hit_unasked(self, limits: Sequence[RateLimitItem], *identifiers: str) -> Decision | None:
@@ -340,10 +191,10 @@ class RateLimiter:
         if not decision.allowed or elapsed > KNOWN_SECONDS or decision.remaining - known.pending < 1:
             return None
         known.pending += 1
-        self._later.append((list(limits), identifiers, key))
+        self._later.append(key)
         if self._flusher is None:
             loop = asyncio.get_running_loop()
-            self._flusher = loop.create_task(self._flush_later(), context=_QUIET.copy())
+            self._flusher = loop.create_task(self._flush_later(), context=QUIET.copy())
         remaining = decision.remaining - known.pending
         return Decision(True, decision.limit, remaining, max(0, decision.reset_after - int(elapsed)))
 
@@ -379,15 +230,17 @@ class RateLimiter:
         if not batch:
             return
         replies = await asyncio.gather(
-            *(self._decide_shared(items, identifiers, ()) for items, identifiers, _ in batch), return_exceptions=True
+            *(self._decide_shared(list(limits), identifiers, ()) for limits, identifiers in batch),
+            return_exceptions=True,
         )
         now = time.monotonic()
-        for (items, identifiers, key), reply in zip(batch, replies, strict=True):
+        for key, reply in zip(batch, replies, strict=True):
+            limits, identifiers = key
             known = self._known.get(key)
             if isinstance(reply, BaseException):  # counted in the process instead, whatever stopped it
                 if not isinstance(reply, REDIS_UNAVAILABLE):
                     log.error("ratelimit_batch_failed", error=type(reply).__name__)
-                await self._decide_local(self._local, items, identifiers)
+                await self._decide_local(self._local, list(limits), identifiers)
                 FALLBACKS.labels(self.service).inc()
                 self._known.pop(key, None)
                 continue
@@ -416,7 +269,7 @@ class RateLimiter:
         keys = [self._bridge.prefixed_key(item.key_for(*identifiers)) for item in items]
         coalescer = self._coalescer
         if coalescer is None or coalescer.loop is not asyncio.get_running_loop():
-            coalescer = self._coalescer = _Coalescer(self._script)
+            coalescer = self._coalescer = Coalescer(self._script)
         if trace.get_current_span().is_recording():
             with tracer.start_as_current_span(
                 "ratelimit check",
