@@ -41,7 +41,7 @@ import psutil
 
 from bench import platforms, report, report_cpu, seed
 from bench.academy import Academy, request_types
-from bench.harness import OUT, cpu_seconds, otlp_sink
+from bench.harness import OUT, cpu_seconds, otlp_sink, sql
 
 RESULTS = Path("bench/results.json")
 CONCURRENCY = 8
@@ -218,17 +218,8 @@ def _serving(target: Target, count: int, sink_port: int, only: tuple[str, ...]) 
 def _room_for(database_url: str, course_id: str, students: int) -> None:
     """Gives the bench's course a seat for each student measured: the demo catalogue's courses hold a
     few dozen, and an enrolment refused for want of a seat would be priced as if it had been served."""
-    import asyncpg
-
-    async def grow() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            statement = "UPDATE courses.courses SET capacity = seats_taken + $2 WHERE id = $1"
-            await conn.execute(statement, uuid.UUID(course_id), students + 1)
-        finally:
-            await conn.close()
-
-    asyncio.run(grow())
+    seats = f"UPDATE courses.courses SET capacity = seats_taken + {students + 1} WHERE id = '{uuid.UUID(course_id)}'"
+    asyncio.run(sql(seats, database_url))
 
 
 def run_platforms(targets: list[Target], count: int, *, only: tuple[str, ...] = ()) -> list[dict[str, Any]]:

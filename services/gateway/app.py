@@ -106,17 +106,19 @@ def create_app(
         if tracked is not None:
             await tracked.start()
 
-    async def stop_mirror(_kit: ServiceKit) -> None:
-        await mirror.close()
+    async def stop_tracking(_kit: ServiceKit) -> None:
         if tracked is not None:
             await tracked.stop()
+
+    async def stop_mirror(_kit: ServiceKit) -> None:
+        await mirror.close()
 
     app = build_service_app(
         kit,
         title="Cerebrum API gateway",
         routers=[router, shadow_router],
         on_startup=[start_tracking],
-        on_shutdown=[stop_mirror],
+        on_shutdown=[stop_mirror, stop_tracking],
         migrations_dir=MIGRATIONS,
         description="One entry point to every service: /api/<prefix>/...",
         checks_sessions=False,
