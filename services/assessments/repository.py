@@ -24,7 +24,7 @@ from services.assessments.models import (
     StudentResponse,
     TestAttempt,
 )
-from services.kit.statements import cacheable, dialect_insert, insert_unless_present
+from services.kit.statements import cacheable, dialect_insert, insert_unless_present, select_by
 
 
 def _insert_once(db: AsyncSession, model: type[AssessmentsBase], *, returning: str, on: tuple[str, ...] = ()) -> Any:
@@ -108,16 +108,24 @@ async def get_attempt(*, db: AsyncSession, attempt_id: uuid.UUID) -> TestAttempt
 async def start_attempt(
     *, db: AsyncSession, attempt_id: uuid.UUID, user_id: uuid.UUID, topic: str, at: datetime
 ) -> TestAttempt:
-    """Gets an attempt, starting it first if no draw has yet (by this or a concurrent request)."""
+    """Gets an attempt, starting it first if no draw has yet (by this or a concurrent request).
+
+    One statement: an INSERT whose conflict with an existing attempt changes nothing but locks the
+    row until the draw commits, and returns the row either way.
+    """
     values = {"id": attempt_id, "user_id": user_id, "topic": topic, "started_at": at}
-    await db.execute(_insert_once(db, TestAttempt, returning="id", on=("id",)), values)
-    return (await db.execute(_attempt_by_id(), {"attempt_id": attempt_id})).scalar_one()
+    return (await db.execute(_attempt_start(db.get_bind().dialect.name), values)).scalar_one()
 
 
 @functools.cache
-def _attempt_by_id() -> Any:
-    query = select(TestAttempt).where(TestAttempt.id == bindparam("attempt_id"))
-    return query.execution_options(populate_existing=True)
+def _attempt_start(dialect: str) -> Any:
+    table = cast(Table, TestAttempt.__table__)
+    statement = (
+        dialect_insert(dialect, table)
+        .on_conflict_do_update(index_elements=[table.c.id], set_={"id": table.c.id})
+        .returning(TestAttempt)
+    )
+    return cacheable(select(TestAttempt).from_statement(statement).execution_options(populate_existing=True))
 
 
 async def random_questions(
@@ -201,10 +209,20 @@ def _mark_submitted() -> Any:
 async def add_graded_attempt(
     *, db: AsyncSession, responses: Sequence[StudentResponse], result: AssessmentResult
 ) -> None:
-    """Adds an attempt's responses and its result."""
-    db.add_all(responses)
-    db.add(result)
-    await db.flush()
+    """Adds an attempt's responses and its result: two table INSERTs, the objects left out of the session."""
+    if responses:
+        await db.execute(_insert_into(StudentResponse), [_row(StudentResponse, r) for r in responses])
+    await db.execute(_insert_into(AssessmentResult), _row(AssessmentResult, result))
+
+
+@functools.cache
+def _insert_into(model: type[AssessmentsBase]) -> Any:
+    return insert(cast(Table, model.__table__))
+
+
+def _row(model: type[AssessmentsBase], instance: AssessmentsBase) -> dict[str, Any]:
+    """An object's column values, every one set by its maker (no default is filled in here)."""
+    return {column.key: getattr(instance, column.key) for column in cast(Table, model.__table__).columns}
 
 
 async def get_result(*, db: AsyncSession, result_id: uuid.UUID) -> AssessmentResult | None:
@@ -232,7 +250,7 @@ async def total_points(*, db: AsyncSession, user_id: uuid.UUID, topic: str) -> t
 
 @functools.cache
 def _total_points() -> Any:
-    # On the mapped class, not its table: the session flushes pending results before reading.
+    # The attempt's own result is in the table already: add_graded_attempt writes it by a table INSERT.
     scores = AssessmentResult.score
     return select(
         func.coalesce(func.sum(scores).filter(AssessmentResult.topic == bindparam("topic")), 0.0),
@@ -242,13 +260,14 @@ def _total_points() -> Any:
 
 async def get_rating(*, db: AsyncSession, user_id: uuid.UUID) -> StudentRating | None:
     """Gets a student's rating."""
-    return await db.get(StudentRating, user_id)
+    return (await db.execute(select_by(StudentRating, "user_id"), {"key": user_id})).scalar_one_or_none()
 
 
-async def lock_rating(*, db: AsyncSession, user_id: uuid.UUID, start: float) -> StudentRating:
-    """Gets a student's rating for update, creating it at the start value the first time."""
+async def lock_rating(*, db: AsyncSession, user_id: uuid.UUID, start: float) -> tuple[float, int]:
+    """Gets a student's rating and attempt count for update, creating the rating at the start value the first time."""
     values = {"user_id": user_id, "rating": start, "attempts": 0}
-    return (await db.execute(_rating_lock(db.get_bind().dialect.name), values)).scalar_one()
+    rating, attempts = (await db.execute(_rating_lock(db.get_bind().dialect.name), values)).one()
+    return float(rating), int(attempts)
 
 
 @functools.cache
@@ -259,7 +278,22 @@ def _rating_lock(dialect: str) -> Any:
     statement = (
         dialect_insert(dialect, table)
         .on_conflict_do_update(index_elements=[table.c.user_id], set_={"user_id": table.c.user_id})
-        .returning(StudentRating)
+        .returning(table.c.rating, table.c.attempts)
     )
     # An ON CONFLICT statement has no cache key of its own: without one it is compiled at each use.
-    return cacheable(select(StudentRating).from_statement(statement).execution_options(populate_existing=True))
+    return cacheable(statement)
+
+
+async def set_rating(*, db: AsyncSession, user_id: uuid.UUID, rating: float, attempts: int, at: datetime) -> None:
+    """Writes a locked rating's new value and attempt count."""
+    await db.execute(_set_rating(), {"student": user_id, "new_rating": rating, "new_attempts": attempts, "at": at})
+
+
+@functools.cache
+def _set_rating() -> Any:
+    table = cast(Table, StudentRating.__table__)
+    return (
+        update(table)
+        .where(table.c.user_id == bindparam("student"))
+        .values(rating=bindparam("new_rating"), attempts=bindparam("new_attempts"), updated_at=bindparam("at"))
+    )

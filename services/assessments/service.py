@@ -193,11 +193,12 @@ async def submit(*, db: AsyncSession, ctx: AssessmentsContext, identity: Identit
     if not submitted:
         raise await _already_submitted(db=db, attempt_id=request.attempt_id)
 
-    rating = await repository.lock_rating(db=db, user_id=identity.user_id, start=STUDENT_START)
+    rating_before, attempts = await repository.lock_rating(db=db, user_id=identity.user_id, start=STUDENT_START)
     games = [Game(questions[r.question_id].rating, r.score) for r in graded.responses]
-    update = play(rating.rating, games)
-    rating_before = rating.rating
-    rating.rating, rating.attempts, rating.updated_at = update.student_after, rating.attempts + 1, now
+    update = play(rating_before, games)
+    await repository.set_rating(
+        db=db, user_id=identity.user_id, rating=update.student_after, attempts=attempts + 1, at=now
+    )
     await repository.shift_question_ratings(
         db=db, deltas={r.question_id: d for r, d in zip(graded.responses, update.question_deltas, strict=True)}
     )
