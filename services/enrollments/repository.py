@@ -146,7 +146,16 @@ async def get_progress(
     *, db: AsyncSession, enrollment_id: uuid.UUID, lesson_id: uuid.UUID
 ) -> EnrollmentProgress | None:
     """Gets a student's progress through one lesson."""
-    return await db.get(EnrollmentProgress, (enrollment_id, lesson_id))
+    params = {"enrollment_id": enrollment_id, "lesson_id": lesson_id}
+    return (await db.execute(_progress_by_key(), params)).scalar_one_or_none()
+
+
+@functools.cache
+def _progress_by_key() -> Any:
+    return select(EnrollmentProgress).where(
+        EnrollmentProgress.enrollment_id == bindparam("enrollment_id"),
+        EnrollmentProgress.lesson_id == bindparam("lesson_id"),
+    )
 
 
 async def lesson_totals(*, db: AsyncSession, enrollment_id: uuid.UUID, lesson_ids: Collection[str]) -> tuple[int, int]:
