@@ -79,7 +79,7 @@ async def queue(
         created_at=now,
         updated_at=now,
     )
-    await repository.add(db=db, rows=[message])
+    repository.stage(db=db, rows=[message])
     record_step(db, message, "queued", at=now)
     if failed is not None:
         message.error = failed[:500]

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.kit.events import define_inbox, define_outbox
 from services.kit.time import utcnow
@@ -84,6 +84,9 @@ class DeliveryStatus(CommunicationBase):
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(String(500))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Never loaded: it tells a flush that writes a new message and its first step to insert the
+    # message first (a unit of work orders tables by their relationships, not their foreign keys).
+    message: Mapped[Message] = relationship(lazy="raise")
 
 
 class NotificationPreference(CommunicationBase):

@@ -53,6 +53,12 @@ async def add(*, db: AsyncSession, rows: Sequence[Any]) -> None:
     await db.flush()
 
 
+def stage(*, db: AsyncSession, rows: Sequence[Any]) -> None:
+    """Adds new rows without a flush: they are written with the transaction's other changes when it
+    flushes next (a query that reads them, or the commit), so a batch's messages share its INSERTs."""
+    db.add_all(rows)
+
+
 # Templates ---------------------------------------------------------------------------------------
 async def active_templates(
     *, db: AsyncSession, name: str, channels: Sequence[str] | None = None
