@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.contracts.events import EnrollmentCompleted, EnrollmentReopened, ProgressUpdated
 from services.enrollments import repository
 from services.enrollments.errors import EnrollmentNotFound, NotConfirmed, TimeSpentDecreased
-from services.enrollments.models import Enrollment, EnrollmentProgress
+from services.enrollments.models import Enrollment
 from services.enrollments.schemas import ProgressOut, ProgressUpdate
 from services.enrollments.service import EnrollmentsContext
 from services.kit.auth import Identity
@@ -59,28 +59,23 @@ async def update_progress(
         enrollment = await _own_confirmed(db, identity, enrollment_id, lock=True)
         enrollment.lesson_ids = lesson_ids
     now = utcnow()
-    progress = await repository.get_progress(db=db, enrollment_id=enrollment_id, lesson_id=update.lesson_id)
-    if progress is None:
-        progress = EnrollmentProgress(
-            enrollment_id=enrollment_id, lesson_id=update.lesson_id, completed=False, time_spent_seconds=0
-        )
-        db.add(progress)
-    completed = progress.completed if update.completed is None else update.completed
-    seconds = progress.time_spent_seconds if update.time_spent_seconds is None else update.time_spent_seconds
-    if seconds < progress.time_spent_seconds:
+    before = await repository.get_progress(db=db, enrollment_id=enrollment_id, lesson_id=update.lesson_id)
+    before = before or repository.LessonProgress(completed=False, time_spent_seconds=0, completed_at=None)
+    completed = before.completed if update.completed is None else update.completed
+    seconds = before.time_spent_seconds if update.time_spent_seconds is None else update.time_spent_seconds
+    if seconds < before.time_spent_seconds:
         raise TimeSpentDecreased(
-            f"time_spent_seconds is this lesson's running total; {progress.time_spent_seconds} s are recorded "
+            f"time_spent_seconds is this lesson's running total; {before.time_spent_seconds} s are recorded "
             f"and {seconds} s would lose time",
-            recorded_seconds=progress.time_spent_seconds,
+            recorded_seconds=before.time_spent_seconds,
         )
-    added = seconds - progress.time_spent_seconds
-    changed = completed != progress.completed or added > 0
-    if completed and not progress.completed:
-        progress.completed_at = now
-    elif not completed:
-        progress.completed_at = None
-    progress.completed, progress.time_spent_seconds, progress.updated_at = completed, seconds, now
-    await db.flush()
+    added = seconds - before.time_spent_seconds
+    changed = completed != before.completed or added > 0
+    completed_at = (before.completed_at or now) if completed else None
+    after = repository.LessonProgress(completed=completed, time_spent_seconds=seconds, completed_at=completed_at)
+    await repository.save_progress(
+        db=db, enrollment_id=enrollment_id, lesson_id=update.lesson_id, progress=after, at=now
+    )
     done, course_seconds = await repository.lesson_totals(db=db, enrollment_id=enrollment_id, lesson_ids=lesson_ids)
     total = len(lesson_ids)
     percent = round(100 * done / total, 2)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollments.models import (
@@ -23,7 +24,7 @@ from services.enrollments.models import (
     EnrollmentSagaRecord,
     SagaStep,
 )
-from services.kit.statements import insert_unless_present, select_by
+from services.kit.statements import cacheable, dialect_insert, insert_unless_present, select_by
 from services.kit.time import utcnow
 
 
@@ -142,19 +143,59 @@ async def claim_stuck_sagas(
     return ids
 
 
-async def get_progress(
-    *, db: AsyncSession, enrollment_id: uuid.UUID, lesson_id: uuid.UUID
-) -> EnrollmentProgress | None:
-    """Gets a student's progress through one lesson."""
+@dataclass(frozen=True)
+class LessonProgress:
+    """What an enrolment records of one lesson."""
+
+    completed: bool
+    time_spent_seconds: int
+    completed_at: datetime | None
+
+
+async def get_progress(*, db: AsyncSession, enrollment_id: uuid.UUID, lesson_id: uuid.UUID) -> LessonProgress | None:
+    """Gets a student's progress through one lesson (read as values: save_progress writes it)."""
     params = {"enrollment_id": enrollment_id, "lesson_id": lesson_id}
-    return (await db.execute(_progress_by_key(), params)).scalar_one_or_none()
+    row = (await db.execute(_progress_by_key(), params)).one_or_none()
+    return None if row is None else LessonProgress(bool(row[0]), int(row[1]), row[2])
 
 
 @functools.cache
 def _progress_by_key() -> Any:
-    return select(EnrollmentProgress).where(
-        EnrollmentProgress.enrollment_id == bindparam("enrollment_id"),
-        EnrollmentProgress.lesson_id == bindparam("lesson_id"),
+    table = cast(Table, EnrollmentProgress.__table__)
+    return select(table.c.completed, table.c.time_spent_seconds, table.c.completed_at).where(
+        table.c.enrollment_id == bindparam("enrollment_id"), table.c.lesson_id == bindparam("lesson_id")
+    )
+
+
+async def save_progress(
+    *, db: AsyncSession, enrollment_id: uuid.UUID, lesson_id: uuid.UUID, progress: LessonProgress, at: datetime
+) -> None:
+    """Writes one lesson's progress, inserted or replaced, in one statement.
+
+    Called with the enrolment's row locked: no other update of this lesson can come between the
+    read and this write.
+    """
+    values = {
+        "enrollment_id": enrollment_id,
+        "lesson_id": lesson_id,
+        "completed": progress.completed,
+        "time_spent_seconds": progress.time_spent_seconds,
+        "completed_at": progress.completed_at,
+        "updated_at": at,
+    }
+    await db.execute(_progress_upsert(db.get_bind().dialect.name), values)
+
+
+@functools.cache
+def _progress_upsert(dialect: str) -> Any:
+    table = cast(Table, EnrollmentProgress.__table__)
+    statement = dialect_insert(dialect, table)
+    replaced = ("completed", "time_spent_seconds", "completed_at", "updated_at")
+    return cacheable(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.enrollment_id, table.c.lesson_id],
+            set_={name: statement.excluded[name] for name in replaced},
+        )
     )
 
 
