@@ -54,8 +54,8 @@ async def add(*, db: AsyncSession, rows: Sequence[Any]) -> None:
 
 
 def stage(*, db: AsyncSession, rows: Sequence[Any]) -> None:
-    """Adds new rows without a flush: they are written with the transaction's other changes when it
-    flushes next (a query that reads them, or the commit), so a batch's messages share its INSERTs."""
+    """Adds new rows without a flush: the commit's flush writes them with the transaction's other
+    changes (the session does not flush before a query), so a batch's messages share its INSERTs."""
     db.add_all(rows)
 
 
