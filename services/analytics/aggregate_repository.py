@@ -147,17 +147,22 @@ async def performance_row(
     *, db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID, topic: str = NO_TOPIC
 ) -> dict[str, Any] | None:
     """Reads (and locks, on PostgreSQL) one learner's row for a course or topic."""
-    statement = (
+    params = {"user_id": user_id, "course_id": course_id, "topic": topic}
+    row = (await db.execute(_performance_row(), params)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+@functools.cache
+def _performance_row() -> Any:
+    return (
         select(PERFORMANCE_METRICS)
         .where(
-            PERFORMANCE_METRICS.c.user_id == user_id,
-            PERFORMANCE_METRICS.c.course_id == course_id,
-            PERFORMANCE_METRICS.c.topic == topic,
+            PERFORMANCE_METRICS.c.user_id == bindparam("user_id"),
+            PERFORMANCE_METRICS.c.course_id == bindparam("course_id"),
+            PERFORMANCE_METRICS.c.topic == bindparam("topic"),
         )
         .with_for_update()
     )
-    row = (await db.execute(statement)).mappings().first()
-    return dict(row) if row is not None else None
 
 
 async def reopen_course(

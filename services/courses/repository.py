@@ -6,14 +6,16 @@ import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.courses.models import ContentFile, Course, CourseEnrolment, CurriculumTopic, Lesson, SeatReservation
 from services.courses.schemas import CourseFilters
-from services.kit.statements import cacheable, dialect_insert, insert_unless_present
+from services.kit.statements import cacheable, dialect_insert, insert_unless_present, select_by
+
+_COURSES = cast(Table, Course.__table__)
 
 
 def _filters(filters: CourseFilters, *, published_only: bool) -> list[ColumnElement[bool]]:
@@ -47,7 +49,7 @@ async def list_courses(
 
 async def get_course(*, db: AsyncSession, course_id: uuid.UUID) -> Course | None:
     """Gets a course by id."""
-    return await db.get(Course, course_id)
+    return (await db.execute(select_by(Course, "id"), {"key": course_id})).scalar_one_or_none()
 
 
 async def get_courses(*, db: AsyncSession, course_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Course]:
@@ -79,8 +81,12 @@ async def add(*, db: AsyncSession, rows: Sequence[Any]) -> None:
 
 async def get_lessons(*, db: AsyncSession, course_id: uuid.UUID) -> Sequence[Lesson]:
     """Gets a course's lessons in teaching order."""
-    rows = await db.execute(select(Lesson).where(Lesson.course_id == course_id).order_by(Lesson.position))
-    return rows.scalars().all()
+    return (await db.execute(_lessons_of(), {"course_id": course_id})).scalars().all()
+
+
+@functools.cache
+def _lessons_of() -> Any:
+    return select(Lesson).where(Lesson.course_id == bindparam("course_id")).order_by(Lesson.position)
 
 
 async def get_lesson(*, db: AsyncSession, course_id: uuid.UUID, lesson_id: uuid.UUID) -> Lesson | None:
@@ -177,23 +183,28 @@ async def mark_released(*, db: AsyncSession, reservation_id: uuid.UUID, course_i
 
 @functools.cache
 def _take_seat() -> Any:
+    # On the table, not the mapped class: an ORM-enabled UPDATE is annotated afresh at each execution.
+    courses = _COURSES
     return (
-        update(Course)
-        .where(Course.id == bindparam("course_id"), Course.is_active.is_(True), Course.seats_taken < Course.capacity)
-        .values(seats_taken=Course.seats_taken + 1)
-        .returning(Course.capacity - Course.seats_taken)
-        .execution_options(synchronize_session=False)
+        update(courses)
+        .where(
+            courses.c.id == bindparam("course_id"),
+            courses.c.is_active.is_(True),
+            courses.c.seats_taken < courses.c.capacity,
+        )
+        .values(seats_taken=courses.c.seats_taken + 1)
+        .returning(courses.c.capacity - courses.c.seats_taken)
     )
 
 
 @functools.cache
 def _give_back_seat() -> Any:
+    courses = _COURSES
     return (
-        update(Course)
-        .where(Course.id == bindparam("course_id"), Course.seats_taken > 0)
-        .values(seats_taken=Course.seats_taken - 1)
-        .returning(Course.capacity - Course.seats_taken)
-        .execution_options(synchronize_session=False)
+        update(courses)
+        .where(courses.c.id == bindparam("course_id"), courses.c.seats_taken > 0)
+        .values(seats_taken=courses.c.seats_taken - 1)
+        .returning(courses.c.capacity - courses.c.seats_taken)
     )
 
 

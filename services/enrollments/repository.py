@@ -36,12 +36,17 @@ async def add(*, db: AsyncSession, row: object) -> None:
 
 async def active_enrollment(*, db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> Enrollment | None:
     """Gets a student's pending or confirmed enrolment in a course."""
-    rows = await db.execute(
-        select(Enrollment).where(
-            Enrollment.user_id == user_id, Enrollment.course_id == course_id, Enrollment.status.in_(ACTIVE_STATUSES)
-        )
-    )
+    rows = await db.execute(_active_enrollment(), {"user_id": user_id, "course_id": course_id})
     return rows.scalars().first()
+
+
+@functools.cache
+def _active_enrollment() -> Any:
+    return select(Enrollment).where(
+        Enrollment.user_id == bindparam("user_id"),
+        Enrollment.course_id == bindparam("course_id"),
+        Enrollment.status.in_(ACTIVE_STATUSES),
+    )
 
 
 async def get_enrollment(*, db: AsyncSession, enrollment_id: uuid.UUID, lock: bool = False) -> Enrollment | None:

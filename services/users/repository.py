@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import RowMapping, or_, select, update
+from sqlalchemy import RowMapping, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.statements import select_by
 from services.users.models import OUTBOX, AuthLog, Session, User, UserProfile
 from services.users.schemas import ProfileFields
 
@@ -28,17 +29,18 @@ _USER_WITH_PROFILE = (
         *(_PROFILES.c[name] for name in _PROFILE_COLUMNS),
     )
     .select_from(_USERS.outerjoin(_PROFILES, _PROFILES.c.user_id == _USERS.c.id))
+    .where(_USERS.c.id == bindparam("user_id"))
 )  # fmt: skip
 
 
 async def get_user_with_profile(*, db: AsyncSession, user_id: uuid.UUID) -> RowMapping | None:
     """A user and their profile's fields in one query, as plain rows: the hot read of every page."""
-    return (await db.execute(_USER_WITH_PROFILE.where(_USERS.c.id == user_id))).mappings().first()
+    return (await db.execute(_USER_WITH_PROFILE, {"user_id": user_id})).mappings().first()
 
 
 async def get_user_by_email(*, db: AsyncSession, email: str) -> User | None:
     """Gets a user by normalised email."""
-    return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    return (await db.execute(select_by(User, "email"), {"key": email})).scalar_one_or_none()
 
 
 async def get_profile(*, db: AsyncSession, user_id: uuid.UUID) -> UserProfile | None:
