@@ -24,7 +24,7 @@ from services.assessments.models import (
     StudentResponse,
     TestAttempt,
 )
-from services.kit.statements import cacheable, dialect_insert, insert_unless_present, select_by
+from services.kit.statements import cacheable, dialect_insert, insert_now, insert_unless_present, select_by
 
 
 def _insert_once(db: AsyncSession, model: type[AssessmentsBase], *, returning: str, on: tuple[str, ...] = ()) -> Any:
@@ -209,20 +209,17 @@ def _mark_submitted() -> Any:
 async def add_graded_attempt(
     *, db: AsyncSession, responses: Sequence[StudentResponse], result: AssessmentResult
 ) -> None:
-    """Adds an attempt's responses and its result: two table INSERTs, the objects left out of the session."""
+    """Adds an attempt's responses (one executemany) and its result; the objects stay out of the session."""
     if responses:
-        await db.execute(_insert_into(StudentResponse), [_row(StudentResponse, r) for r in responses])
-    await db.execute(_insert_into(AssessmentResult), _row(AssessmentResult, result))
+        table = cast(Table, StudentResponse.__table__)
+        rows = [{column.key: getattr(r, column.key) for column in table.columns} for r in responses]
+        await db.execute(_responses_insert(), rows)
+    await insert_now(db, result)
 
 
 @functools.cache
-def _insert_into(model: type[AssessmentsBase]) -> Any:
-    return insert(cast(Table, model.__table__))
-
-
-def _row(model: type[AssessmentsBase], instance: AssessmentsBase) -> dict[str, Any]:
-    """An object's column values, every one set by its maker (no default is filled in here)."""
-    return {column.key: getattr(instance, column.key) for column in cast(Table, model.__table__).columns}
+def _responses_insert() -> Any:
+    return insert(cast(Table, StudentResponse.__table__))
 
 
 async def get_result(*, db: AsyncSession, result_id: uuid.UUID) -> AssessmentResult | None:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.statements import cacheable, dialect_insert, insert_unless_present, select_by
+from services.kit.statements import cacheable, dialect_insert, insert_now, insert_unless_present, select_by
 from services.payments.models import (
     AuditEntry,
     CreditNote,
@@ -105,8 +105,7 @@ async def get_payment_by_provider_id(*, db: AsyncSession, provider_payment_id: s
 
 async def add_payment(*, db: AsyncSession, payment: Payment) -> None:
     """Adds a payment; a second row for one provider payment id fails here."""
-    db.add(payment)
-    await db.flush()
+    await insert_now(db, payment)
 
 
 async def take_invoice_sequence(*, db: AsyncSession, financial_year: str) -> int:
@@ -171,8 +170,7 @@ async def add_rows(*, db: AsyncSession, rows: Sequence[Any]) -> None:
 
 async def add_invoice(*, db: AsyncSession, invoice: Invoice) -> None:
     """Adds an invoice."""
-    db.add(invoice)
-    await db.flush()
+    await insert_now(db, invoice)
 
 
 async def get_invoice(*, db: AsyncSession, invoice_id: uuid.UUID) -> Invoice | None:
@@ -219,8 +217,7 @@ async def record_webhook_once(*, db: AsyncSession, event_id: str, event_type: st
 
 async def append_audit(*, db: AsyncSession, entry: AuditEntry) -> None:
     """Appends one row to the audit log (there is deliberately no way to change or remove one)."""
-    db.add(entry)
-    await db.flush()
+    await insert_now(db, entry)
 
 
 async def add_plan_once(*, db: AsyncSession, plan: SubscriptionPlan) -> bool:
