@@ -75,8 +75,13 @@ class AiohttpTransport:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size, ttl_dns_cache=300)
+            # No cookie jar: the gateway and the services call for many students through one
+            # session, and a cookie one reply set must never ride on another caller's request (the
+            # caller's own Cookie header goes through as sent). It also spares a jar lookup a call.
             self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
+                connector=connector,
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

@@ -35,7 +35,10 @@ async def upstream() -> AsyncIterator[Upstream]:
     async def handle(request: web.Request) -> web.Response:
         state.hits.append(request)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return web.json_response({"path": request.path, "headers": headers}, status=state.status)
+        reply = web.json_response({"path": request.path, "headers": headers}, status=state.status)
+        if request.path == "/sign-in":
+            reply.set_cookie("session", "first-callers-secret")
+        return reply
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
@@ -81,6 +84,17 @@ async def test_a_call_carries_trace_context_request_id_and_token(
     assert reply.status == 200
     assert f"{span.get_span_context().trace_id:032x}" in sent["traceparent"]
     assert sent["x-request-id"] == "req-42" and sent["authorization"] == "Bearer tok"
+
+
+async def test_a_cookie_one_reply_sets_never_rides_on_the_next_call(
+    upstream: Upstream, transport: AiohttpTransport
+) -> None:
+    # By name, as upstreams are in a deployment: aiohttp's jar keeps no cookie from an IP address.
+    client = _client(upstream.url.replace("127.0.0.1", "localhost"), transport, service="cookie-probe")
+    signed_in = await client.request("POST", "/sign-in", json={}, token="first")
+    assert "set-cookie" in {name.lower() for name in signed_in.headers}
+    second = (await client.request("GET", "/courses/1", token="second")).json()["headers"]
+    assert "cookie" not in second  # one session serves every caller: it keeps no cookie jar
 
 
 async def test_5xx_on_an_idempotent_call_is_retried_but_a_post_is_not(
