@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg.exceptions as asyncpg_errors
+import orjson
 import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import Table, event, text
 from sqlalchemy.engine import URL, make_url
@@ -104,6 +105,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's text, by orjson rather than the standard library's json (an event's payload and
+    headers are written with every outbox row, and read back by the relay). Keys that are not
+    strings are written as strings, as json.dumps writes them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 class Database:
     """A service's engine and session factory."""
 
@@ -111,7 +119,11 @@ class Database:
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.schema = None if self.is_sqlite else schema
-        kwargs: dict[str, Any] = {"pool_pre_ping": False}
+        kwargs: dict[str, Any] = {
+            "pool_pre_ping": False,
+            "json_serializer": json_text,
+            "json_deserializer": orjson.loads,
+        }
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 10}
         else:

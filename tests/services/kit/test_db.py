@@ -90,3 +90,24 @@ async def test_a_server_refusing_more_connections_is_the_database_unavailable(tm
         await admin.close()
     assert refused.status_code == 503, refused.text
     assert refused.json()["dependency"] == "database"
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_a_json_column_keeps_what_the_standard_library_would(
+    backend: str, pg_schema: str, tmp_path: Path
+) -> None:
+    """JSON columns go through orjson: keys that are not strings become strings (as json.dumps makes
+    them), and text outside ASCII comes back as it went in."""
+    from sqlalchemy import JSON, Column, Integer, MetaData, Table, insert, select
+
+    url = async_url(PG_URL) if backend == "postgresql" else async_url(f"sqlite:///{tmp_path / 'json.db'}")
+    db = Database(url, schema=pg_schema)
+    notes = Table("notes", MetaData(schema=db.schema), Column("id", Integer, primary_key=True), Column("body", JSON))
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(notes.metadata.create_all)
+            await conn.execute(insert(notes), {"id": 1, "body": {"topic": "कोशिका", 3: [1.5, None]}})
+            body = (await conn.execute(select(notes.c.body))).scalar_one()
+    finally:
+        await db.dispose()
+    assert body == {"topic": "कोशिका", "3": [1.5, None]}
