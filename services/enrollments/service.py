@@ -95,11 +95,15 @@ async def list_enrollments(*, db: AsyncSession, identity: Identity, user_id: uui
 
 async def get_status(*, db: AsyncSession, identity: Identity, enrollment_id: uuid.UUID) -> EnrollmentStatus:
     """Gets an enrolment's status, its saga with every step, and its progress (owner or admin)."""
+    # The enrolment first, then its saga: each read sees what was committed when it ran (PostgreSQL's
+    # read committed; SQLite's reads outside a transaction), and a payment confirms the enrolment and
+    # marks the saga's order paid in one commit. Read the other way round, a commit landing between
+    # the two showed a confirmed enrolment with its order unpaid.
+    enrollment = await repository.get_enrollment(db=db, enrollment_id=enrollment_id)
     saga = await repository.saga_of_enrollment(db=db, enrollment_id=enrollment_id)
     if saga is None:
         raise EnrollmentNotFound("No such enrolment")
     identity.require_self_or_admin(saga.user_id)
-    enrollment = await repository.get_enrollment(db=db, enrollment_id=enrollment_id)
     steps = await repository.saga_steps(db=db, saga_id=saga.id)
     done = (await repository.completed_lessons(db=db, enrollment_ids=[enrollment_id])).get(enrollment_id, set())
     lesson_ids = enrollment.lesson_ids if enrollment is not None else None
