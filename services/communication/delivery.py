@@ -10,7 +10,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from observability.tracing import trace_carrier
-from services.communication import repository
 from services.communication.models import Contact, DeliveryStatus, Message, MessageTemplate
 from services.communication.rendering import Rendered
 from services.communication.telemetry import count_on_commit, mask_address
@@ -79,7 +78,8 @@ async def queue(
         created_at=now,
         updated_at=now,
     )
-    repository.stage(db=db, rows=[message])
+    # Added, not flushed: the commit's flush writes it with its steps and the batch's other messages.
+    db.add(message)
     record_step(db, message, "queued", at=now)
     if failed is not None:
         message.error = failed[:500]

@@ -53,12 +53,6 @@ async def add(*, db: AsyncSession, rows: Sequence[Any]) -> None:
     await db.flush()
 
 
-def stage(*, db: AsyncSession, rows: Sequence[Any]) -> None:
-    """Adds new rows without a flush: the commit's flush writes them with the transaction's other
-    changes (the session does not flush before a query), so a batch's messages share its INSERTs."""
-    db.add_all(rows)
-
-
 # Templates ---------------------------------------------------------------------------------------
 async def active_templates(
     *, db: AsyncSession, name: str, channels: Sequence[str] | None = None
