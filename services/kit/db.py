@@ -115,7 +115,15 @@ def json_text(value: Any) -> str:
 class Database:
     """A service's engine and session factory."""
 
-    def __init__(self, url: URL, *, schema: str | None, pool_size: int = 10, pool_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: URL,
+        *,
+        schema: str | None,
+        pool_size: int = 10,
+        pool_overflow: int | None = None,
+        pool_timeout: float = 10.0,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.schema = None if self.is_sqlite else schema
@@ -129,7 +137,9 @@ class Database:
         else:
             kwargs.update(
                 pool_size=pool_size,
-                max_overflow=pool_size,
+                # An overflow connection is closed as it is given back: a peak above the pool pays
+                # a connection (a PostgreSQL backend, its set-up queries) per request.
+                max_overflow=pool_size if pool_overflow is None else pool_overflow,
                 pool_timeout=pool_timeout,
                 connect_args={
                     "server_settings": {"search_path": self.schema or "public"},
@@ -160,6 +170,7 @@ class Database:
             database_url(settings),
             schema=settings.db_schema,
             pool_size=settings.database_pool_size,
+            pool_overflow=settings.database_pool_overflow,
             pool_timeout=settings.database_pool_timeout,
         )
 

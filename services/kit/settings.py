@@ -34,6 +34,11 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     database_schema: str | None = None
     database_pool_size: int = 10
+    database_pool_overflow: int | None = Field(
+        default=None,
+        ge=0,
+        description="connections opened beyond the pool at a peak, closed when given back (default: the pool's size)",
+    )
     database_pool_timeout: float = 10.0
     redis_url: str | None = None
     redis_key_prefix: str = "cerebrum:"

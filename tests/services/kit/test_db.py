@@ -92,6 +92,40 @@ async def test_a_server_refusing_more_connections_is_the_database_unavailable(tm
     assert refused.json()["dependency"] == "database"
 
 
+async def test_a_pool_without_overflow_stays_within_the_roles_connection_limit() -> None:
+    """DATABASE_POOL_OVERFLOW=0: a burst larger than the pool waits for its connections instead of
+    opening more, so a service sized to its role's connection limit is never refused one."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from services.kit.settings import ServiceSettings
+
+    role = f"pooled_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 2')
+        as_role = make_url(PG_URL).set(username=role, password=None).render_as_string(hide_password=False)
+        db = Database.from_settings(
+            ServiceSettings(
+                database_url=as_role, database_schema="public", database_pool_size=2, database_pool_overflow=0
+            )
+        )
+
+        async def hold() -> None:
+            async with db.engine.connect() as conn:
+                await conn.execute(text("SELECT pg_sleep(0.05)"))
+
+        try:
+            outcomes = await asyncio.gather(*(hold() for _ in range(6)), return_exceptions=True)
+        finally:
+            await db.dispose()
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+    assert outcomes == [None] * 6
+
+
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 async def test_a_json_column_keeps_what_the_standard_library_would(
     backend: str, pg_schema: str, tmp_path: Path
