@@ -41,7 +41,7 @@ import psutil
 
 from bench import platforms, report, report_cpu, seed
 from bench.academy import Academy, request_types
-from bench.harness import OUT, cpu_seconds, otlp_sink, sql
+from bench.harness import OUT, cpu_seconds, otlp_sink, sql, sql_count
 
 RESULTS = Path("bench/results.json")
 CONCURRENCY = 8
@@ -117,8 +117,12 @@ def _owner(kind: str) -> str:
     return OWNER[kind.split()[1].split("/")[1]]
 
 
-POOL = 3
-"""Each service's pooled connections (twice that at a peak): two platforms must fit in PostgreSQL's 100."""
+POOL = 5
+"""Each service's pooled connections, and none beyond them: two platforms' seven services must fit in
+PostgreSQL's 100. A ninth of a second request waits for a connection rather than opening one: an
+overflow connection is closed as it is given back, so eight at a time on a pool of three paid a
+connection (a backend, its set-up queries, asyncpg's TLS attempt) on about one request in eight,
+where a deployment's pool of ten would not. The run counts the connections opened while measuring."""
 ROUNDS = 6
 """Turns the platforms take at each request type: a slow spell of the machine falls on all of them."""
 
@@ -130,6 +134,7 @@ class Side:
     label: str
     clock: Clock
     kinds: list[tuple[str, Callable[[int], int]]]
+    database: str
     idle: dict[str, float] = field(default_factory=dict)
     spent: dict[str, dict[str, float]] = field(default_factory=dict)
     statuses: dict[str, list[int]] = field(default_factory=dict)
@@ -182,7 +187,10 @@ def _serving(target: Target, count: int, sink_port: int, only: tuple[str, ...]) 
     from cerebrum.pool import make_pool
 
     with platforms.distributed(
-        sink_port, source=target.source, without=target.without, extra_env={"DATABASE_POOL_SIZE": str(POOL)}
+        sink_port,
+        source=target.source,
+        without=target.without,
+        extra_env={"DATABASE_POOL_SIZE": str(POOL), "DATABASE_POOL_OVERFLOW": "0"},
     ) as platform:
         pool = asyncio.run(
             make_pool(
@@ -212,7 +220,8 @@ def _serving(target: Target, count: int, sink_port: int, only: tuple[str, ...]) 
             kinds = [(k, send) for k, send in request_types(academy) if not only or any(o in k for o in only)]
             for _, send in kinds:  # one of each first: lazy imports and first compilations
                 send(count - 1)
-            yield Side(label=target.label, clock=clock, kinds=kinds)
+            database = platform.env["DATABASE_URL"].rsplit("/", 1)[1]
+            yield Side(label=target.label, clock=clock, kinds=kinds, database=database)
 
 
 def _room_for(database_url: str, course_id: str, students: int) -> None:
@@ -238,6 +247,7 @@ def run_platforms(targets: list[Target], count: int, *, only: tuple[str, ...] = 
         for side in sides:
             side.idle = idle_rate(side.clock)
             print(f"bench: cpu — {side.label}: idle {sum(side.idle.values()) * 1e3:.1f} ms/s of CPU", flush=True)
+        opened = {side.label: _connections_made(side.database) for side in sides}
         step = max(1, math.ceil((count - 1) / ROUNDS))
         batches = [range(first, min(first + step, count - 1)) for first in range(0, count - 1, step)]
         for at, (kind, _) in enumerate(sides[0].kinds):
@@ -253,7 +263,21 @@ def run_platforms(targets: list[Target], count: int, *, only: tuple[str, ...] = 
                     f"bench: cpu — {side.label}: {kind} {row['cpu_us']:,} µs ({row['served']} served{codes})",
                     flush=True,
                 )
-        return [{"label": side.label, "rows": [side.row(kind) for kind, _ in side.kinds]} for side in sides]
+        time.sleep(1.5)  # a backend reports its connection with its statistics, within a second
+        return [
+            {
+                "label": side.label,
+                "rows": [side.row(kind) for kind, _ in side.kinds],
+                "connections_opened": _connections_made(side.database) - opened[side.label],
+            }
+            for side in sides
+        ]
+
+
+def _connections_made(database: str) -> int:
+    """Connections PostgreSQL has opened to ``database`` so far (its statistics' ``sessions``)."""
+    query = f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'"
+    return asyncio.run(sql_count(query))
 
 
 @contextmanager

@@ -306,6 +306,17 @@ def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
+async def sql_count(query: str, url: str = PG_URL) -> int:
+    """A count: the first column of a query's first row (0 for none or NULL), on its own connection."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval(query) or 0)
+    finally:
+        await conn.close()
+
+
 async def sql(statement: str, url: str = PG_URL) -> None:
     """One statement on its own connection (databases and schemas made and dropped by a run)."""
     import asyncpg

@@ -50,6 +50,9 @@ def cpu_comparison(comparison: dict[str, Any]) -> list[str]:
         if len(means) > 1:
             line += f" {(means[-1] - means[0]) / means[0]:+.0%} |"
         lines.append(line)
+    if all("connections_opened" in r for r in runs):
+        opened = ", ".join(f"{r['label']} {r['connections_opened']:,}" for r in runs)
+        lines += ["", f"_Connections PostgreSQL opened while measuring: {opened}._"]
     return lines
 
 
