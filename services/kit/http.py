@@ -15,17 +15,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 import structlog
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.http import redact_url
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from observability.metrics import counter, gauge, histogram
+from observability.sampling import child_dropped
 from services.kit.errors import DependencyUnavailable
 
 log = structlog.get_logger("cerebrum.http")
@@ -83,6 +87,9 @@ class AiohttpTransport:
                 json_serialize=lambda o: orjson.dumps(o).decode(),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
+            # ServiceClient records each call's span itself, and only in a sampled trace; the
+            # instrumentation's trace hooks ran on every call, sampled or not.
+            AioHttpClientInstrumentor.uninstrument_session(self._session)
         return self._session
 
     async def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float) -> Reply:
@@ -188,7 +195,6 @@ class ServiceClient:
         breakers: AsyncCircuitBreakerFactory,
         timeout: float = 10.0,
         retries: int = 2,
-        span_per_call: bool = False,
         pass_server_errors: bool = False,
     ) -> None:
         self.service, self.upstream = service, upstream
@@ -197,7 +203,10 @@ class ServiceClient:
         self.breakers = breakers
         self.timeout = timeout
         self.retries = retries
-        self.span_per_call = span_per_call
+        parts = urlsplit(self.base_url)
+        self._peer: dict[str, str | int] = {"server.address": parts.hostname or upstream, "peer.service": upstream}
+        if parts.port:
+            self._peer["server.port"] = parts.port
         # A proxy hands an upstream's own 5xx answer on (it says what failed); a 5xx still counts
         # against the breaker either way.
         self.pass_server_errors = pass_server_errors
@@ -274,23 +283,17 @@ class ServiceClient:
     async def _once(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Reply:
         breaker = await self.breakers.get_breaker(self.upstream)
         async with breaker:
-            if not self.span_per_call:
+            if child_dropped():  # the request's trace is not sampled: only its context goes on
                 propagate.inject(headers)
                 reply = await self.transport.send(method, url, headers, body, self.timeout)
             else:
-                with tracer.start_as_current_span(
-                    f"{method}",
-                    kind=SpanKind.CLIENT,
-                    attributes={
-                        "http.request.method": method,
-                        "url.full": url,
-                        "server.address": self.upstream,
-                    },
-                ) as span:
+                attributes = {"http.request.method": method, "url.full": redact_url(url), **self._peer}
+                with tracer.start_as_current_span(method, kind=SpanKind.CLIENT, attributes=attributes) as span:
                     propagate.inject(headers)
                     reply = await self.transport.send(method, url, headers, body, self.timeout)
                     span.set_attribute("http.response.status_code", reply.status)
                     if reply.status >= 500:
+                        span.set_attribute("error.type", str(reply.status))
                         span.set_status(Status(StatusCode.ERROR))
             if reply.status >= 500:
                 raise UpstreamFailed(reply)

@@ -13,6 +13,8 @@ import structlog
 from aiohttp import web
 from fastapi import FastAPI, Request
 from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
 
 from services.kit.errors import DependencyUnavailable
@@ -84,6 +86,29 @@ async def test_a_call_carries_trace_context_request_id_and_token(
     assert reply.status == 200
     assert f"{span.get_span_context().trace_id:032x}" in sent["traceparent"]
     assert sent["x-request-id"] == "req-42" and sent["authorization"] == "Bearer tok"
+
+
+async def test_a_sampled_call_is_one_client_span_and_an_unsampled_one_none(
+    upstream: Upstream, transport: AiohttpTransport, spans: InMemorySpanExporter
+) -> None:
+    client = _client(upstream.url, transport)
+    with trace.get_tracer("test").start_as_current_span("saga step") as step:
+        sampled = (await client.request("GET", "/courses/1?topic=genetics")).json()["headers"]
+    calls = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.CLIENT]
+    assert len(calls) == 1, [s.name for s in calls]  # the call's own span, not one more from aiohttp's hooks
+    call = calls[0]
+    assert call.parent is not None and call.parent.span_id == step.get_span_context().span_id
+    assert call.attributes is not None
+    assert call.attributes["peer.service"] == "courses" and call.attributes["http.response.status_code"] == 200
+    assert call.attributes["url.full"] == f"{upstream.url}/courses/1?topic=genetics"
+    assert f"{call.context.span_id:016x}" in sampled["traceparent"]  # the upstream continues under the call
+
+    spans.clear()
+    unsampled = SpanContext(trace_id=0x5EED, span_id=0xCAFE, is_remote=True, trace_flags=TraceFlags(0))
+    with trace.use_span(NonRecordingSpan(unsampled)):
+        dropped = (await client.request("GET", "/courses/1")).json()["headers"]
+    assert [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.CLIENT] == []
+    assert dropped["traceparent"] == f"00-{0x5EED:032x}-{0xCAFE:016x}-00"  # the trace still goes on, unsampled
 
 
 async def test_a_cookie_one_reply_sets_never_rides_on_the_next_call(
