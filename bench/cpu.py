@@ -119,7 +119,7 @@ def _owner(kind: str) -> str:
 
 POOL = 5
 """Each service's pooled connections, and none beyond them: two platforms' seven services must fit in
-PostgreSQL's 100. A ninth of a second request waits for a connection rather than opening one: an
+PostgreSQL's 100. A sixth request at once waits for a connection rather than opening one: an
 overflow connection is closed as it is given back, so eight at a time on a pool of three paid a
 connection (a backend, its set-up queries, asyncpg's TLS attempt) on about one request in eight,
 where a deployment's pool of ten would not. The run counts the connections opened while measuring."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import uuid
@@ -12,10 +13,12 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from services.kit.db import Database, async_url
 from services.kit.errors import dependency_of, install_problem_handlers
+from services.kit.settings import ServiceSettings
 from tests.conftest import PG_URL
 
 
@@ -95,12 +98,6 @@ async def test_a_server_refusing_more_connections_is_the_database_unavailable(tm
 async def test_a_pool_without_overflow_stays_within_the_roles_connection_limit() -> None:
     """DATABASE_POOL_OVERFLOW=0: a burst larger than the pool waits for its connections instead of
     opening more, so a service sized to its role's connection limit is never refused one."""
-    import asyncio
-
-    from sqlalchemy import text
-
-    from services.kit.settings import ServiceSettings
-
     role = f"pooled_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG_URL)
     try:
