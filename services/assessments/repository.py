@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments.models import (
@@ -24,7 +24,14 @@ from services.assessments.models import (
     StudentResponse,
     TestAttempt,
 )
-from services.kit.statements import cacheable, dialect_insert, insert_now, insert_unless_present, select_by
+from services.kit.statements import (
+    cacheable,
+    dialect_insert,
+    insert_into,
+    insert_now,
+    insert_unless_present,
+    select_by,
+)
 
 
 def _insert_once(db: AsyncSession, model: type[AssessmentsBase], *, returning: str, on: tuple[str, ...] = ()) -> Any:
@@ -41,7 +48,7 @@ async def add_question(*, db: AsyncSession, question: Question) -> None:
 async def insert_questions(*, db: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Inserts many questions in one executemany (no ORM objects: the bank is large)."""
     if rows:
-        await db.execute(insert(cast(Table, Question.__table__)), list(rows))
+        await db.execute(insert_into(cast(Table, Question.__table__)), list(rows))
 
 
 async def count_questions(*, db: AsyncSession, topic: str | None = None) -> int:
@@ -213,13 +220,8 @@ async def add_graded_attempt(
     if responses:
         table = cast(Table, StudentResponse.__table__)
         rows = [{column.key: getattr(r, column.key) for column in table.columns} for r in responses]
-        await db.execute(_responses_insert(), rows)
+        await db.execute(insert_into(table), rows)
     await insert_now(db, result)
-
-
-@functools.cache
-def _responses_insert() -> Any:
-    return insert(cast(Table, StudentResponse.__table__))
 
 
 async def get_result(*, db: AsyncSession, result_id: uuid.UUID) -> AssessmentResult | None:

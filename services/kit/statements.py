@@ -64,7 +64,8 @@ def select_by(entity: Any, column: str, *, lock: bool = False) -> Any:
 
 
 @functools.cache
-def _table_insert(table: Table) -> Any:
+def insert_into(table: Table) -> Any:
+    """A table's plain INSERT, built once: its rows come as parameters (one, or many for an executemany)."""
     return insert(table)
 
 
@@ -88,4 +89,4 @@ async def insert_now(db: AsyncSession, instance: Any) -> None:
             setattr(instance, prop.key, value)
         if value is not None:
             values[column.key] = value
-    await db.execute(_table_insert(mapper.local_table), values)
+    await db.execute(insert_into(mapper.local_table), values)

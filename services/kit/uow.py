@@ -15,16 +15,17 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 import structlog
 from opentelemetry import propagate
-from sqlalchemy import Insert, Table
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.contracts.events import Payload
 from services.kit.errors import DomainError
+from services.kit.statements import insert_into
 from services.kit.time import utcnow
 
 log = structlog.get_logger("cerebrum.uow")
@@ -153,7 +154,7 @@ class UnitOfWork:
             await write()
         rows, self._outbox_rows = self._outbox_rows, {}
         for table, recorded in rows.items():
-            await self.session.execute(_insert_into(table), recorded)
+            await self.session.execute(insert_into(table), recorded)
         await self.session.commit()
         self.ended += 1
         facts, self._announced = self._announced, []
@@ -175,12 +176,6 @@ class UnitOfWork:
         self._outbox_rows.clear()
         self.ended += 1
         await self.session.rollback()
-
-
-@cache
-def _insert_into(table: Table) -> Insert:
-    """An outbox's INSERT, built once: its rows come as parameters."""
-    return table.insert()
 
 
 @asynccontextmanager
