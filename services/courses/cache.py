@@ -102,5 +102,10 @@ class ReadThroughCache:
         """Deletes cached copies (and the gateway's, through their generations) now and after commit."""
         await edge.drop(self.redis, db, *keys, prefix=self.settings.redis_key_prefix)
 
+    def invalidate_soon(self, db: AsyncSession, *keys: str, within: float) -> None:
+        """Deletes cached copies (and the gateway's) ``within`` seconds of the commit, once for every
+        change made in those seconds (kit.edge.drop_soon)."""
+        edge.drop_soon(self.redis, db, *keys, within=within, prefix=self.settings.redis_key_prefix)
+
     def _count(self, name: str, result: str) -> None:
         CACHE_REQUESTS.labels(self.settings.service_name, name, result).inc()

@@ -19,7 +19,7 @@ from services.contracts.problems import NO_SEATS_LEFT
 from services.courses import repository
 from services.courses.models import Course, SeatReservation
 from services.courses.schemas import SeatReleaseRequest, SeatReservationOut, SeatReserveRequest
-from services.courses.service import CoursesContext, stale_after_change
+from services.courses.service import CoursesContext, seats_changed
 from services.kit.db import is_foreign_key_violation
 from services.kit.errors import Conflict, NotFound
 from services.kit.time import utcnow
@@ -100,7 +100,7 @@ async def reserve_seat(
         SEATS.labels(ctx.settings.service_name, "full").inc()
         raise NoSeatsLeft("No seats left on this course", course_id=str(course_id))
     SEATS.labels(ctx.settings.service_name, "reserved").inc()
-    await ctx.cache.invalidate(db, *stale_after_change(ctx, course_id))
+    await seats_changed(ctx=ctx, db=db, course_id=course_id, full_or_opened=seats_left == 0)
     return SeatReservationOut(
         reservation_id=request.reservation_id,
         course_id=course_id,
@@ -118,7 +118,7 @@ async def release_seat(
     now = utcnow()
     if await repository.mark_released(db=db, reservation_id=request.reservation_id, course_id=course_id, at=now):
         seats_left = await repository.give_back_seat(db=db, course_id=course_id)
-        await ctx.cache.invalidate(db, *stale_after_change(ctx, course_id))
+        await seats_changed(ctx=ctx, db=db, course_id=course_id, full_or_opened=seats_left <= 1)
         SEATS.labels(ctx.settings.service_name, "released").inc()
     else:
         existing = await repository.get_reservation(db=db, reservation_id=request.reservation_id)

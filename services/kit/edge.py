@@ -11,7 +11,8 @@ the stamped reply and, on each later request, reads the generation in the round 
 the rate limit or, while Redis reports every change to the generations, knows it from the last
 such read: the same generation serves the copy; another one, none, or Redis out of reach sends the
 request on to the service. A change made through the service therefore shows on the very next
-read; the copy's lifetime bounds what a change made behind its back leaves.
+read, or within the seconds its writer allows when it lets a busy copy show it late
+(``drop_soon``); the copy's lifetime bounds what a change made behind its back leaves.
 """
 
 from __future__ import annotations
@@ -119,6 +120,36 @@ async def drop(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str, prefix
         task.add_done_callback(_pending.discard)
 
     UnitOfWork.of(db).after_commit(delete_again)
+
+
+_soon: dict[tuple[str, ...], tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle]] = {}
+
+
+def drop_soon(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str, within: float, prefix: str) -> None:
+    """Deletes what is cached under the keys, and their generations, ``within`` seconds of the commit.
+
+    For a change that a busy copy may show a little late: every change in those seconds is covered
+    by the one delete, so that the copy is read afresh once per ``within`` seconds at most instead of
+    after each change. The delete runs when every change it covers has committed, so the next reader
+    reads them all. Should this process stop first, the copy's own lifetime bounds what it shows.
+    """
+    keys = (*cache_keys, *(generation_key(key, prefix) for key in cache_keys))
+    loop = asyncio.get_running_loop()
+
+    def delete() -> None:
+        if _soon.get(keys, (None,))[0] is loop:
+            del _soon[keys]
+        task = loop.create_task(_delete(redis, keys))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+    def schedule() -> None:
+        due = _soon.get(keys)
+        if due is None or due[0] is not loop or due[1].cancelled():
+            _soon[keys] = (loop, loop.call_later(within, delete))
+        # else a delete already due covers this change too: it runs after this commit
+
+    UnitOfWork.of(db).after_commit(schedule)
 
 
 async def _delete(redis: aioredis.Redis, keys: tuple[str, ...]) -> None:

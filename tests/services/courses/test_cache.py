@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
+from services.courses import service
 from services.courses.app import create_app
 from services.courses.demo import seed_catalogue
 from tests.apps import running
@@ -65,32 +68,67 @@ async def test_the_public_catalogue_and_search_are_cached_and_every_change_shows
     biology = await courses.create(title="Cell Biology", capacity=5)
     hits = _cache("catalogue", "hit")
 
-    def seats(page: dict[str, object]) -> dict[str, int]:
-        return {item["title"]: item["seats_left"] for item in page["items"]}  # type: ignore[index, union-attr]
-
     first = (await courses.client.get("/courses")).json()
     assert (await courses.client.get("/courses")).json() == first
     assert _cache("catalogue", "hit") == hits + 1
-    assert seats(first) == {"Cell Biology": 5}
+    assert _seats(first) == {"Cell Biology": 5}
 
-    # A course published, a seat taken, a title changed: each read right after shows it.
+    # A course published, a title changed: each read right after shows it.
     await courses.create(title="Genetics")
-    assert set(seats((await courses.client.get("/courses")).json())) == {"Cell Biology", "Genetics"}
-    hold = {"reservation_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4())}
+    assert set(_seats((await courses.client.get("/courses")).json())) == {"Cell Biology", "Genetics"}
     url = f"/courses/{biology['id']}"
-    assert (await courses.client.post(f"{url}/seats/reserve", json=hold, headers=courses.admin)).status_code == 200
-    assert seats((await courses.client.get("/courses")).json())["Cell Biology"] == 4
     found = (await courses.client.get("/courses/search?q=cell")).json()
     assert (await courses.client.get("/courses/search?q=cell")).json() == found
     assert [item["title"] for item in found["items"]] == ["Cell Biology"]
     assert (await courses.client.put(url, json={"title": "Cell Biology II"}, headers=courses.admin)).status_code == 200
-    assert seats((await courses.client.get("/courses")).json()) == {"Cell Biology II": 4, "Genetics": 50}
+    assert _seats((await courses.client.get("/courses")).json()) == {"Cell Biology II": 5, "Genetics": 50}
     found = (await courses.client.get("/courses/search?q=cell")).json()
     assert [item["title"] for item in found["items"]] == ["Cell Biology II"]
 
     # A draft is for admins only, who read the database, never the students' cached pages.
     draft = await courses.create(title="Zoology", is_published=False)
-    assert "Zoology" not in seats((await courses.client.get("/courses")).json())
+    assert "Zoology" not in _seats((await courses.client.get("/courses")).json())
     admins = (await courses.client.get("/courses", headers=courses.admin)).json()
     assert draft["id"] in {item["id"] for item in admins["items"]}
-    assert "Zoology" not in seats((await courses.client.get("/courses")).json())
+    assert "Zoology" not in _seats((await courses.client.get("/courses")).json())
+
+
+def _seats(page: dict[str, object]) -> dict[str, int]:
+    return {item["title"]: item["seats_left"] for item in page["items"]}  # type: ignore[index, union-attr]
+
+
+async def test_seats_show_at_once_on_the_course_page_and_within_seconds_in_the_catalogue(
+    courses: CoursesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    within = 0.5
+    monkeypatch.setattr(service, "SEAT_COUNTS_SHOWN_WITHIN_SECONDS", within)
+    course = await courses.create(title="Cell Biology", capacity=3)
+    url = f"/courses/{course['id']}"
+    assert _seats((await courses.client.get("/courses")).json()) == {"Cell Biology": 3}
+    assert _seats((await courses.client.get("/courses/search?q=cell")).json()) == {"Cell Biology": 3}
+
+    async def reserve() -> str:
+        hold = {"reservation_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4())}
+        assert (await courses.client.post(f"{url}/seats/reserve", json=hold, headers=courses.admin)).status_code == 200
+        return hold["reservation_id"]
+
+    # Two seats taken in quick succession: the course's page shows each at once; the catalogue and
+    # search keep their copies, then show both together once `within` has passed.
+    taken_at = time.monotonic()
+    for left in (2, 1):
+        await reserve()
+        assert (await courses.client.get(url)).json()["seats_left"] == left
+        assert _seats((await courses.client.get("/courses")).json()) == {"Cell Biology": 3}
+    while _seats((await courses.client.get("/courses")).json()) != {"Cell Biology": 1}:
+        assert time.monotonic() - taken_at < within + 5, "the catalogue never showed the seats taken"
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - taken_at >= within
+    assert _seats((await courses.client.get("/courses/search?q=cell")).json()) == {"Cell Biology": 1}
+
+    # The last seat: a full course shows in the catalogue at once, and so does its seat freed again.
+    last = await reserve()
+    assert _seats((await courses.client.get("/courses")).json()) == {"Cell Biology": 0}
+    assert (await courses.client.get(url)).json()["seats_left"] == 0
+    release = {"reservation_id": last}
+    assert (await courses.client.post(f"{url}/seats/release", json=release, headers=courses.admin)).status_code == 200
+    assert _seats((await courses.client.get("/courses")).json()) == {"Cell Biology": 1}
