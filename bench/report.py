@@ -175,7 +175,42 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
                 f"| {worst} |"
             )
     where = next((r["where_the_time_goes"] for r in runs if r.get("where_the_time_goes")), None)
-    return lines + [""] + steps + _where("embedded platform under the students", where)
+    return lines + [""] + steps + by_process(runs) + _where("embedded platform under the students", where)
+
+
+_PROCESSES = ("gateway", "users", "courses", "enrollments", "payments", "assessments", "analytics", "communication")
+
+
+def by_process(runs: list[dict[str, Any]]) -> list[str]:
+    """Where the distributed platform's CPU went at each step of the students, by process, and what the
+    rest of the machine (the database, Redis, the broker, the trace sink, the kernel) kept busy beside it."""
+    rows = [
+        (r, v)
+        for r in runs
+        if r["platform"] == "distributed"
+        for v in r.get("judged", [])
+        if v.get("cpu_us_per_request_by_process")
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "| server CPU µs per request served, by process (step) | "
+        + " | ".join(_PROCESSES)
+        + " | all | cores busy: servers / load generator / rest of the machine |",
+        "|---" + "|---:" * (len(_PROCESSES) + 1) + "|---|",
+    ]
+    for r, v in rows:
+        label = "distributed" + (", both cores," if r.get("server_cores", "one") == "both" else "")
+        used = v["cpu_us_per_request_by_process"]
+        servers, generator = v.get("server_cores_used") or 0.0, v.get("load_generator_cores_used") or 0.0
+        rest = sum((v.get("cores_busy") or {}).values()) - servers - generator
+        lines.append(
+            f"| {label} {_n(v['users'])} | "
+            + " | ".join(_n(used.get(name)) for name in _PROCESSES)
+            + f" | {_n(v.get('cpu_us_per_request'))} | {servers:.2f} / {generator:.2f} / {max(rest, 0):.2f} |"
+        )
+    return lines
 
 
 def saga_path(section: dict[str, Any]) -> list[str]:

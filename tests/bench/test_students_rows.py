@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report import by_process
 from bench.run import best, doubling_from, headline, merged
 
 
@@ -51,3 +52,29 @@ def test_both_cores_start_doubling_from_what_one_core_held() -> None:
 
     assert doubling_from(1_600, levels) == "1600,3200,6400,12000"
     assert doubling_from(0, levels) == "100,200,400,800,1600,3200,6400,12000"
+
+
+def test_each_distributed_step_shows_its_cpu_by_process_and_the_rest_of_the_machine() -> None:
+    step = {
+        "users": 5_000,
+        "cpu_us_per_request": 1_967,
+        "cpu_us_per_request_by_process": {"gateway": 598, "courses": 139, "enrollments": 273},
+        "server_cores_used": 0.84,
+        "load_generator_cores_used": 0.19,
+        "cores_busy": {"cpu0": 0.63, "cpu1": 0.63},
+    }
+    runs = [
+        {**_run("distributed", "both", 5_000), "judged": [step]},
+        {**_run("embedded", "one", 800), "judged": [step]},
+    ]
+
+    table = by_process(runs)
+
+    header = [cell.strip() for cell in table[1].split("|")[1:-1]]
+    row = [cell.strip() for cell in table[3].split("|")[1:-1]]
+    assert len(table) == 4, "one row a step, of the distributed platform only"
+    by_column = dict(zip(header, row, strict=True))
+    assert by_column["server CPU µs per request served, by process (step)"] == "distributed, both cores, 5,000"
+    shown = (by_column["gateway"], by_column["courses"], by_column["users"], by_column["all"])
+    assert shown == ("598", "139", "—", "1,967")
+    assert by_column["cores busy: servers / load generator / rest of the machine"] == "0.84 / 0.19 / 0.23"
