@@ -150,9 +150,18 @@ def _capacity(judged: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def students(
-    url: str, name: str, pids: dict[str, int], *, pool: Path, profile_pid: int | None = None
+    url: str,
+    name: str,
+    pids: dict[str, int],
+    *,
+    pool: Path,
+    profile_pid: int | None = None,
+    database: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Students from ``pool`` arriving through ``url`` until the SLOs break; returns the verdict and peak RSS."""
+    """Students from ``pool`` arriving through ``url`` until the SLOs break; returns the verdict and peak RSS.
+
+    ``database``: the platform's PostgreSQL database, whose connections opened each step counts.
+    """
     out = (OUT / f"students-{name}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "students.json").unlink(missing_ok=True)
@@ -170,6 +179,8 @@ def students(
         "BENCH_OBJECTIVES": json.dumps(objectives()),
         "BENCH_SERVER_PIDS": json.dumps(pids),
         "LOAD_POOL": str(pool),
+        "BENCH_DATABASE": database or "",
+        "BENCH_PG_URL": harness.PG_URL,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
     argv = [

@@ -182,8 +182,9 @@ _PROCESSES = ("gateway", "users", "courses", "enrollments", "payments", "assessm
 
 
 def by_process(runs: list[dict[str, Any]]) -> list[str]:
-    """Where the distributed platform's CPU went at each step of the students, by process, and what the
-    rest of the machine (the database, Redis, the broker, the trace sink, the kernel) kept busy beside it."""
+    """Where the distributed platform's CPU went at each step of the students, by process, what the rest
+    of the machine (the database, Redis, the broker, the trace sink, the kernel) kept busy beside it,
+    and how many connections PostgreSQL opened to the platform over the step."""
     rows = [
         (r, v)
         for r in runs
@@ -197,8 +198,8 @@ def by_process(runs: list[dict[str, Any]]) -> list[str]:
         "",
         "| server CPU µs per request served, by process (step) | "
         + " | ".join(_PROCESSES)
-        + " | all | cores busy: servers / load generator / rest of the machine |",
-        "|---" + "|---:" * (len(_PROCESSES) + 1) + "|---|",
+        + " | all | cores busy: servers / load generator / rest of the machine | PostgreSQL connections opened |",
+        "|---" + "|---:" * (len(_PROCESSES) + 1) + "|---|---:|",
     ]
     for r, v in rows:
         label = "distributed" + (", both cores," if r.get("server_cores", "one") == "both" else "")
@@ -208,7 +209,8 @@ def by_process(runs: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {label} {_n(v['users'])} | "
             + " | ".join(_n(used.get(name)) for name in _PROCESSES)
-            + f" | {_n(v.get('cpu_us_per_request'))} | {servers:.2f} / {generator:.2f} / {max(rest, 0):.2f} |"
+            + f" | {_n(v.get('cpu_us_per_request'))} | {servers:.2f} / {generator:.2f} / {max(rest, 0):.2f} "
+            f"| {_n(v.get('connections_opened'))} |"
         )
     return lines
 

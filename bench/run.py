@@ -212,7 +212,12 @@ def distributed_students(
     verdict and the processes' peak RSS."""
     pids = {name: running.pid for name, running in distributed.processes.items()}
     pool = student_pool(distributed.env, "distributed", timings)
-    return timed(timings, label, lambda: capacity.students(distributed.gateway.url, "distributed", pids, pool=pool))
+    database = distributed.env["DATABASE_URL"].rsplit("/", 1)[1]
+    return timed(
+        timings,
+        label,
+        lambda: capacity.students(distributed.gateway.url, "distributed", pids, pool=pool, database=database),
+    )
 
 
 def doubling_from(held: int, levels: str) -> str:

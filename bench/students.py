@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,6 +40,8 @@ SECONDS = float(os.environ.get("BENCH_STUDENT_SECONDS", "900"))
 MINIMUM = 20
 OBJECTIVES: dict[str, dict[str, Any]] = json.loads(os.environ.get("BENCH_OBJECTIVES", "{}"))
 SERVERS: dict[str, int] = json.loads(os.environ.get("BENCH_SERVER_PIDS", "{}"))
+DATABASE = os.environ.get("BENCH_DATABASE", "")
+PG_URL = os.environ.get("BENCH_PG_URL", "")
 OWNER = {prefix: name for name, o in OBJECTIVES.items() for prefix in o["prefixes"]}
 
 
@@ -60,7 +63,12 @@ class CpuClock:
             except psutil.Error:
                 used[name] = 0.0
         mine = self.me.cpu_times()
-        return {"servers": used, "load": mine.user + mine.system, "cores": psutil.cpu_times(percpu=True)}
+        return {
+            "servers": used,
+            "load": mine.user + mine.system,
+            "cores": psutil.cpu_times(percpu=True),
+            "sessions": _sessions(),
+        }
 
     def since(self, requests: int) -> dict[str, Any]:
         now, wall = self._read(), max(time.monotonic() - self.at, 1e-6)
@@ -78,7 +86,23 @@ class CpuClock:
             "server_cores_used": round(total / wall, 3),
             "load_generator_cores_used": round((now["load"] - self.start["load"]) / wall, 3),
             "cores_busy": cores,
+            "connections_opened": None
+            if now["sessions"] is None or self.start["sessions"] is None
+            else now["sessions"] - self.start["sessions"],
         }
+
+
+def _sessions() -> int | None:
+    """Connections PostgreSQL has opened to the platform's database so far (``pg_stat_database.sessions``),
+    or None where the run names no database or psql cannot tell."""
+    if not DATABASE or not PG_URL:
+        return None
+    query = f"SELECT sessions FROM pg_stat_database WHERE datname = '{DATABASE}'"
+    try:
+        done = subprocess.run(["psql", PG_URL, "-Atc", query], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip().isdigit() else None
 
 
 # Every judged request since the start: (seconds since start, service, response ms, server error, request).

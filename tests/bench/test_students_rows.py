@@ -54,7 +54,7 @@ def test_both_cores_start_doubling_from_what_one_core_held() -> None:
     assert doubling_from(0, levels) == "100,200,400,800,1600,3200,6400,12000"
 
 
-def test_each_distributed_step_shows_its_cpu_by_process_and_the_rest_of_the_machine() -> None:
+def test_each_distributed_step_shows_its_cpu_by_process_the_rest_of_the_machine_and_connections_opened() -> None:
     step = {
         "users": 5_000,
         "cpu_us_per_request": 1_967,
@@ -62,6 +62,7 @@ def test_each_distributed_step_shows_its_cpu_by_process_and_the_rest_of_the_mach
         "server_cores_used": 0.84,
         "load_generator_cores_used": 0.19,
         "cores_busy": {"cpu0": 0.63, "cpu1": 0.63},
+        "connections_opened": 31,
     }
     runs = [
         {**_run("distributed", "both", 5_000), "judged": [step]},
@@ -78,3 +79,4 @@ def test_each_distributed_step_shows_its_cpu_by_process_and_the_rest_of_the_mach
     shown = (by_column["gateway"], by_column["courses"], by_column["users"], by_column["all"])
     assert shown == ("598", "139", "—", "1,967")
     assert by_column["cores busy: servers / load generator / rest of the machine"] == "0.84 / 0.19 / 0.23"
+    assert by_column["PostgreSQL connections opened"] == "31"
