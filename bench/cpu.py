@@ -41,7 +41,7 @@ import psutil
 
 from bench import platforms, report, report_cpu, seed
 from bench.academy import Academy, request_types
-from bench.harness import OUT, cpu_seconds, otlp_sink, sql, sql_count
+from bench.harness import OUT, cpu_seconds, otlp_sink, sessions_query, sql, sql_count
 
 RESULTS = Path("bench/results.json")
 CONCURRENCY = 8
@@ -276,8 +276,7 @@ def run_platforms(targets: list[Target], count: int, *, only: tuple[str, ...] = 
 
 def _connections_made(database: str) -> int:
     """Connections PostgreSQL has opened to ``database`` so far (its statistics' ``sessions``)."""
-    query = f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'"
-    return asyncio.run(sql_count(query))
+    return asyncio.run(sql_count(sessions_query(database)))
 
 
 @contextmanager

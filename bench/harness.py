@@ -306,6 +306,11 @@ def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
+def sessions_query(database: str) -> str:
+    """The count of connections PostgreSQL has opened to ``database`` so far (its statistics' ``sessions``)."""
+    return f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'"
+
+
 async def sql_count(query: str, url: str = PG_URL) -> int:
     """A count: the first column of a query's first row (0 for none or NULL), on its own connection."""
     import asyncpg

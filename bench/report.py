@@ -162,7 +162,7 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
         "|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in runs:
-        label = r["platform"] + (", both cores," if r.get("server_cores", "one") == "both" else "")
+        label = _step_label(r)
         for v in r.get("judged", []):
             slowest = max(v["services"].items(), key=lambda kv: kv[1]["p95_ms"], default=None)
             worst = f"{slowest[0]} {slowest[1]['p95_ms']:.0f} ms" if slowest else "—"
@@ -176,6 +176,11 @@ def students(runs: list[dict[str, Any]]) -> list[str]:
             )
     where = next((r["where_the_time_goes"] for r in runs if r.get("where_the_time_goes")), None)
     return lines + [""] + steps + by_process(runs) + _where("embedded platform under the students", where)
+
+
+def _step_label(run: dict[str, Any]) -> str:
+    """How a students run's steps are named: its platform, and its cores when it had both."""
+    return run["platform"] + (", both cores," if run.get("server_cores", "one") == "both" else "")
 
 
 _PROCESSES = ("gateway", "users", "courses", "enrollments", "payments", "assessments", "analytics", "communication")
@@ -202,7 +207,7 @@ def by_process(runs: list[dict[str, Any]]) -> list[str]:
         "|---" + "|---:" * (len(_PROCESSES) + 1) + "|---|---:|",
     ]
     for r, v in rows:
-        label = "distributed" + (", both cores," if r.get("server_cores", "one") == "both" else "")
+        label = _step_label(r)
         used = v["cpu_us_per_request_by_process"]
         servers, generator = v.get("server_cores_used") or 0.0, v.get("load_generator_cores_used") or 0.0
         rest = sum((v.get("cores_busy") or {}).values()) - servers - generator

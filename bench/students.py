@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 from locust import LoadTestShape, events
 
-from bench.harness import cpu_seconds
+from bench.harness import cpu_seconds, sessions_query
 from slo.load.locustfile import StudentUser  # noqa: F401 - the user Locust runs
 from slo.spec import RouteScope
 
@@ -97,9 +97,9 @@ def _sessions() -> int | None:
     or None where the run names no database or psql cannot tell."""
     if not DATABASE or not PG_URL:
         return None
-    query = f"SELECT sessions FROM pg_stat_database WHERE datname = '{DATABASE}'"
     try:
-        done = subprocess.run(["psql", PG_URL, "-Atc", query], capture_output=True, text=True, timeout=10)
+        argv = ["psql", PG_URL, "-Atc", sessions_query(DATABASE)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip().isdigit() else None

@@ -130,7 +130,7 @@ async def seats_changed(*, ctx: CoursesContext, db: AsyncSession, course_id: uui
     """Drops what a seat taken or freed makes stale: the course's page at once; the catalogue's pages
     within ``SEAT_COUNTS_SHOWN_WITHIN_SECONDS``, or at once too when the course has just filled up or
     opened again."""
-    page, catalogue = ctx.cache.key("course", course_id), ctx.cache.key(*_CATALOGUE)
+    catalogue, page = stale_after_change(ctx, course_id)
     if full_or_opened:
         await ctx.cache.invalidate(db, page, catalogue)
         return

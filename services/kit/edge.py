@@ -113,13 +113,7 @@ async def drop(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str, prefix
     keys = (*cache_keys, *(generation_key(key, prefix) for key in cache_keys))
     await _delete(redis, keys)
     loop = asyncio.get_running_loop()
-
-    def delete_again() -> None:
-        task = loop.create_task(_delete(redis, keys))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
-
-    UnitOfWork.of(db).after_commit(delete_again)
+    UnitOfWork.of(db).after_commit(lambda: _delete_in_background(loop, redis, keys))
 
 
 _soon: dict[tuple[str, ...], tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle]] = {}
@@ -139,9 +133,7 @@ def drop_soon(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str, within:
     def delete() -> None:
         if _soon.get(keys, (None,))[0] is loop:
             del _soon[keys]
-        task = loop.create_task(_delete(redis, keys))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        _delete_in_background(loop, redis, keys)
 
     def schedule() -> None:
         due = _soon.get(keys)
@@ -150,6 +142,12 @@ def drop_soon(redis: aioredis.Redis, db: AsyncSession, *cache_keys: str, within:
         # else a delete already due covers this change too: it runs after this commit
 
     UnitOfWork.of(db).after_commit(schedule)
+
+
+def _delete_in_background(loop: asyncio.AbstractEventLoop, redis: aioredis.Redis, keys: tuple[str, ...]) -> None:
+    task = loop.create_task(_delete(redis, keys))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 async def _delete(redis: aioredis.Redis, keys: tuple[str, ...]) -> None:
